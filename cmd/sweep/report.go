@@ -1,0 +1,31 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/dogo-sweep/sweep/reports"
+	"github.com/urfave/cli/v2"
+)
+
+func reportCommand(logger *slog.Logger) *cli.Command {
+	return &cli.Command{
+		Name:      "report",
+		Usage:     "write RUN/report.md from the run's Parquet results (partial runs too)",
+		ArgsUsage: "RUN",
+		Description: `Examples:
+   sweep report runs/quickstart-1a2b3c4d`,
+		Action: func(c *cli.Context) error {
+			dir, err := oneArg(c, "RUN")
+			if err != nil {
+				return err
+			}
+			if err := reports.Write(dir, reports.Options{Logger: logger}); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, filepath.Join(dir, "report.md"))
+			return nil
+		},
+	}
+}

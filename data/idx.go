@@ -1,0 +1,265 @@
+package data
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Set is a loaded split: images as uint8 in HWC order, and labels.
+type Set struct {
+	Info   Info
+	Split  string
+	N      int
+	Images []uint8 // N * Height * Width * Channels
+	Labels []int32
+}
+
+// Image returns the pixels of image i.
+func (s *Set) Image(i int) []uint8 {
+	p := s.Info.Pixels()
+	return s.Images[i*p : (i+1)*p]
+}
+
+// MissingError is a data set that is absent or damaged, with how to get it.
+type MissingError struct {
+	Dataset string
+	Looked  []string
+	Problem string
+	Install string
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("data set %s: %s (looked in: %s); to get it: %s", e.Dataset, e.Problem, strings.Join(e.Looked, ", "), e.Install)
+}
+
+// SearchPath returns the folders where a data set is looked for, in order:
+// dir (from --data-dir) and $SWEEP_DATA_DIR, each with the data set's name
+// appended, then the system folders where packages install data.
+func SearchPath(name, dir string) []string {
+	var out []string
+	for _, d := range []string{dir, os.Getenv("SWEEP_DATA_DIR")} {
+		if d != "" {
+			out = append(out, filepath.Join(d, name))
+		}
+	}
+	return append(out, filepath.Join("/usr/share/datasets", name), filepath.Join("/usr/local/share/datasets", name))
+}
+
+// Load reads a split of a data set from the first folder of SearchPath that
+// has its files.
+func Load(name, split, dir string) (*Set, error) {
+	info, ok := Known()[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown data set %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	looked := SearchPath(name, dir)
+	for _, d := range looked {
+		if _, err := os.Stat(d); err != nil {
+			continue
+		}
+		var s *Set
+		var err error
+		switch name {
+		case "fashion-mnist", "mnist":
+			s, err = loadIDX(info, d, split)
+		case "cifar10", "cifar100":
+			s, err = loadCIFAR(info, d, split)
+		case "stl10":
+			s, err = loadSTL10(info, d, split)
+		default:
+			err = fmt.Errorf("loader for %s is not in this build", name)
+		}
+		if err != nil {
+			return nil, &MissingError{Dataset: name, Looked: []string{d}, Problem: err.Error(), Install: info.Install}
+		}
+		return s, nil
+	}
+	return nil, &MissingError{Dataset: name, Looked: looked, Problem: "no folder with its files found", Install: info.Install}
+}
+
+// readMaybeGz reads base or base.gz from dir.
+func readMaybeGz(dir, base string) ([]byte, string, error) {
+	p := filepath.Join(dir, base)
+	if b, err := os.ReadFile(p); err == nil {
+		return b, p, nil
+	}
+	p += ".gz"
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, "", fmt.Errorf("missing file %s (or %s)", base, base+".gz")
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, p, fmt.Errorf("%s: not a gzip file: %w", p, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, p, fmt.Errorf("%s: damaged gzip stream (truncated?): %w", p, err)
+	}
+	return b, p, nil
+}
+
+func loadIDX(info Info, dir, split string) (*Set, error) {
+	prefix := map[string]string{"train": "train", "test": "t10k"}[split]
+	if prefix == "" {
+		return nil, fmt.Errorf("no split %q (splits: train, test)", split)
+	}
+	img, ip, err := readMaybeGz(dir, prefix+"-images-idx3-ubyte")
+	if err != nil {
+		return nil, err
+	}
+	lab, lp, err := readMaybeGz(dir, prefix+"-labels-idx1-ubyte")
+	if err != nil {
+		return nil, err
+	}
+	dims, pix, err := parseIDX(img, 0x0803, 3)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ip, err)
+	}
+	if dims[1] != info.Height || dims[2] != info.Width {
+		return nil, fmt.Errorf("%s: images are %dx%d, want %dx%d", ip, dims[1], dims[2], info.Height, info.Width)
+	}
+	ldims, labels, err := parseIDX(lab, 0x0801, 1)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", lp, err)
+	}
+	if ldims[0] != dims[0] {
+		return nil, fmt.Errorf("%s has %d labels for %d images in %s", lp, ldims[0], dims[0], ip)
+	}
+	s := &Set{Info: info, Split: split, N: dims[0], Images: pix, Labels: make([]int32, dims[0])}
+	for i, l := range labels {
+		if int(l) >= info.Classes {
+			return nil, fmt.Errorf("%s: label %d of image %d is not a class (0..%d)", lp, l, i, info.Classes-1)
+		}
+		s.Labels[i] = int32(l)
+	}
+	return s, nil
+}
+
+// parseIDX checks an IDX file's magic number and size and returns its dimensions and data.
+func parseIDX(b []byte, magic uint32, ndim int) ([]int, []uint8, error) {
+	h := 4 + 4*ndim
+	if len(b) < h {
+		return nil, nil, fmt.Errorf("truncated: %d bytes, shorter than the header", len(b))
+	}
+	if m := binary.BigEndian.Uint32(b); m != magic {
+		return nil, nil, fmt.Errorf("bad magic number 0x%08x, want 0x%08x (not an IDX file of this kind)", m, magic)
+	}
+	dims := make([]int, ndim)
+	n := 1
+	for i := range dims {
+		dims[i] = int(binary.BigEndian.Uint32(b[4+4*i:]))
+		n *= dims[i]
+	}
+	if len(b)-h != n {
+		return nil, nil, fmt.Errorf("size mismatch: header says %d bytes of data, file has %d (truncated or damaged)", n, len(b)-h)
+	}
+	return dims, b[h:], nil
+}
+
+// WriteIDX writes images (ndim 3) or labels (ndim 1) as an IDX file; tests use it.
+func WriteIDX(w io.Writer, dims []int, payload []uint8) error {
+	var buf bytes.Buffer
+	magic := uint32(0x0800 | len(dims))
+	_ = binary.Write(&buf, binary.BigEndian, magic)
+	for _, d := range dims {
+		_ = binary.Write(&buf, binary.BigEndian, uint32(d))
+	}
+	buf.Write(payload)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func loadCIFAR(info Info, dir, split string) (*Set, error) {
+	var files []string
+	labelBytes := 1
+	if info.Classes == 100 {
+		labelBytes = 2 // coarse, fine
+		files = []string{map[string]string{"train": "train.bin", "test": "test.bin"}[split]}
+	} else if split == "train" {
+		files = []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"}
+	} else {
+		files = []string{"test_batch.bin"}
+	}
+	if files[0] == "" || (split != "train" && split != "test") {
+		return nil, fmt.Errorf("no split %q (splits: train, test)", split)
+	}
+	rec := labelBytes + 3072
+	s := &Set{Info: info, Split: split}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return nil, fmt.Errorf("missing file %s", f)
+		}
+		if len(b) == 0 || len(b)%rec != 0 {
+			return nil, fmt.Errorf("%s: size %d is not a multiple of the %d-byte record (truncated or damaged)", f, len(b), rec)
+		}
+		for off := 0; off < len(b); off += rec {
+			l := b[off+labelBytes-1]
+			if int(l) >= info.Classes {
+				return nil, fmt.Errorf("%s: label %d at byte %d is not a class", f, l, off)
+			}
+			s.Labels = append(s.Labels, int32(l))
+			px := b[off+labelBytes : off+rec]
+			// CHW planes to HWC.
+			for i := 0; i < 1024; i++ {
+				s.Images = append(s.Images, px[i], px[1024+i], px[2048+i])
+			}
+		}
+	}
+	s.N = len(s.Labels)
+	return s, nil
+}
+
+func loadSTL10(info Info, dir, split string) (*Set, error) {
+	xs, err := os.ReadFile(filepath.Join(dir, split+"_X.bin"))
+	if err != nil {
+		return nil, fmt.Errorf("missing file %s_X.bin", split)
+	}
+	const px = 96 * 96 * 3
+	if len(xs) == 0 || len(xs)%px != 0 {
+		return nil, fmt.Errorf("%s_X.bin: size %d is not a multiple of %d (truncated or damaged)", split, len(xs), px)
+	}
+	n := len(xs) / px
+	s := &Set{Info: info, Split: split, N: n, Images: make([]uint8, len(xs)), Labels: make([]int32, n)}
+	// Column-major CHW (as MATLAB wrote it) to HWC.
+	for i := 0; i < n; i++ {
+		src := xs[i*px : (i+1)*px]
+		dst := s.Images[i*px : (i+1)*px]
+		for c := 0; c < 3; c++ {
+			for x := 0; x < 96; x++ {
+				for y := 0; y < 96; y++ {
+					dst[(y*96+x)*3+c] = src[c*9216+x*96+y]
+				}
+			}
+		}
+	}
+	if split == "unlabeled" {
+		for i := range s.Labels {
+			s.Labels[i] = -1
+		}
+		return s, nil
+	}
+	ys, err := os.ReadFile(filepath.Join(dir, split+"_y.bin"))
+	if err != nil {
+		return nil, fmt.Errorf("missing file %s_y.bin", split)
+	}
+	if len(ys) != n {
+		return nil, errors.New(split + "_y.bin: label count does not match the images")
+	}
+	for i, y := range ys {
+		if y < 1 || int(y) > info.Classes {
+			return nil, fmt.Errorf("%s_y.bin: label %d is not 1..10", split, y)
+		}
+		s.Labels[i] = int32(y) - 1
+	}
+	return s, nil
+}

@@ -1,0 +1,180 @@
+// Package metrics exports a sweep's progress to Prometheus from the
+// controller, fed by the records its child jobs report, so that metrics
+// survive job crashes. Labels stay bounded (sweep, dataset, objective, method,
+// architecture, role, kind, outcome): job IDs and seeds belong in Parquet.
+package metrics
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Exporter is a sweep.Observer that keeps Prometheus metrics.
+type Exporter struct {
+	reg      *prometheus.Registry
+	sweep    string
+	now      func() time.Time
+	mu       sync.Mutex
+	state    map[string]sweep.State
+	jobs     *prometheus.GaugeVec
+	finished *prometheus.CounterVec
+	retries  *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	imgs     *prometheus.GaugeVec
+	loss     *prometheus.GaugeVec
+	acc      *prometheus.GaugeVec
+	slots    *prometheus.GaugeVec
+	eta      prometheus.Gauge
+	accSum   map[string]*meanAcc
+	started  time.Time
+	total    int
+	done     int
+}
+
+type meanAcc struct {
+	sum float64
+	n   int
+}
+
+var _ sweep.Observer = (*Exporter)(nil)
+
+// New makes an exporter for a plan, registering on its own registry.
+func New(p *sweep.Plan, now func() time.Time) *Exporter {
+	if now == nil {
+		now = time.Now
+	}
+	e := &Exporter{reg: prometheus.NewRegistry(), sweep: p.Name, now: now, state: map[string]sweep.State{}, accSum: map[string]*meanAcc{}, started: now(), total: len(p.Jobs)}
+	c := prometheus.Labels{"sweep": p.Name}
+	e.jobs = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_jobs", Help: "Jobs by kind and state.", ConstLabels: c}, []string{"kind", "state"})
+	e.finished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sweep_jobs_finished_total", Help: "Job attempts finished, by kind and outcome.", ConstLabels: c}, []string{"kind", "outcome"})
+	e.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sweep_job_retries_total", Help: "Job attempts after the first, by kind.", ConstLabels: c}, []string{"kind"})
+	e.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sweep_job_duration_seconds", Help: "Wall time of job attempts.", ConstLabels: c,
+		Buckets: prometheus.ExponentialBuckets(1, 2.5, 12)}, []string{"kind", "outcome"})
+	e.imgs = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_training_images_per_second", Help: "Training throughput of running pretraining jobs, summed per group.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture"})
+	e.loss = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_training_loss", Help: "Last reported training loss of running pretraining jobs, by group.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture"})
+	e.acc = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_eval_accuracy_ratio", Help: "Mean test accuracy (best-val epoch; kNN for kind=knn) of finished evaluations, over seeds and probe settings of the kind.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture", "role", "kind"})
+	e.slots = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_slots_in_use", Help: "CPU cores and GPUs held by running jobs.", ConstLabels: c}, []string{"resource"})
+	e.eta = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_eta_seconds", Help: "Estimated seconds until the sweep ends, from the rate of finished jobs.", ConstLabels: c})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_build_info", Help: "Version of the sweep binary.", ConstLabels: prometheus.Labels{"sweep": p.Name, "version": sweep.Version}})
+	build.Set(1)
+	e.reg.MustRegister(e.jobs, e.finished, e.retries, e.duration, e.imgs, e.loss, e.acc, e.slots, e.eta, build)
+	for _, j := range p.Jobs {
+		e.state[j.ID] = sweep.StatePending
+		e.jobs.WithLabelValues(string(j.Spec.Kind), string(sweep.StatePending)).Inc()
+	}
+	for _, r := range []string{"cpu", "gpu"} {
+		e.slots.WithLabelValues(r).Set(0)
+	}
+	return e
+}
+
+// Registry returns the exporter's registry.
+func (e *Exporter) Registry() *prometheus.Registry { return e.reg }
+
+// Handler serves /metrics.
+func (e *Exporter) Handler() http.Handler {
+	return promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{Registry: e.reg})
+}
+
+// MarkDone records jobs found finished before this controller started.
+func (e *Exporter) MarkDone(j *sweep.Job) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.move(j, sweep.StateDone)
+	e.total--
+}
+
+func (e *Exporter) move(j *sweep.Job, to sweep.State) {
+	k := string(j.Spec.Kind)
+	e.jobs.WithLabelValues(k, string(e.state[j.ID])).Dec()
+	e.jobs.WithLabelValues(k, string(to)).Inc()
+	e.state[j.ID] = to
+}
+
+func group(j *sweep.Job) []string {
+	s := j.Spec
+	arch := s.Arch
+	if s.Kind == sweep.KindPretrain {
+		arch = ""
+		for i, a := range s.Archs {
+			if i > 0 {
+				arch += "+"
+			}
+			arch += a
+		}
+	}
+	return []string{s.Dataset, s.Objective, s.Method, arch}
+}
+
+// JobStarted counts a running job and its slots.
+func (e *Exporter) JobStarted(j *sweep.Job, attempt int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.move(j, sweep.StateRunning)
+	if attempt > 1 {
+		e.retries.WithLabelValues(string(j.Spec.Kind)).Inc()
+	}
+	e.slots.WithLabelValues("cpu").Add(float64(max(j.CPUs, 1)))
+	if j.GPUs > 0 {
+		e.slots.WithLabelValues("gpu").Add(float64(j.GPUs))
+	}
+}
+
+// JobRecord updates throughput, loss and accuracy.
+func (e *Exporter) JobRecord(j *sweep.Job, attempt int, r sweep.Record) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case r.Type == sweep.RecProgress && j.Spec.Kind == sweep.KindPretrain:
+		e.imgs.WithLabelValues(group(j)...).Set(r.ImagesPerSec)
+		e.loss.WithLabelValues(group(j)...).Set(r.Value)
+	case r.Type == sweep.RecMetric && r.Split == "test" && (r.Name == "accuracy_at_best_val" || r.Name == "knn_accuracy"):
+		s := j.Spec
+		labels := []string{s.Dataset, s.Objective, s.Method, s.Arch, s.Role, string(s.Kind)}
+		k := ""
+		for _, l := range labels {
+			k += l + "|"
+		}
+		m := e.accSum[k]
+		if m == nil {
+			m = &meanAcc{}
+			e.accSum[k] = m
+		}
+		m.sum += r.Value
+		m.n++
+		e.acc.WithLabelValues(labels...).Set(m.sum / float64(m.n))
+	}
+}
+
+// JobEnded counts the outcome and updates the ETA.
+func (e *Exporter) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error, start, end time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	outcome := "success"
+	if st != sweep.StateDone {
+		outcome = "failure"
+	}
+	k := string(j.Spec.Kind)
+	e.move(j, st)
+	e.finished.WithLabelValues(k, outcome).Inc()
+	e.duration.WithLabelValues(k, outcome).Observe(end.Sub(start).Seconds())
+	e.slots.WithLabelValues("cpu").Sub(float64(max(j.CPUs, 1)))
+	if j.GPUs > 0 {
+		e.slots.WithLabelValues("gpu").Sub(float64(j.GPUs))
+	}
+	if j.Spec.Kind == sweep.KindPretrain {
+		e.imgs.WithLabelValues(group(j)...).Set(0)
+	}
+	if st == sweep.StateDone {
+		e.done++
+	}
+	if e.done > 0 {
+		elapsed := e.now().Sub(e.started).Seconds()
+		e.eta.Set(elapsed / float64(e.done) * float64(max(e.total-e.done, 0)))
+	}
+}

@@ -1,0 +1,72 @@
+// Package probe evaluates frozen encoders on their extracted features: linear
+// probes (all labels, label fractions, noisy labels, out-of-distribution test
+// sets) and k-nearest-neighbour accuracy. It needs no GoMLX: features are
+// extracted once per encoder by a features job and read from its file.
+package probe
+
+import (
+	"encoding/gob"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/dogo-sweep/sweep/sweep"
+)
+
+// FeaturesFile is the name of a features job's output in its folder.
+const FeaturesFile = "features.gob"
+
+// Features are an encoder's outputs (before any head) on the splits its
+// probes need. Rows are samples, Dim values each.
+type Features struct {
+	Dim         int
+	Classes     int
+	Train       []float32
+	TrainLabels []int32
+	Test        []float32
+	TestLabels  []int32
+	// OOD holds the features of each out-of-distribution test set, whose
+	// labels are TestLabels.
+	OOD map[string][]float32
+}
+
+// Write saves features atomically.
+func (f *Features) Write(dir string) error {
+	path := filepath.Join(dir, FeaturesFile)
+	tmp, err := os.CreateTemp(dir, ".features-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := gob.NewEncoder(tmp).Encode(f); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write features: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ReadFeatures loads a features file.
+func ReadFeatures(dir string) (*Features, error) {
+	fh, err := os.Open(filepath.Join(dir, FeaturesFile))
+	if err != nil {
+		return nil, fmt.Errorf("read features: %w", err)
+	}
+	defer fh.Close()
+	var f Features
+	if err := gob.NewDecoder(fh).Decode(&f); err != nil {
+		return nil, fmt.Errorf("read features %s: %w", fh.Name(), err)
+	}
+	if f.Dim == 0 || len(f.Train) != len(f.TrainLabels)*f.Dim || len(f.Test) != len(f.TestLabels)*f.Dim {
+		return nil, fmt.Errorf("read features %s: sizes do not match", fh.Name())
+	}
+	return &f, nil
+}
+
+var _ = sweep.KindFeatures

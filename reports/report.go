@@ -1,0 +1,552 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dogo-sweep/sweep/results"
+	"github.com/dogo-sweep/sweep/sweep"
+)
+
+// Options configure a report.
+type Options struct {
+	Logger *slog.Logger
+	// Now stamps the report (tests fix it).
+	Now func() time.Time
+}
+
+// Write reads a run folder's results and writes report.md into it.
+func Write(runDir string, opt Options) error {
+	r, err := sweep.OpenRun(runDir)
+	if err != nil {
+		return err
+	}
+	t, err := results.Read(filepath.Join(runDir, "results"))
+	if err != nil {
+		return err
+	}
+	g, _ := sweep.LoadGrid(filepath.Join(runDir, "grid.yaml"))
+	f, err := os.Create(filepath.Join(runDir, ".report.md.tmp"))
+	if err != nil {
+		return err
+	}
+	if err := Render(f, r.Plan, g, t, opt); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(runDir, "report.md"))
+}
+
+// cell groups the accuracies of one encoder kind over seeds.
+type cellKey struct {
+	dataset, objective, method, arch, role, peer, kind, noiseKind string
+	noise, fraction                                                float64
+}
+
+// Render writes the report for a plan and its result tables.
+func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Options) error {
+	now := time.Now
+	if opt.Now != nil {
+		now = opt.Now
+	}
+	sum := results.Summary(t)
+	cells := map[cellKey]map[int64]results.SummaryRow{}
+	for _, s := range sum {
+		k := cellKey{s.Dataset, s.Objective, s.Method, s.Arch, s.Role, s.PeerArch, s.Kind, s.NoiseKind, s.NoiseRate, s.Fraction}
+		if s.Kind == "linear" || s.Kind == "knn" {
+			k.fraction = 1
+		}
+		if cells[k] == nil {
+			cells[k] = map[int64]results.SummaryRow{}
+		}
+		cells[k][s.Seed] = s
+	}
+	fmt.Fprintf(w, "# Sweep report: %s\n\n", p.Name)
+	fmt.Fprintf(w, "Generated %s by sweep %s from the run's Parquet results.\n\n", now().UTC().Format("2006-01-02 15:04 MST"), sweep.Version)
+	writeEnv(w, p, g, t)
+	done := 0
+	for _, j := range latest(t.Jobs) {
+		if j.Status == "done" {
+			done++
+		}
+	}
+	if done < len(p.Jobs) {
+		fmt.Fprintf(w, "**Partial run:** %d of %d jobs finished; the tables below hold only finished evaluations.\n\n", done, len(p.Jobs))
+	}
+
+	fmt.Fprintln(w, "## Headline: solo vs DoGo peer (linear probe, all labels, test accuracy at the best-validation epoch)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Differences are DoGo minus solo, paired by seed; the interval is a 95% t-interval over seeds; \"wins\" counts the seeds where DoGo is higher.")
+	fmt.Fprintln(w)
+	var verdicts []string
+	for _, dobj := range datasetObjectives(sum) {
+		fmt.Fprintf(w, "### %s, %s\n\n", dobj[0], dobj[1])
+		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], "linear", 0, "", 1, "accuracy")...)
+		refs(w, cells, dobj[0], "linear", 0, "", 1)
+		fmt.Fprintln(w, "\nkNN accuracy (same encoders):")
+		fmt.Fprintln(w)
+		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], "knn", 0, "", 1, "kNN accuracy")...)
+		refs(w, cells, dobj[0], "knn", 0, "", 1)
+		fmt.Fprintln(w)
+	}
+
+	fmt.Fprintln(w, "## Limited labels")
+	fmt.Fprintln(w)
+	for _, dobj := range datasetObjectives(sum) {
+		for _, fr := range values(sum, func(s results.SummaryRow) (float64, bool) { return s.Fraction, s.Kind == "fraction" }) {
+			fmt.Fprintf(w, "### %s, %s: %g%% of the labels\n\n", dobj[0], dobj[1], fr*100)
+			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], "fraction", 0, "", fr, "accuracy")...)
+			refs(w, cells, dobj[0], "fraction", 0, "", fr)
+			fmt.Fprintln(w)
+		}
+	}
+	fmt.Fprintln(w, "## Noisy labels")
+	fmt.Fprintln(w)
+	for _, dobj := range datasetObjectives(sum) {
+		for _, nk := range noiseSettings(sum) {
+			fmt.Fprintf(w, "### %s, %s: %g%% %s label noise (best-val / final accuracy)\n\n", dobj[0], dobj[1], nk.rate*100, nk.kind)
+			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], "noise", nk.rate, nk.kind, nk.fraction, "accuracy")...)
+			finalTable(w, cells, dobj[0], dobj[1], nk)
+			fmt.Fprintln(w)
+		}
+	}
+	fmt.Fprintln(w, "## Out-of-distribution (linear probe trained on clean data, tested on corrupted test sets)")
+	fmt.Fprintln(w)
+	oodTable(w, cells)
+	fmt.Fprintln(w, "## Training cost")
+	fmt.Fprintln(w)
+	costTable(w, t)
+	fmt.Fprintln(w, "## Failures and missing points")
+	fmt.Fprintln(w)
+	failures(w, p, t)
+	fmt.Fprintln(w, "## Summary")
+	fmt.Fprintln(w)
+	if len(verdicts) == 0 {
+		fmt.Fprintln(w, "No DoGo/solo comparison has finished yet.")
+	}
+	for _, v := range verdicts {
+		fmt.Fprintln(w, "- "+v)
+	}
+	return nil
+}
+
+func writeEnv(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables) {
+	backends, hosts := map[string]bool{}, map[string]bool{}
+	var first, last time.Time
+	for _, j := range t.Jobs {
+		if j.Backend != "" {
+			backends[j.Backend] = true
+		}
+		if j.Host != "" {
+			hosts[j.Host] = true
+		}
+		if first.IsZero() || j.Start.Before(first) {
+			first = j.Start
+		}
+		if j.End.After(last) {
+			last = j.End
+		}
+	}
+	fmt.Fprintln(w, "| setting | value |\n|---|---|")
+	if g != nil {
+		fmt.Fprintf(w, "| datasets | %s |\n| objectives | %s |\n| pairs | %s |\n| seeds | %v |\n", strings.Join(g.Datasets, ", "), strings.Join(g.Objectives, ", "), strings.Join(g.Pairs, ", "), g.Seeds)
+		pt := g.Pretrain
+		fmt.Fprintf(w, "| pretraining | %d epochs, batch %d, Adam lr %g wd %g (%s), tau %g, KD tau %g, KD weight %g (%s), train subset %d |\n",
+			pt.Epochs, pt.Batch, pt.LR, pt.WeightDecay, pt.Schedule, pt.Temperature, pt.KDTemperature, pt.KDWeight, pt.KDReduction, pt.TrainSubset)
+		e := g.Eval
+		fmt.Fprintf(w, "| probes | %d epochs, batch %d, Adam lr %g wd %g, val fraction %g, standardized features: %v, train subset %d; kNN k=%d T=%g |\n",
+			e.Epochs, e.Batch, e.LR, e.WeightDecay, e.ValFraction, e.Standardize, e.TrainSubset, e.KNNK, e.KNNTemperature)
+	}
+	fmt.Fprintf(w, "| jobs | %d (%d pretraining, %d feature extraction, %d evaluation) |\n", len(p.Jobs), p.Stats.Pretrain, p.Stats.Features, p.Stats.Eval)
+	fmt.Fprintf(w, "| backend | %s |\n| hosts | %s |\n", joinKeys(backends), joinKeys(hosts))
+	if !first.IsZero() {
+		fmt.Fprintf(w, "| wall time | %s (%s to %s UTC) |\n", last.Sub(first).Round(time.Second), first.UTC().Format("2006-01-02 15:04"), last.UTC().Format("15:04"))
+	}
+	fmt.Fprintln(w)
+}
+
+func joinKeys(m map[string]bool) string {
+	var k []string
+	for s := range m {
+		k = append(k, s)
+	}
+	sort.Strings(k)
+	if len(k) == 0 {
+		return "-"
+	}
+	return strings.Join(k, ", ")
+}
+
+func datasetObjectives(sum []results.SummaryRow) [][2]string {
+	seen := map[[2]string]bool{}
+	var out [][2]string
+	for _, s := range sum {
+		if s.Method != sweep.MethodDoGo {
+			continue
+		}
+		k := [2]string{s.Dataset, s.Objective}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0]+out[i][1] < out[j][0]+out[j][1] })
+	return out
+}
+
+func values(sum []results.SummaryRow, f func(results.SummaryRow) (float64, bool)) []float64 {
+	seen := map[float64]bool{}
+	var out []float64
+	for _, s := range sum {
+		if v, ok := f(s); ok && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Float64s(out)
+	return out
+}
+
+type noiseSetting struct {
+	rate     float64
+	kind     string
+	fraction float64
+}
+
+func noiseSettings(sum []results.SummaryRow) []noiseSetting {
+	seen := map[noiseSetting]bool{}
+	var out []noiseSetting
+	for _, s := range sum {
+		if s.Kind != "noise" {
+			continue
+		}
+		n := noiseSetting{s.NoiseRate, s.NoiseKind, s.Fraction}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].kind != out[j].kind {
+			return out[i].kind < out[j].kind
+		}
+		return out[i].rate < out[j].rate
+	})
+	return out
+}
+
+func pct(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", 100*v)
+}
+
+// comparison writes the solo vs DoGo-peer table for one protocol setting and
+// returns plain-language verdicts.
+func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, objective, kind string, noise float64, noiseKind string, fraction float64, what string) []string {
+	fmt.Fprintln(w, "| architecture | solo | DoGo peer | as | DoGo - solo | 95% CI | wins | seeds |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	var verdicts []string
+	var keys []cellKey
+	for k := range cells {
+		if k.dataset == dataset && k.kind == kind && k.method == sweep.MethodDoGo && k.noise == noise && k.noiseKind == noiseKind && k.fraction == fraction {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].arch+keys[i].role+keys[i].peer < keys[j].arch+keys[j].role+keys[j].peer })
+	for _, k := range keys {
+		so, sl := sweep.SplitObjective(objective)
+		peerObj := so
+		if k.role == "large" {
+			peerObj = sl
+		}
+		if k.objective != peerObj {
+			continue
+		}
+		soloKey := k
+		soloKey.method, soloKey.role, soloKey.peer = sweep.MethodSolo, "solo", ""
+		dogo, solo := cells[k], cells[soloKey]
+		var ds, ss, diffs []float64
+		wins := 0
+		for seed, d := range dogo {
+			ds = append(ds, d.AccBest)
+			if s, ok := solo[seed]; ok {
+				diffs = append(diffs, d.AccBest-s.AccBest)
+				if d.AccBest > s.AccBest {
+					wins++
+				}
+			}
+		}
+		for _, s := range solo {
+			ss = append(ss, s.AccBest)
+		}
+		dm, dsd := MeanStd(ds)
+		sm, ssd := MeanStd(ss)
+		diff, half := PairedCI(diffs)
+		ci := "-"
+		if !math.IsNaN(half) {
+			ci = fmt.Sprintf("[%+.2f, %+.2f]", 100*(diff-half), 100*(diff+half))
+		}
+		fmt.Fprintf(w, "| %s | %s ± %s | %s ± %s | %s with %s | %+.2f | %s | %d/%d | %d |\n", k.arch, pct(sm), pct(ssd), pct(dm), pct(dsd), k.role, k.peer, 100*diff, ci, wins, len(diffs), len(diffs))
+		if len(diffs) > 0 {
+			setting := describe(kind, noise, noiseKind, fraction)
+			verb := "ties with"
+			switch {
+			case !math.IsNaN(half) && diff-half > 0:
+				verb = "beats"
+			case !math.IsNaN(half) && diff+half < 0:
+				verb = "loses to"
+			}
+			verdicts = append(verdicts, fmt.Sprintf("%s %s, %s: %s as DoGo %s peer (with %s) %s solo by %+.2f points %s (%d/%d seeds higher).",
+				dataset, objective, setting, k.arch, k.role, k.peer, verb, 100*diff, whatCI(ci), wins, len(diffs)))
+		}
+	}
+	if len(keys) == 0 {
+		fmt.Fprintln(w, "| (no finished DoGo evaluation) | | | | | | | |")
+	}
+	_ = what
+	return verdicts
+}
+
+func whatCI(ci string) string {
+	if ci == "-" {
+		return "(one seed: no interval)"
+	}
+	return "(95% CI " + ci + ")"
+}
+
+func describe(kind string, noise float64, noiseKind string, fraction float64) string {
+	switch kind {
+	case "knn":
+		return "kNN"
+	case "fraction":
+		return fmt.Sprintf("linear probe on %g%% of the labels", fraction*100)
+	case "noise":
+		return fmt.Sprintf("linear probe with %g%% %s noise", noise*100, noiseKind)
+	}
+	return "linear probe"
+}
+
+// refs writes the reference encoders' numbers for a setting.
+func refs(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, kind string, noise float64, noiseKind string, fraction float64) {
+	var lines []string
+	for k, c := range cells {
+		if k.dataset != dataset || k.kind != kind || k.role != "reference" || k.noise != noise || k.noiseKind != noiseKind || k.fraction != fraction {
+			continue
+		}
+		var xs []float64
+		for _, s := range c {
+			xs = append(xs, s.AccBest)
+		}
+		m, s := MeanStd(xs)
+		name := "raw pixels"
+		if k.method == sweep.MethodRandom {
+			name = "random-init " + k.arch
+		}
+		lines = append(lines, fmt.Sprintf("%s %s ± %s (%d seeds)", name, pct(m), pct(s), len(xs)))
+	}
+	sort.Strings(lines)
+	if len(lines) > 0 {
+		fmt.Fprintf(w, "\nReferences: %s.\n", strings.Join(lines, "; "))
+	}
+}
+
+func finalTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, objective string, n noiseSetting) {
+	var rows []string
+	for k, c := range cells {
+		if k.dataset != dataset || k.kind != "noise" || k.noise != n.rate || k.noiseKind != n.kind || k.fraction != n.fraction {
+			continue
+		}
+		var b, f []float64
+		for _, s := range c {
+			b, f = append(b, s.AccBest), append(f, s.AccFinal)
+		}
+		bm, _ := MeanStd(b)
+		fm, fs := MeanStd(f)
+		name := k.method + " " + k.arch
+		if k.method == sweep.MethodDoGo {
+			name += " (" + k.role + ", with " + k.peer + ")"
+		}
+		if k.method == sweep.MethodPixels {
+			name = "raw pixels"
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s ± %s | %d |", name, pct(bm), pct(fm), pct(fs), len(c)))
+	}
+	sort.Strings(rows)
+	fmt.Fprintln(w, "\n| encoder | best-val | final | seeds |\n|---|---|---|---|")
+	for _, r := range rows {
+		fmt.Fprintln(w, r)
+	}
+}
+
+func oodTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow) {
+	sets := map[string]bool{}
+	for k, c := range cells {
+		if k.kind == "linear" {
+			for _, s := range c {
+				for o := range s.OOD {
+					sets[o] = true
+				}
+			}
+		}
+	}
+	if len(sets) == 0 {
+		fmt.Fprintln(w, "No OOD set in this grid, or no finished linear probe.")
+		fmt.Fprintln(w)
+		return
+	}
+	names := strings.Split(joinKeys(sets), ", ")
+	fmt.Fprintf(w, "| encoder | clean | %s | seeds |\n|---|---|%s---|\n", strings.Join(names, " | "), strings.Repeat("---|", len(names)))
+	var rows []string
+	for k, c := range cells {
+		if k.kind != "linear" {
+			continue
+		}
+		var clean []float64
+		ood := make([][]float64, len(names))
+		for _, s := range c {
+			clean = append(clean, s.AccBest)
+			for i, n := range names {
+				if v, ok := s.OOD[n]; ok {
+					ood[i] = append(ood[i], v)
+				}
+			}
+		}
+		name := k.method + " " + k.arch
+		if k.method == sweep.MethodDoGo {
+			name += " (" + k.role + ", with " + k.peer + ")"
+		}
+		if k.method == sweep.MethodPixels {
+			name = "raw pixels"
+		}
+		cm, cs := MeanStd(clean)
+		row := fmt.Sprintf("| %s, %s | %s ± %s |", k.dataset, name, pct(cm), pct(cs))
+		for i := range names {
+			m, s := MeanStd(ood[i])
+			row += fmt.Sprintf(" %s ± %s |", pct(m), pct(s))
+		}
+		rows = append(rows, row+fmt.Sprintf(" %d |", len(c)))
+	}
+	sort.Strings(rows)
+	for _, r := range rows {
+		fmt.Fprintln(w, r)
+	}
+	fmt.Fprintln(w)
+}
+
+func costTable(w io.Writer, t *results.Tables) {
+	type agg struct {
+		secs, imgs float64
+		n, m       int
+	}
+	byKind := map[string]*agg{}
+	for _, j := range t.Jobs {
+		k := j.Kind
+		if j.Kind == "pretrain" {
+			k = "pretrain " + j.Method + " " + j.Arch
+		}
+		a := byKind[k]
+		if a == nil {
+			a = &agg{}
+			byKind[k] = a
+		}
+		a.secs += j.DurationS
+		a.n++
+	}
+	jobKind := map[string]string{}
+	for _, j := range t.Jobs {
+		if j.Kind == "pretrain" {
+			jobKind[j.Job] = "pretrain " + j.Method + " " + j.Arch
+		}
+	}
+	for _, m := range t.Metrics {
+		if m.Name == "images_per_second" {
+			if a := byKind[jobKind[m.Job]]; a != nil {
+				a.imgs += m.Value
+				a.m++
+			}
+		}
+	}
+	var keys []string
+	for k := range byKind {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintln(w, "| jobs | attempts | CPU-core or GPU hours | mean images/s |\n|---|---|---|---|")
+	for _, k := range keys {
+		a := byKind[k]
+		ips := "-"
+		if a.m > 0 {
+			ips = fmt.Sprintf("%.0f", a.imgs/float64(a.m))
+		}
+		fmt.Fprintf(w, "| %s | %d | %.3f | %s |\n", k, a.n, a.secs/3600, ips)
+	}
+	fmt.Fprintln(w)
+}
+
+// latest returns each job's last attempt.
+func latest(rows []results.JobRow) map[string]results.JobRow {
+	out := map[string]results.JobRow{}
+	for _, j := range rows {
+		if o, ok := out[j.Job]; !ok || j.Attempt > o.Attempt {
+			out[j.Job] = j
+		}
+	}
+	return out
+}
+
+func failures(w io.Writer, p *sweep.Plan, t *results.Tables) {
+	last := latest(t.Jobs)
+	var failed, missing []string
+	for _, j := range p.Jobs {
+		r, ok := last[j.ID]
+		switch {
+		case !ok:
+			missing = append(missing, j.Name)
+		case r.Status != "done":
+			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s", j.Name, r.Attempt, firstLine(r.Error)))
+		}
+	}
+	retried := 0
+	for _, j := range t.Jobs {
+		if j.Attempt > 1 {
+			retried++
+		}
+	}
+	if len(failed) == 0 && len(missing) == 0 {
+		fmt.Fprintf(w, "None: every job finished (%d retried attempts).\n\n", retried)
+		return
+	}
+	for _, f := range failed {
+		fmt.Fprintln(w, "- failed: "+f)
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(w, "- not run (%d jobs): %s\n", len(missing), strings.Join(head(missing, 20), ", "))
+	}
+	fmt.Fprintln(w)
+}
+
+func head(s []string, n int) []string {
+	if len(s) > n {
+		return append(s[:n:n], fmt.Sprintf("... and %d more", len(s)-n))
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

@@ -1,0 +1,234 @@
+// Package results stores every number a sweep produces in Parquet: a jobs
+// table (one row per job attempt, every configuration axis a typed column)
+// and a metrics table in long form. Each job attempt writes its own part
+// files atomically; compaction merges them into one file per table. Readers
+// see whole files only and never count a job attempt twice.
+//
+// Schema (schema_version 1, stored in each file's key-value metadata):
+//
+//	jobs.parquet:    job, name, parent, kind, dataset, objective, method, arch,
+//	                 role, peer_arch, noise_rate, noise_kind, realized_noise_rate (nullable),
+//	                 fraction, ood, seed, epochs, batch, lr, kd_weight, kd_reduction,
+//	                 status, attempt, error, start, end, duration_s, host, backend, devices, version
+//	metrics.parquet: job, attempt, step, epoch, wall_s, peer, split, name, value
+package results
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// SchemaVersion is stored in every file; readers accept this and older versions.
+const SchemaVersion = "1"
+
+// JobRow is one attempt of one job.
+type JobRow struct {
+	Job               string    `parquet:"job"`
+	Name              string    `parquet:"name"`
+	Parent            string    `parquet:"parent"`
+	Kind              string    `parquet:"kind"`
+	Dataset           string    `parquet:"dataset"`
+	Objective         string    `parquet:"objective"`
+	Method            string    `parquet:"method"`
+	Arch              string    `parquet:"arch"`
+	Role              string    `parquet:"role"`
+	PeerArch          string    `parquet:"peer_arch"`
+	NoiseRate         float64   `parquet:"noise_rate"`
+	NoiseKind         string    `parquet:"noise_kind"`
+	RealizedNoiseRate *float64  `parquet:"realized_noise_rate,optional"`
+	Fraction          float64   `parquet:"fraction"`
+	OOD               string    `parquet:"ood"`
+	Seed              int64     `parquet:"seed"`
+	Epochs            int64     `parquet:"epochs"`
+	Batch             int64     `parquet:"batch"`
+	LR                float64   `parquet:"lr"`
+	KDWeight          float64   `parquet:"kd_weight"`
+	KDReduction       string    `parquet:"kd_reduction"`
+	Status            string    `parquet:"status"`
+	Attempt           int64     `parquet:"attempt"`
+	Error             string    `parquet:"error"`
+	Start             time.Time `parquet:"start,timestamp(millisecond)"`
+	End               time.Time `parquet:"end,timestamp(millisecond)"`
+	DurationS         float64   `parquet:"duration_s"`
+	Host              string    `parquet:"host"`
+	Backend           string    `parquet:"backend"`
+	Devices           string    `parquet:"devices"`
+	Version           string    `parquet:"version"`
+}
+
+// MetricRow is one value a job reported.
+type MetricRow struct {
+	Job     string  `parquet:"job"`
+	Attempt int64   `parquet:"attempt"`
+	Step    int64   `parquet:"step"`
+	Epoch   int64   `parquet:"epoch"`
+	WallS   float64 `parquet:"wall_s"`
+	Peer    int64   `parquet:"peer"`
+	Split   string  `parquet:"split"`
+	Name    string  `parquet:"name"`
+	Value   float64 `parquet:"value"`
+}
+
+// Tables are a run's results.
+type Tables struct {
+	Jobs    []JobRow
+	Metrics []MetricRow
+}
+
+func partsDir(dir string) string { return filepath.Join(dir, "parts") }
+
+// WritePart writes one job attempt's rows as two part files, each atomically.
+func WritePart(dir string, job JobRow, metrics []MetricRow) error {
+	pd := partsDir(dir)
+	if err := os.MkdirAll(pd, 0o755); err != nil {
+		return err
+	}
+	base := fmt.Sprintf("%s-%d.parquet", job.Job, job.Attempt)
+	// Metrics first: a jobs part is the sign that the attempt is complete.
+	if err := writeAtomic(filepath.Join(pd, "metrics-"+base), metrics); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(pd, "jobs-"+base), []JobRow{job})
+}
+
+func writeAtomic[T any](path string, rows []T) error {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[T](&buf, parquet.KeyValueMetadata("schema_version", SchemaVersion),
+		parquet.KeyValueMetadata("writer", "dogo-sweep"))
+	if _, err := w.Write(rows); err != nil {
+		return fmt.Errorf("parquet %s: %w", filepath.Base(path), err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("parquet %s: %w", filepath.Base(path), err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+type attemptKey struct {
+	job     string
+	attempt int64
+}
+
+// Read returns a run's tables: the compacted files plus any parts not yet
+// compacted, with each job attempt counted once. Temporary files are never read.
+func Read(dir string) (*Tables, error) {
+	t := &Tables{}
+	seen := map[attemptKey]bool{}
+	if rows, err := readIfExists[JobRow](filepath.Join(dir, "jobs.parquet")); err != nil {
+		return nil, err
+	} else {
+		for _, r := range rows {
+			seen[attemptKey{r.Job, r.Attempt}] = true
+		}
+		t.Jobs = rows
+	}
+	mrows, err := readIfExists[MetricRow](filepath.Join(dir, "metrics.parquet"))
+	if err != nil {
+		return nil, err
+	}
+	t.Metrics = mrows
+	parts, _ := filepath.Glob(filepath.Join(partsDir(dir), "jobs-*.parquet"))
+	sort.Strings(parts)
+	for _, p := range parts {
+		rows, err := parquet.ReadFile[JobRow](p)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		if len(rows) != 1 || seen[attemptKey{rows[0].Job, rows[0].Attempt}] {
+			continue
+		}
+		r := rows[0]
+		seen[attemptKey{r.Job, r.Attempt}] = true
+		m, err := readIfExists[MetricRow](filepath.Join(filepath.Dir(p), "metrics-"+strings.TrimPrefix(filepath.Base(p), "jobs-")))
+		if err != nil {
+			return nil, err
+		}
+		t.Jobs = append(t.Jobs, r)
+		t.Metrics = append(t.Metrics, m...)
+	}
+	return t, nil
+}
+
+func readIfExists[T any](path string) ([]T, error) {
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		return nil, nil
+	}
+	rows, err := parquet.ReadFile[T](path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return rows, nil
+}
+
+// Compact merges every part into jobs.parquet and metrics.parquet and removes
+// the parts. A crash at any point leaves readable files: the merged files are
+// renamed into place before any part is removed, and Read skips parts whose
+// attempt the merged file already holds.
+func Compact(dir string) (*Tables, error) {
+	t, err := Read(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(t.Jobs, func(i, j int) bool {
+		if t.Jobs[i].Job != t.Jobs[j].Job {
+			return t.Jobs[i].Job < t.Jobs[j].Job
+		}
+		return t.Jobs[i].Attempt < t.Jobs[j].Attempt
+	})
+	if err := writeAtomic(filepath.Join(dir, "metrics.parquet"), t.Metrics); err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(filepath.Join(dir, "jobs.parquet"), t.Jobs); err != nil {
+		return nil, err
+	}
+	parts, _ := filepath.Glob(filepath.Join(partsDir(dir), "*.parquet"))
+	for _, p := range parts {
+		_ = os.Remove(p)
+	}
+	return t, nil
+}
+
+// FileVersion returns the schema version stored in a Parquet file.
+func FileVersion(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return "", err
+	}
+	v, _ := pf.Lookup("schema_version")
+	return v, nil
+}

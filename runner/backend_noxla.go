@@ -1,0 +1,5 @@
+//go:build !xla
+
+package runner
+
+const xlaBuilt = false

@@ -1,0 +1,134 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/dogo-sweep/sweep/data"
+	"github.com/dogo-sweep/sweep/probe"
+	"github.com/dogo-sweep/sweep/sweep"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/checkpoint"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// featureBatch is the fixed batch shape of feature extraction (the last
+// batch is padded), so that one graph serves every split.
+const featureBatch = 500
+
+// Features runs one frozen encoder once over the training split (or its
+// subset), the test split and every OOD set, and writes them for the probes.
+// parentDir is the pretraining job's folder ("" for reference encoders).
+func Features(ctx context.Context, env Env, spec sweep.Spec, parentDir string) error {
+	train, err := data.Load(spec.Dataset, "train", env.DataDir)
+	if err != nil {
+		return permanent(err)
+	}
+	test, err := data.Load(spec.Dataset, "test", env.DataDir)
+	if err != nil {
+		return permanent(err)
+	}
+	trainIdx := subset(train.N, spec.TrainSubset, uint64(spec.Seed)+0x7e57)
+	sets := map[string]*data.Set{}
+	for _, o := range spec.OOD {
+		c, sev, ok := sweep.ParseOOD(o)
+		if !ok {
+			return permanent(fmt.Errorf("unknown OOD set %q", o))
+		}
+		cs, err := data.Corrupt(test, c, sev, 1234)
+		if err != nil {
+			return permanent(err)
+		}
+		sets[o] = cs
+	}
+	var encode func(s *data.Set, idx []int) ([]float32, int, error)
+	switch spec.Method {
+	case sweep.MethodPixels:
+		encode = func(s *data.Set, idx []int) ([]float32, int, error) {
+			p := s.Info.Pixels()
+			out := make([]float32, len(idx)*p)
+			for i, r := range idx {
+				normalize(s.Info, s.Image(r), out[i*p:(i+1)*p])
+			}
+			return out, p, nil
+		}
+	default:
+		a, err := lookupArch(spec.Arch)
+		if err != nil {
+			return permanent(err)
+		}
+		store := model.NewStore()
+		store.SetParam(model.ParamInitialSeed, int64(spec.Seed)+1)
+		if spec.Method != sweep.MethodRandom {
+			if _, err := checkpoint.Build(store).Dir(filepath.Join(parentDir, "checkpoints")).Done(); err != nil {
+				return fmt.Errorf("load checkpoint of %s: %w", parentDir, err)
+			}
+		}
+		peer := spec.Peer
+		exec, err := model.NewExec(env.Backend, store, func(scope *model.Scope, x *Node) *Node {
+			return encoder(scope.In("peer%d", peer).In("encoder"), a, x)
+		})
+		if err != nil {
+			return err
+		}
+		defer exec.Finalize()
+		encode = func(s *data.Set, idx []int) ([]float32, int, error) {
+			info := s.Info
+			p := info.Pixels()
+			buf := make([]float32, featureBatch*p)
+			var out []float32
+			dim := 0
+			for start := 0; start < len(idx); start += featureBatch {
+				if err := ctx.Err(); err != nil {
+					return nil, 0, err
+				}
+				n := min(featureBatch, len(idx)-start)
+				clear(buf)
+				for i := 0; i < n; i++ {
+					normalize(info, s.Image(idx[start+i]), buf[i*p:(i+1)*p])
+				}
+				var res *tensors.Tensor
+				err := exceptions.TryCatch[error](func() {
+					res = exec.MustExec1(tensors.FromFlatDataAndDimensions(buf, featureBatch, info.Height, info.Width, info.Channels))
+				})
+				if err != nil {
+					return nil, 0, fmt.Errorf("encode: %w", err)
+				}
+				flat := tensors.MustCopyFlatData[float32](res)
+				res.FinalizeAll()
+				dim = len(flat) / featureBatch
+				out = append(out, flat[:n*dim]...)
+			}
+			return out, dim, nil
+		}
+	}
+	f := &probe.Features{Classes: train.Info.Classes, OOD: map[string][]float32{}}
+	encoded := 0
+	if f.Train, f.Dim, err = encode(train, trainIdx); err != nil {
+		return err
+	}
+	encoded += len(trainIdx)
+	for _, i := range trainIdx {
+		f.TrainLabels = append(f.TrainLabels, train.Labels[i])
+	}
+	all := make([]int, test.N)
+	for i := range all {
+		all[i] = i
+	}
+	if f.Test, _, err = encode(test, all); err != nil {
+		return err
+	}
+	encoded += test.N
+	f.TestLabels = test.Labels
+	for name, s := range sets {
+		if f.OOD[name], _, err = encode(s, all); err != nil {
+			return err
+		}
+		encoded += s.N
+	}
+	env.Emit(sweep.Record{Type: sweep.RecInfo, Name: "images_encoded", Value: float64(encoded)})
+	return f.Write(env.Dir)
+}

@@ -1,0 +1,54 @@
+package runner
+
+import (
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// ntXent is SimCLR's loss: the 2B L2-normalized embeddings cat(a, b), cosine
+// similarities / tau, self-similarity removed; each anchor has its other view
+// as positive; cross-entropy averaged over the 2B anchors.
+func ntXent(a, b *Node, tau float64) *Node {
+	g := a.Graph()
+	n := a.Shape().Dimensions[0]
+	z := L2Normalize(Concatenate([]*Node{a, b}, 0), -1)
+	sim := DivScalar(MatMul(z, Transpose(z, 0, 1)), tau)
+	// Remove self-similarity with a large negative on the diagonal.
+	eye := ConvertDType(Diagonal(g, 2*n), sim.DType())
+	sim = Sub(sim, MulScalar(eye, 1e9))
+	logp := LogSoftmax(sim, -1)
+	// Positive of anchor i is i+n (mod 2n).
+	pos := positiveMask(g, n, sim.DType())
+	return Neg(DivScalar(ReduceAllSum(Mul(logp, pos)), float64(2*n)))
+}
+
+// positiveMask is the [2n, 2n] matrix with ones at (i, i+n) and (i+n, i).
+func positiveMask(g *Graph, n int, dt interface{}) *Node {
+	rows := make([][]float32, 2*n)
+	for i := range rows {
+		rows[i] = make([]float32, 2*n)
+		rows[i][(i+n)%(2*n)] = 1
+	}
+	return Const(g, rows)
+}
+
+// crossView is S[i,j] = cos(a[i], b[j]) / tau: rows view 1, columns view 2.
+func crossView(a, b *Node, tau float64) *Node {
+	an, bn := L2Normalize(a, -1), L2Normalize(b, -1)
+	return DivScalar(MatMul(an, Transpose(bn, 0, 1)), tau)
+}
+
+// dogoKL is KL(P_target || P_self) of row-wise softmaxes over B x B cross-view
+// similarities, with the target detached (no gradient flows into the peer).
+// Reduction "element-mean" divides the sum by B*B (the official code's),
+// "batch-mean" by B.
+func dogoKL(selfS, targetS *Node, reduction string) *Node {
+	b := selfS.Shape().Dimensions[0]
+	logT := StopGradient(LogSoftmax(targetS, -1))
+	pT := Exp(logT)
+	logS := LogSoftmax(selfS, -1)
+	sum := ReduceAllSum(Mul(pT, Sub(logT, logS)))
+	if reduction == "batch-mean" {
+		return DivScalar(sum, float64(b))
+	}
+	return DivScalar(sum, float64(b*b))
+}
