@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/dogo-sweep/sweep/sweep"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -43,9 +43,9 @@ type trainer struct {
 	store   *model.Store
 	exec    *model.Exec
 	peers   []peerSpec
-	lrVar   *model.Variable
 	batch   int
 	pixels  int
+	info    data.Info
 	augment []*augmenter
 }
 
@@ -100,59 +100,118 @@ func (t *trainer) buildStep(scope *model.Scope, inputs []*Node) []*Node {
 		total = Add(total, lk)
 		outs = append(outs, ssl[k][0], kd)
 	}
+	// The learning rate is an input of the step, not a stored value: with
+	// GoMLX v0.28.16 a variable's value set from Go between steps does not
+	// reach an already built graph, so a schedule would silently not apply.
+	lrVar := optimizer.LearningRateVar(scope, dtypes.Float32, p.LR)
+	lrVar.SetNodeValue(inputs[len(t.peers)])
 	opt := optimizer.Adam().LearningRate(p.LR).WeightDecay(p.WeightDecay).Done()
 	opt.UpdateGraph(scope, g, total)
 	outs[0] = total
 	return outs
 }
 
+// epochsDoneVar is the checkpointed count of finished epochs.
+const epochsDoneVar = "/sweep/epochs_done"
+
+// newTrainer builds the store, the learning-rate variable and the step
+// executor of a pretraining job.
+func newTrainer(backend compute.Backend, spec sweep.Spec, info data.Info) (*trainer, error) {
+	peers, err := peersOf(spec)
+	if err != nil {
+		return nil, permanent(err)
+	}
+	p := spec.Pretrain
+	t := &trainer{spec: spec, peers: peers, batch: p.Batch, pixels: info.Pixels(), info: info}
+	for _, ps := range peers {
+		t.augment = append(t.augment, newAugmenter(info, ps.objective))
+	}
+	t.store = model.NewStore()
+	t.store.SetParam(model.ParamInitialSeed, int64(spec.Seed)+1)
+	t.exec, err = model.NewExec(backend, t.store, t.buildStep)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// step runs one training step on the views in bufs (per peer: 2B images, the
+// first views then the second views) at learning rate lr, and returns the
+// total loss and, per peer, the SSL loss and the KD term.
+func (t *trainer) step(bufs [][]float32, lr float64) ([]float64, error) {
+	args := make([]any, len(t.peers)+1)
+	for k := range t.peers {
+		args[k] = tensors.FromFlatDataAndDimensions(bufs[k], 2*t.batch, t.info.Height, t.info.Width, t.info.Channels)
+	}
+	args[len(t.peers)] = float32(lr)
+	var outs []*tensors.Tensor
+	if err := exceptions.TryCatch[error](func() { outs = t.exec.MustExec(args...) }); err != nil {
+		return nil, err
+	}
+	vals := make([]float64, len(outs))
+	for i, o := range outs {
+		vals[i] = float64(tensors.ToScalar[float32](o))
+		o.FinalizeAll()
+	}
+	return vals, nil
+}
+
 // Pretrain trains the encoder(s) of a pretraining job, checkpointing every
 // CheckpointEvery epochs; a restarted job resumes from its last checkpoint
 // with the same data order and views as an uninterrupted run.
 func Pretrain(ctx context.Context, env Env, spec sweep.Spec) error {
-	peers, err := peersOf(spec)
-	if err != nil {
-		return permanent(err)
-	}
 	set, err := data.Load(spec.Dataset, "train", env.DataDir)
 	if err != nil {
 		return permanent(err)
 	}
+	return pretrainOn(ctx, env, spec, set)
+}
+
+func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set *data.Set) error {
 	p := spec.Pretrain
 	idx := subset(set.N, p.TrainSubset, uint64(spec.Seed))
 	stepsPerEpoch := len(idx) / p.Batch
 	if stepsPerEpoch == 0 {
 		return permanent(fmt.Errorf("batch %d is larger than the %d training images", p.Batch, len(idx)))
 	}
-	t := &trainer{spec: spec, peers: peers, batch: p.Batch, pixels: set.Info.Pixels()}
-	for _, ps := range peers {
-		t.augment = append(t.augment, newAugmenter(set.Info, ps.objective))
-	}
-	t.store = model.NewStore()
-	t.store.SetParam(model.ParamInitialSeed, int64(spec.Seed)+1)
-	t.lrVar = optimizer.LearningRateVar(t.store.RootScope(), dtypes.Float32, p.LR)
-	ckDir := filepath.Join(env.Dir, "checkpoints")
-	ck, err := checkpoint.Build(t.store).Dir(ckDir).Keep(2).Done()
-	if err != nil {
-		return fmt.Errorf("checkpoints: %w", err)
-	}
-	t.exec, err = model.NewExec(env.Backend, t.store, t.buildStep)
+	t, err := newTrainer(env.Backend, spec, set.Info)
 	if err != nil {
 		return err
 	}
 	defer t.exec.Finalize()
-
-	h, w, c := set.Info.Height, set.Info.Width, set.Info.Channels
-	bufs := make([][]float32, len(peers))
+	// Build the step graph before loading a checkpoint: with GoMLX v0.28.16, a
+	// variable that already holds a value when the graph is built never gets
+	// its updates back (a resumed job would silently stop learning);
+	// variables the graph created and the checkpoint then overwrites train
+	// normally. TestResumeGivesSameResult guards this.
+	inShapes := make([]shapes.Shape, len(t.peers)+1)
+	for k := range t.peers {
+		inShapes[k] = shapes.Make(dtypes.Float32, 2*p.Batch, set.Info.Height, set.Info.Width, set.Info.Channels)
+	}
+	inShapes[len(t.peers)] = shapes.Make(dtypes.Float32)
+	if err := exceptions.TryCatch[error](func() {
+		if _, err := t.exec.Compile(inShapes...); err != nil {
+			panic(err)
+		}
+	}); err != nil {
+		return fmt.Errorf("compile training step: %w", err)
+	}
+	ck, err := checkpoint.Build(t.store).Dir(filepath.Join(env.Dir, "checkpoints")).Keep(2).Done()
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	bufs := make([][]float32, len(t.peers))
 	for k := range bufs {
 		bufs[k] = make([]float32, 2*p.Batch*t.pixels)
 	}
-	// Resume: the global step says where the last checkpoint was taken.
-	step := int64(0)
-	if v := t.store.GetVariable("/" + optimizer.GlobalStepVariableName); v != nil {
-		step = optimizer.GetGlobalStep(t.store)
+	// Resume: the checkpoint records how many epochs it holds. (GoMLX's
+	// global_step does not advance with this step function: keep our own.)
+	epochsVar := t.store.VariableWithValue(epochsDoneVar, int64(0)).SetTrainable(false)
+	ev, err := epochsVar.Value()
+	if err != nil {
+		return err
 	}
-	startEpoch := int(step) / stepsPerEpoch
+	startEpoch := int(tensors.ToScalar[int64](ev))
 	if startEpoch > 0 {
 		env.Emit(sweep.Record{Type: sweep.RecInfo, Name: "resumed_from_epoch", Value: float64(startEpoch)})
 	}
@@ -166,14 +225,7 @@ func Pretrain(ctx context.Context, env Env, spec sweep.Spec) error {
 				return err
 			}
 			gstep := int64(epoch*stepsPerEpoch + s)
-			lr := p.LR
-			if p.Schedule == "cosine" {
-				lr = p.LR * 0.5 * (1 + math.Cos(math.Pi*float64(gstep)/float64(totalSteps)))
-			}
-			if err := t.lrVar.SetValue(tensors.FromValue(float32(lr))); err != nil {
-				return err
-			}
-			for k := range peers {
+			for k := range t.peers {
 				rng := rand.New(rand.NewPCG(uint64(spec.Seed)<<32|uint64(k), uint64(gstep)))
 				for i := 0; i < p.Batch; i++ {
 					img := set.Image(idx[order[s*p.Batch+i]])
@@ -181,22 +233,12 @@ func Pretrain(ctx context.Context, env Env, spec sweep.Spec) error {
 					t.augment[k].view(rng, img, bufs[k][(p.Batch+i)*t.pixels:(p.Batch+i+1)*t.pixels])
 				}
 			}
-			args := make([]any, len(peers))
-			for k := range peers {
-				args[k] = tensors.FromFlatDataAndDimensions(bufs[k], 2*p.Batch, h, w, c)
-			}
-			var outs []*tensors.Tensor
-			err := exceptions.TryCatch[error](func() { outs = t.exec.MustExec(args...) })
+			vals, err := t.step(bufs, currentLR(p, gstep, totalSteps))
 			if err != nil {
 				return fmt.Errorf("training step %d: %w", gstep, err)
 			}
-			vals := make([]float64, len(outs))
-			for i, o := range outs {
-				vals[i] = float64(tensors.ToScalar[float32](o))
-				o.FinalizeAll()
-			}
 			if math.IsNaN(vals[0]) || math.IsInf(vals[0], 0) {
-				return permanent(fmt.Errorf("loss is %v at step %d (epoch %d): lower the learning rate or the KD weight", vals[0], gstep, epoch))
+				return permanent(fmt.Errorf("loss is %v at step %d (epoch %d): lower the learning rate or the KD weight", vals[0], gstep, epoch+1))
 			}
 			for i, v := range vals {
 				sums[i] += v
@@ -208,15 +250,21 @@ func Pretrain(ctx context.Context, env Env, spec sweep.Spec) error {
 		}
 		secs := time.Since(t0).Seconds()
 		n := float64(stepsPerEpoch)
-		for k := range peers {
-			for i, name := range []string{"ssl_loss", "kd_loss"} {
-				env.Emit(sweep.Record{Type: sweep.RecMetric, Epoch: epoch + 1, Step: int64((epoch + 1) * stepsPerEpoch), Peer: k, Split: "train", Name: name, Value: sums[1+2*k+i] / n})
-			}
+		end := int64((epoch + 1) * stepsPerEpoch)
+		metric := func(peer int, name string, v float64) {
+			env.Emit(sweep.Record{Type: sweep.RecMetric, Epoch: epoch + 1, Step: end, Peer: peer, Split: "train", Name: name, Value: v})
 		}
-		env.Emit(sweep.Record{Type: sweep.RecMetric, Epoch: epoch + 1, Step: int64((epoch + 1) * stepsPerEpoch), Split: "train", Name: "loss", Value: sums[0] / n})
-		env.Emit(sweep.Record{Type: sweep.RecMetric, Epoch: epoch + 1, Step: int64((epoch + 1) * stepsPerEpoch), Split: "train", Name: "images_per_second", Value: float64(stepsPerEpoch*p.Batch) / secs})
-		env.Emit(sweep.Record{Type: sweep.RecMetric, Epoch: epoch + 1, Step: int64((epoch + 1) * stepsPerEpoch), Split: "train", Name: "lr", Value: currentLR(p, int64((epoch+1)*stepsPerEpoch-1), totalSteps)})
+		for k := range t.peers {
+			metric(k, "ssl_loss", sums[1+2*k]/n)
+			metric(k, "kd_loss", sums[2+2*k]/n)
+		}
+		metric(0, "loss", sums[0]/n)
+		metric(0, "images_per_second", float64(stepsPerEpoch*p.Batch)/secs)
+		metric(0, "lr", currentLR(p, end-1, totalSteps))
 		if (epoch+1)%p.CheckpointEvery == 0 || epoch+1 == p.Epochs {
+			if err := epochsVar.SetValue(tensors.FromValue(int64(epoch + 1))); err != nil {
+				return err
+			}
 			if err := ck.Save(); err != nil {
 				return fmt.Errorf("save checkpoint: %w", err)
 			}
@@ -225,6 +273,8 @@ func Pretrain(ctx context.Context, env Env, spec sweep.Spec) error {
 	return nil
 }
 
+// currentLR is the learning rate at a step: constant, or cosine-annealed
+// from lr to 0 over the run.
 func currentLR(p *sweep.Pretrain, step, total int64) float64 {
 	if p.Schedule == "cosine" {
 		return p.LR * 0.5 * (1 + math.Cos(math.Pi*float64(step)/float64(total)))
@@ -269,5 +319,3 @@ func IsPermanent(err error) bool {
 	var n ErrNotInBuild
 	return errors.As(err, &p) || errors.As(err, &m) || errors.As(err, &n)
 }
-
-var _ = os.Stat

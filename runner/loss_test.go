@@ -1,0 +1,178 @@
+package runner
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+func testBackend(t testing.TB) compute.Backend {
+	t.Helper()
+	b, err := NewBackend("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Finalize)
+	return b
+}
+
+func randMatrix(rng *rand.Rand, n, d int) [][]float32 {
+	m := make([][]float32, n)
+	for i := range m {
+		m[i] = make([]float32, d)
+		for j := range m[i] {
+			m[i][j] = float32(rng.NormFloat64())
+		}
+	}
+	return m
+}
+
+func normalize64(v []float32) []float64 {
+	var n float64
+	for _, x := range v {
+		n += float64(x) * float64(x)
+	}
+	n = math.Sqrt(n)
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x) / n
+	}
+	return out
+}
+
+func dot64(a, b []float64) float64 {
+	s := 0.0
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// refNTXent is NT-Xent in float64, written from the method's definition.
+func refNTXent(a, b [][]float32, tau float64) float64 {
+	n := len(a)
+	z := make([][]float64, 2*n)
+	for i := 0; i < n; i++ {
+		z[i], z[n+i] = normalize64(a[i]), normalize64(b[i])
+	}
+	loss := 0.0
+	for i := 0; i < 2*n; i++ {
+		pos := (i + n) % (2 * n)
+		den := 0.0
+		for j := 0; j < 2*n; j++ {
+			if j != i {
+				den += math.Exp(dot64(z[i], z[j]) / tau)
+			}
+		}
+		loss += -math.Log(math.Exp(dot64(z[i], z[pos])/tau) / den)
+	}
+	return loss / float64(2*n)
+}
+
+// refKL is KL(P_t || P_s) of row softmaxes of cross-view cosine similarities / tau.
+func refKL(sa, sb, ta, tb [][]float32, tau float64, reduction string) float64 {
+	n := len(sa)
+	rowSoftmax := func(a, b [][]float32) [][]float64 {
+		p := make([][]float64, n)
+		for i := range p {
+			p[i] = make([]float64, n)
+			mx := math.Inf(-1)
+			for j := range p[i] {
+				p[i][j] = dot64(normalize64(a[i]), normalize64(b[j])) / tau
+				mx = math.Max(mx, p[i][j])
+			}
+			s := 0.0
+			for j := range p[i] {
+				p[i][j] = math.Exp(p[i][j] - mx)
+				s += p[i][j]
+			}
+			for j := range p[i] {
+				p[i][j] /= s
+			}
+		}
+		return p
+	}
+	ps, pt := rowSoftmax(sa, sb), rowSoftmax(ta, tb)
+	kl := 0.0
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			kl += pt[i][j] * (math.Log(pt[i][j]) - math.Log(ps[i][j]))
+		}
+	}
+	if reduction == "batch-mean" {
+		return kl / float64(n)
+	}
+	return kl / float64(n*n)
+}
+
+func TestNTXentMatchesFloat64Reference(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct {
+		name   string
+		n, d   int
+		tau    float64
+		smooth bool
+	}{{"batch4-tau0.5", 4, 8, 0.5, false}, {"batch8-tau0.1", 8, 16, 0.1, false}, {"batch3-tau1", 3, 5, 1, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, bb := randMatrix(rng, tc.n, tc.d), randMatrix(rng, tc.n, tc.d)
+			got := MustExecOnce(b, func(x, y *Node) *Node { return ntXent(x, y, tc.tau) }, a, bb)
+			want := refNTXent(a, bb, tc.tau)
+			if g := float64(tensors.ToScalar[float32](got)); math.Abs(g-want) > 1e-4*math.Max(1, want) {
+				t.Errorf("ntXent = %.6f, float64 reference = %.6f", g, want)
+			}
+		})
+	}
+}
+
+func TestDoGoKLMatchesFloat64Reference(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, red := range []string{"element-mean", "batch-mean"} {
+		t.Run(red, func(t *testing.T) {
+			n, d := 6, 7
+			// The peers' embeddings may differ in size: the KL acts on B x B matrices.
+			sa, sb, ta, tb := randMatrix(rng, n, d), randMatrix(rng, n, d), randMatrix(rng, n, d+3), randMatrix(rng, n, d+3)
+			got := MustExecOnce(b, func(sa, sb, ta, tb *Node) *Node {
+				return dogoKL(crossView(sa, sb, 0.1), crossView(ta, tb, 0.1), red)
+			}, sa, sb, ta, tb)
+			want := refKL(sa, sb, ta, tb, 0.1, red)
+			if g := float64(tensors.ToScalar[float32](got)); math.Abs(g-want) > 1e-4*math.Max(1, want) {
+				t.Errorf("dogoKL(%s) = %.6f, float64 reference = %.6f", red, g, want)
+			}
+			if want <= 0 {
+				t.Errorf("reference KL %.6f should be positive for different peers", want)
+			}
+		})
+	}
+}
+
+func TestDoGoKLSendsNoGradientIntoDetachedPeer(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	n, d := 5, 4
+	sa, sb, ta, tb := randMatrix(rng, n, d), randMatrix(rng, n, d), randMatrix(rng, n, d), randMatrix(rng, n, d)
+	outs := MustExecOnceN(b, func(sa, sb, ta, tb *Node) []*Node {
+		kl := dogoKL(crossView(sa, sb, 0.1), crossView(ta, tb, 0.1), "element-mean")
+		return Gradient(kl, sa, ta, tb)
+	}, sa, sb, ta, tb)
+	selfGrad := tensors.MustCopyFlatData[float32](outs[0])
+	nonzero := false
+	for _, v := range selfGrad {
+		nonzero = nonzero || v != 0
+	}
+	if !nonzero {
+		t.Error("gradient into the learning peer is all zero")
+	}
+	for i, o := range outs[1:] {
+		for _, v := range tensors.MustCopyFlatData[float32](o) {
+			if v != 0 {
+				t.Fatalf("gradient into detached peer input %d is %g, want 0", i, v)
+			}
+		}
+	}
+}

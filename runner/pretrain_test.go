@@ -1,0 +1,312 @@
+package runner
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/dogo-sweep/sweep/data"
+	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// synthetic makes a small grey data set of 10 classes: each class a bright
+// bar at its own angle and place, with noise, 28x28x1 like Fashion-MNIST.
+func synthetic(n int, seed uint64) *data.Set {
+	info := data.Known()["fashion-mnist"]
+	rng := rand.New(rand.NewPCG(seed, 9))
+	s := &data.Set{Info: info, Split: "train", N: n, Images: make([]uint8, n*784), Labels: make([]int32, n)}
+	for i := 0; i < n; i++ {
+		c := i % 10
+		s.Labels[i] = int32(c)
+		ang := float64(c) * math.Pi / 10
+		cx, cy := 14+3*math.Cos(float64(c)), 14+3*math.Sin(float64(c))
+		for y := 0; y < 28; y++ {
+			for x := 0; x < 28; x++ {
+				dx, dy := float64(x)-cx, float64(y)-cy
+				d := math.Abs(-math.Sin(ang)*dx + math.Cos(ang)*dy)
+				along := math.Abs(math.Cos(ang)*dx + math.Sin(ang)*dy)
+				v := 20 + 25*rng.NormFloat64()
+				if d < 2 && along < 10 {
+					v += 200
+				}
+				s.Images[i*784+y*28+x] = uint8(math.Max(0, math.Min(255, v)))
+			}
+		}
+	}
+	return s
+}
+
+func pretrainSpec(method string, archs []string, epochs, batch int, kdWeight float64) sweep.Spec {
+	p := sweep.DefaultGrid().Pretrain
+	p.Epochs, p.Batch, p.KDWeight, p.LR = epochs, batch, kdWeight, 1e-3
+	return sweep.Spec{Kind: sweep.KindPretrain, Dataset: "fashion-mnist", Method: method, Objective: "simclr", Seed: 7, Archs: archs, Pretrain: &p}
+}
+
+func randomViews(peers, batch int, seed uint64) [][]float32 {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	out := make([][]float32, peers)
+	for k := range out {
+		out[k] = make([]float32, 2*batch*784)
+		for i := range out[k] {
+			out[k][i] = float32(rng.NormFloat64())
+		}
+	}
+	return out
+}
+
+func variables(t *testing.T, tr *trainer, scope string) map[string][]float32 {
+	t.Helper()
+	out := map[string][]float32{}
+	for v := range tr.store.IterVariables() {
+		if len(v.Path()) < len(scope) || v.Path()[:len(scope)] != scope {
+			continue
+		}
+		val, err := v.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if val.DType() != dtypes.Float32 {
+			continue
+		}
+		out[v.Path()] = tensors.MustCopyFlatData[float32](val)
+	}
+	return out
+}
+
+// With KD weight 0 a DoGo pair's first peer must take exactly the steps it
+// would take solo: same seed, same views, same updates.
+func TestDoGoWithZeroWeightMatchesSolo(t *testing.T) {
+	b := testBackend(t)
+	info := data.Known()["fashion-mnist"]
+	const batch = 16
+	solo, err := newTrainer(b, pretrainSpec(sweep.MethodSolo, []string{"mlp-s"}, 1, batch, 0), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dogo, err := newTrainer(b, pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "cnn-s"}, 1, batch, 0), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := randomViews(2, batch, 3)
+	var soloLoss, dogoLoss []float64
+	for step := 0; step < 3; step++ {
+		ls, err := solo.step(views[:1], 1e-3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		soloLoss = append(soloLoss, ls[1])
+	}
+	for step := 0; step < 3; step++ {
+		ld, err := dogo.step(views, 1e-3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dogoLoss = append(dogoLoss, ld[1])
+	}
+	for step := range soloLoss {
+		if math.Abs(soloLoss[step]-dogoLoss[step]) > 1e-5 {
+			t.Fatalf("step %d: solo SSL loss %.6f, DoGo peer 0 SSL loss %.6f", step, soloLoss[step], dogoLoss[step])
+		}
+	}
+	if !(soloLoss[2] < soloLoss[0]) {
+		t.Fatalf("solo SSL loss did not move: %v", soloLoss)
+	}
+	sv, dv := variables(t, solo, "/peer0"), variables(t, dogo, "/peer0")
+	if len(sv) == 0 || len(sv) != len(dv) {
+		t.Fatalf("peer0 variables: solo %d, DoGo %d", len(sv), len(dv))
+	}
+	for name, s := range sv {
+		d := dv[name]
+		for i := range s {
+			if math.Abs(float64(s[i]-d[i])) > 1e-6 {
+				t.Fatalf("%s[%d]: solo %g, DoGo(weight 0) %g", name, i, s[i], d[i])
+			}
+		}
+	}
+}
+
+// With a positive KD weight the peers must pull on each other: the first
+// peer's updates differ from solo.
+func TestDoGoWeightChangesUpdates(t *testing.T) {
+	b := testBackend(t)
+	info := data.Known()["fashion-mnist"]
+	const batch = 16
+	solo, _ := newTrainer(b, pretrainSpec(sweep.MethodSolo, []string{"mlp-s"}, 1, batch, 0), info)
+	dogo, _ := newTrainer(b, pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "cnn-s"}, 1, batch, 100), info)
+	views := randomViews(2, batch, 3)
+	for step := 0; step < 2; step++ {
+		if _, err := solo.step(views[:1], 1e-3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for step := 0; step < 2; step++ {
+		ld, err := dogo.step(views, 1e-3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ld[2] <= 0 || ld[4] <= 0 {
+			t.Fatalf("KD terms %v should be positive", ld)
+		}
+	}
+	sv, dv := variables(t, solo, "/peer0"), variables(t, dogo, "/peer0")
+	diff := 0.0
+	for name, s := range sv {
+		for i := range s {
+			diff = math.Max(diff, math.Abs(float64(s[i]-dv[name][i])))
+		}
+	}
+	if diff < 1e-6 {
+		t.Fatalf("DoGo with weight 100 made the same updates as solo (max diff %g)", diff)
+	}
+}
+
+type recorder struct{ recs []sweep.Record }
+
+func (r *recorder) emit(rec sweep.Record) { r.recs = append(r.recs, rec) }
+
+func (r *recorder) metric(epoch int, name string) (float64, bool) {
+	for _, rec := range r.recs {
+		if rec.Type == sweep.RecMetric && rec.Epoch == epoch && rec.Name == name && rec.Peer == 0 {
+			return rec.Value, true
+		}
+	}
+	return 0, false
+}
+
+func TestShortTrainingLowersLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a small model")
+	}
+	b := testBackend(t)
+	set := synthetic(512, 1)
+	rec := &recorder{}
+	spec := pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "cnn-s"}, 4, 64, 100)
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: rec.emit}, spec, set); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := rec.metric(1, "ssl_loss")
+	last, _ := rec.metric(4, "ssl_loss")
+	if !(last < first-0.05) {
+		t.Fatalf("SSL loss went from %.4f (epoch 1) to %.4f (epoch 4): not learning", first, last)
+	}
+}
+
+// A job stopped after epoch 1 and restarted must end where an uninterrupted
+// run ends: same data order and views from the checkpoint on.
+func TestResumeGivesSameResult(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a small model three times")
+	}
+	b := testBackend(t)
+	set := synthetic(256, 2)
+	full := &recorder{}
+	two := pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "mlp-s"}, 2, 64, 100)
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: full.emit}, two, set); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	one := pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "mlp-s"}, 1, 64, 100)
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: dir, Emit: func(sweep.Record) {}}, one, set); err != nil {
+		t.Fatal(err)
+	}
+	resumed := &recorder{}
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: dir, Emit: resumed.emit}, two, set); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := resumed.metric(1, "loss"); ok {
+		t.Fatal("the resumed job trained epoch 1 again")
+	}
+	want, _ := full.metric(2, "loss")
+	got, ok := resumed.metric(2, "loss")
+	if !ok || math.Abs(got-want) > 1e-5*math.Abs(want) {
+		t.Fatalf("epoch 2 loss: resumed %.6f, uninterrupted %.6f", got, want)
+	}
+}
+
+// The learning rate set before each step must reach the graph: with lr 0
+// the weights stay put, with lr > 0 they move.
+func TestLearningRateReachesTheStep(t *testing.T) {
+	b := testBackend(t)
+	tr, err := newTrainer(b, pretrainSpec(sweep.MethodSolo, []string{"mlp-s"}, 1, 16, 0), data.Known()["fashion-mnist"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := randomViews(1, 16, 5)
+	var losses []float64
+	for _, lr := range []float64{0, 0, 1e-2, 0} {
+		l, err := tr.step(views, lr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		losses = append(losses, l[0])
+	}
+	if losses[0] != losses[1] || losses[1] != losses[2] {
+		t.Errorf("steps at lr 0 changed the loss: %v", losses)
+	}
+	if losses[3] == losses[2] {
+		t.Errorf("a step at lr 1e-2 left the loss unchanged: %v", losses)
+	}
+}
+
+func TestCosineScheduleApplies(t *testing.T) {
+	p := sweep.DefaultGrid().Pretrain
+	p.LR, p.Schedule = 1e-3, "cosine"
+	if got := currentLR(&p, 0, 100); got != 1e-3 {
+		t.Errorf("lr at step 0 = %g, want 1e-3", got)
+	}
+	if got := currentLR(&p, 50, 100); math.Abs(got-5e-4) > 1e-12 {
+		t.Errorf("lr at half = %g, want 5e-4", got)
+	}
+	if got := currentLR(&p, 99, 100); got > 1e-6 {
+		t.Errorf("lr at the end = %g, want near 0", got)
+	}
+	p.Schedule = "constant"
+	if got := currentLR(&p, 99, 100); got != 1e-3 {
+		t.Errorf("constant lr = %g", got)
+	}
+}
+
+// BenchmarkStep reports the time of one training step at batch 256 (two
+// views per image: 512 images per peer) on the go backend.
+func BenchmarkStep(b *testing.B) {
+	backend := testBackend(b)
+	info := data.Known()["fashion-mnist"]
+	const batch = 256
+	for _, c := range []struct {
+		method string
+		archs  []string
+	}{
+		{sweep.MethodSolo, []string{"mlp-m"}},
+		{sweep.MethodDoGo, []string{"mlp-m", "mlp-m"}},
+		{sweep.MethodSolo, []string{"cnn-s"}},
+		{sweep.MethodSolo, []string{"cnn-l"}},
+		{sweep.MethodDoGo, []string{"cnn-s", "cnn-s"}},
+		{sweep.MethodDoGo, []string{"cnn-s", "cnn-l"}},
+	} {
+		name := c.method + "/" + c.archs[0]
+		if len(c.archs) == 2 {
+			name += "+" + c.archs[1]
+		}
+		b.Run(name, func(b *testing.B) {
+			tr, err := newTrainer(backend, pretrainSpec(c.method, c.archs, 1, batch, 100), info)
+			if err != nil {
+				b.Fatal(err)
+			}
+			views := randomViews(len(c.archs), batch, 1)
+			if _, err := tr.step(views, 1e-3); err != nil { // compile
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := tr.step(views, 1e-3); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
