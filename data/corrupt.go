@@ -62,18 +62,25 @@ func Corrupt(s *Set, corruption string, severity int, seed uint64) (*Set, error)
 			sigma := []float64{0.4, 0.6, 0.7, 0.8, 1.0}[sev] * float64(h) / 32
 			blur(src, dst, h, w, c, sigma)
 		case "pixelate":
+			// Box-downsample to a fraction of the size, then upsample (nearest).
 			f := []float64{0.95, 0.9, 0.85, 0.75, 0.65}[sev]
-			bs := max(1, int(math.Round(1/f)))
-			if f < 0.9 {
-				bs = 2
-			}
-			if f < 0.7 {
-				bs = 3
+			sh, sw := max(1, int(math.Round(float64(h)*f))), max(1, int(math.Round(float64(w)*f)))
+			small := make([]float64, sh*sw*c)
+			cnt := make([]float64, sh*sw)
+			for y := 0; y < h; y++ {
+				for x := 0; x < w; x++ {
+					ty, tx := y*sh/h, x*sw/w
+					cnt[ty*sw+tx]++
+					for k := 0; k < c; k++ {
+						small[(ty*sw+tx)*c+k] += float64(src[(y*w+x)*c+k])
+					}
+				}
 			}
 			for y := 0; y < h; y++ {
 				for x := 0; x < w; x++ {
+					ty, tx := y*sh/h, x*sw/w
 					for k := 0; k < c; k++ {
-						dst[(y*w+x)*c+k] = src[((y/bs*bs)*w+x/bs*bs)*c+k]
+						dst[(y*w+x)*c+k] = uint8(math.Round(small[(ty*sw+tx)*c+k] / cnt[ty*sw+tx]))
 					}
 				}
 			}

@@ -50,7 +50,7 @@ func Write(runDir string, opt Options) error {
 // cell groups the accuracies of one encoder kind over seeds.
 type cellKey struct {
 	dataset, objective, method, arch, role, peer, kind, noiseKind string
-	noise, fraction                                                float64
+	noise, fraction                                               float64
 }
 
 // Render writes the report for a plan and its result tables.
@@ -264,7 +264,9 @@ func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dat
 			keys = append(keys, k)
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].arch+keys[i].role+keys[i].peer < keys[j].arch+keys[j].role+keys[j].peer })
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].arch+keys[i].role+keys[i].peer < keys[j].arch+keys[j].role+keys[j].peer
+	})
 	for _, k := range keys {
 		so, sl := sweep.SplitObjective(objective)
 		peerObj := so

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,6 +33,7 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Usage: "per-job wall-clock limit (0: none)"},
 		&cli.DurationFlag{Name: "heartbeat", Value: 10 * time.Minute, Usage: "kill a job that reports nothing for this long"},
 		&cli.DurationFlag{Name: "backoff", Value: 2 * time.Second, Usage: "wait before the first retry (doubles each time)"},
+		&cli.DurationFlag{Name: "stop-grace", Value: 30 * time.Second, Usage: "on Ctrl-C, how long running jobs have to checkpoint before they are killed"},
 	}
 }
 
@@ -169,7 +168,9 @@ func execute(c *cli.Context, logger *slog.Logger, r *sweep.Run, g *sweep.Grid) e
 		Run: r, Logger: logger, CPUs: cpus, GPUs: gpus, MaxParallel: maxPar,
 		Retries: g.Retries, MaxFailures: g.MaxFailures, Backoff: c.Duration("backoff"), Timeout: c.Duration("timeout"),
 		Exec: &local.Executor{
+			Binary:    os.Getenv("SWEEP_CHILD_BINARY"),
 			Heartbeat: c.Duration("heartbeat"),
+			StopGrace: c.Duration("stop-grace"),
 			Env:       dataEnv(c.String("data-dir")),
 		},
 		Observers: []sweep.Observer{rec, exp, progress},
@@ -226,5 +227,3 @@ func firstLine(s string) string {
 	return s
 }
 
-var _ = errors.New
-var _ context.Context

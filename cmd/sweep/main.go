@@ -1,13 +1,14 @@
 // Command sweep runs DoGo (Distill on the Go) self-supervised distillation
 // sweeps: it expands a grid file into a plan of pretraining and evaluation
-// jobs, runs them locally or on Slurm, and writes Parquet results, Prometheus
-// metrics and a markdown report.
+// jobs, runs them locally in child processes, and writes Parquet results,
+// Prometheus metrics and a markdown report.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,12 +16,23 @@ import (
 )
 
 func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run is main without the exit: the CLI with its signals, logger and exit code.
+func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	app := newApp(logger, os.Stdout)
-	err := app.RunContext(ctx, os.Args)
-	os.Exit(exitCode(err))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	err := newApp(logger, stdout).RunContext(ctx, args)
+	return exitCode(err, stderr)
+}
+
+func logLevel() slog.Level {
+	if os.Getenv("SWEEP_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 // Exit codes scripts can rely on.
@@ -32,22 +44,22 @@ const (
 	exitStopped = 130
 )
 
-func exitCode(err error) int {
+func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintln(os.Stderr, "sweep:", err)
+		fmt.Fprintln(stderr, "sweep:", err)
 		return exitUsage
 	case errors.Is(err, errLocked):
-		fmt.Fprintln(os.Stderr, "sweep:", err)
+		fmt.Fprintln(stderr, "sweep:", err)
 		return exitBusy
 	case errors.Is(err, context.Canceled):
-		fmt.Fprintln(os.Stderr, "sweep: stopped")
+		fmt.Fprintln(stderr, "sweep: stopped; run the same command again to resume")
 		return exitStopped
 	}
-	fmt.Fprintln(os.Stderr, "sweep:", err)
+	fmt.Fprintln(stderr, "sweep:", err)
 	return exitFailure
 }

@@ -1,0 +1,367 @@
+package data
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeIDXSet writes an MNIST-layout data set of n images per split.
+func writeIDXSet(t *testing.T, dir string, n int, gz bool) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"train", "t10k"} {
+		img := make([]uint8, n*28*28)
+		lab := make([]uint8, n)
+		for i := range lab {
+			lab[i] = uint8(i % 10)
+			img[i*784] = uint8(i)
+		}
+		write := func(name string, dims []int, payload []uint8) {
+			var buf bytes.Buffer
+			if err := WriteIDX(&buf, dims, payload); err != nil {
+				t.Fatal(err)
+			}
+			b := buf.Bytes()
+			if gz {
+				var z bytes.Buffer
+				w := gzip.NewWriter(&z)
+				w.Write(b)
+				w.Close()
+				b, name = z.Bytes(), name+".gz"
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(prefix+"-images-idx3-ubyte", []int{n, 28, 28}, img)
+		write(prefix+"-labels-idx1-ubyte", []int{n}, lab)
+	}
+}
+
+func TestLoadIDX(t *testing.T) {
+	for _, gz := range []bool{false, true} {
+		root := t.TempDir()
+		writeIDXSet(t, filepath.Join(root, "fashion-mnist"), 20, gz)
+		s, err := Load("fashion-mnist", "train", root)
+		if err != nil {
+			t.Fatalf("gz=%v: %v", gz, err)
+		}
+		if s.N != 20 || len(s.Images) != 20*784 || s.Labels[13] != 3 || s.Image(7)[0] != 7 {
+			t.Errorf("gz=%v: loaded %d images, label[13]=%d", gz, s.N, s.Labels[13])
+		}
+	}
+}
+
+func TestDamagedIDX(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(dir string)
+		want   string
+	}{
+		{"truncated images", func(dir string) {
+			p := filepath.Join(dir, "train-images-idx3-ubyte")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, b[:len(b)-100], 0o644)
+		}, "size mismatch"},
+		{"bad magic", func(dir string) {
+			p := filepath.Join(dir, "train-labels-idx1-ubyte")
+			b, _ := os.ReadFile(p)
+			b[3] = 0x99
+			os.WriteFile(p, b, 0o644)
+		}, "bad magic number"},
+		{"short header", func(dir string) {
+			os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte"), []byte{0, 0}, 0o644)
+		}, "truncated"},
+		{"missing labels", func(dir string) {
+			os.Remove(filepath.Join(dir, "train-labels-idx1-ubyte"))
+		}, "missing file train-labels-idx1-ubyte"},
+		{"label out of range", func(dir string) {
+			p := filepath.Join(dir, "train-labels-idx1-ubyte")
+			b, _ := os.ReadFile(p)
+			b[len(b)-1] = 42
+			os.WriteFile(p, b, 0o644)
+		}, "is not a class"},
+		{"count mismatch", func(dir string) {
+			var buf bytes.Buffer
+			WriteIDX(&buf, []int{19}, make([]uint8, 19))
+			os.WriteFile(filepath.Join(dir, "train-labels-idx1-ubyte"), buf.Bytes(), 0o644)
+		}, "has 19 labels for 20 images"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "fashion-mnist")
+			writeIDXSet(t, dir, 20, false)
+			tc.damage(dir)
+			_, err := Load("fashion-mnist", "train", root)
+			var me *MissingError
+			if !errors.As(err, &me) {
+				t.Fatalf("error %v is not a MissingError", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "apt-get install -y dataset-fashion-mnist") {
+				t.Errorf("error %q: want %q and how to get the data", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestTruncatedGzip(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "mnist")
+	writeIDXSet(t, dir, 50, true)
+	p := filepath.Join(dir, "train-images-idx3-ubyte.gz")
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, b[:len(b)/2], 0o644)
+	if _, err := Load("mnist", "train", root); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("truncated gzip: error %v", err)
+	}
+}
+
+func TestMissingDataSetNamesWhereAndHow(t *testing.T) {
+	_, err := Load("cifar10", "train", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "looked in") || !strings.Contains(err.Error(), "cifar-10-binary.tar.gz") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestLoadCIFAR10(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "cifar10")
+	os.MkdirAll(dir, 0o755)
+	rec := func(label uint8, r, g, b uint8) []byte {
+		out := []byte{label}
+		for _, c := range []uint8{r, g, b} {
+			out = append(out, bytes.Repeat([]byte{c}, 1024)...)
+		}
+		return out
+	}
+	for i, f := range []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"} {
+		var b []byte
+		b = append(b, rec(uint8(i), 10, 20, 30)...)
+		b = append(b, rec(9, 1, 2, 3)...)
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	s, err := Load("cifar10", "train", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.N != 10 || s.Labels[2] != 1 || s.Labels[3] != 9 {
+		t.Fatalf("N=%d labels=%v", s.N, s.Labels)
+	}
+	if px := s.Image(0)[:3]; px[0] != 10 || px[1] != 20 || px[2] != 30 {
+		t.Errorf("first pixel %v, want HWC [10 20 30]", px)
+	}
+	os.WriteFile(filepath.Join(dir, "test_batch.bin"), make([]byte, 3000), 0o644)
+	if _, err := Load("cifar10", "test", root); err == nil || !strings.Contains(err.Error(), "not a multiple") {
+		t.Errorf("truncated CIFAR file: %v", err)
+	}
+}
+
+func TestLoadSTL10(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "stl10")
+	os.MkdirAll(dir, 0o755)
+	const px = 96 * 96 * 3
+	x := make([]byte, 2*px)
+	x[0] = 200           // image 0, channel 0, column 0, row 0
+	x[px+9216+96*5+7] = 9 // image 1, channel 1, column 5, row 7
+	os.WriteFile(filepath.Join(dir, "train_X.bin"), x, 0o644)
+	os.WriteFile(filepath.Join(dir, "train_y.bin"), []byte{1, 10}, 0o644)
+	os.WriteFile(filepath.Join(dir, "unlabeled_X.bin"), x, 0o644)
+	s, err := Load("stl10", "train", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Labels[0] != 0 || s.Labels[1] != 9 || s.Image(0)[0] != 200 || s.Image(1)[(7*96+5)*3+1] != 9 {
+		t.Errorf("labels %v, pixels not transposed from column-major", s.Labels)
+	}
+	u, err := Load("stl10", "unlabeled", root)
+	if err != nil || u.N != 2 || u.Labels[0] != -1 {
+		t.Errorf("unlabeled split: %v %+v", err, u)
+	}
+}
+
+// The real data set, where the Debian package is installed.
+func TestRealFashionMNIST(t *testing.T) {
+	if _, err := os.Stat("/usr/share/datasets/fashion-mnist"); err != nil {
+		t.Skip("apt-get install dataset-fashion-mnist to run this test")
+	}
+	train, err := Load("fashion-mnist", "train", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := Load("fashion-mnist", "test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.N != 60000 || test.N != 10000 {
+		t.Fatalf("train %d, test %d images", train.N, test.N)
+	}
+	for _, s := range []*Set{train, test} {
+		counts := make([]int, 10)
+		for _, l := range s.Labels {
+			counts[l]++
+		}
+		for c, n := range counts {
+			if n != s.N/10 { // Fashion-MNIST is balanced: 6000 / 1000 per class.
+				t.Errorf("%s class %d: %d images", s.Split, c, n)
+			}
+		}
+	}
+}
+
+func labels(n, classes int) []int32 {
+	l := make([]int32, n)
+	for i := range l {
+		l[i] = int32(i % classes)
+	}
+	return l
+}
+
+func TestSymmetricNoiseExactRate(t *testing.T) {
+	clean := labels(10000, 10)
+	for _, rate := range []float64{0.2, 0.5, 0.8} {
+		noisy, realized, err := Noisy(clean, 10, rate, "symmetric", "fashion-mnist", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flipped := 0
+		for i := range clean {
+			if noisy[i] != clean[i] {
+				flipped++
+			}
+			if noisy[i] < 0 || noisy[i] >= 10 {
+				t.Fatalf("label %d out of range", noisy[i])
+			}
+		}
+		if flipped != int(rate*10000) || math.Abs(realized-rate) > 1e-12 {
+			t.Errorf("rate %g: %d flipped, realized %g", rate, flipped, realized)
+		}
+		again, _, _ := Noisy(clean, 10, rate, "symmetric", "fashion-mnist", 1)
+		other, _, _ := Noisy(clean, 10, rate, "symmetric", "fashion-mnist", 2)
+		same, diff := true, false
+		for i := range again {
+			same = same && again[i] == noisy[i]
+			diff = diff || other[i] != noisy[i]
+		}
+		if !same || !diff {
+			t.Errorf("rate %g: deterministic per seed %v, seeds differ %v", rate, same, diff)
+		}
+	}
+}
+
+func TestSymmetricNoiseIsUniformOverOtherClasses(t *testing.T) {
+	clean := make([]int32, 90000) // all class 0
+	noisy, _, _ := Noisy(clean, 10, 0.9, "symmetric", "mnist", 3)
+	counts := make([]int, 10)
+	for _, l := range noisy {
+		counts[l]++
+	}
+	for c := 1; c < 10; c++ {
+		if math.Abs(float64(counts[c])-9000) > 400 { // ~4.4 sigma
+			t.Errorf("class %d received %d flips, want about 9000", c, counts[c])
+		}
+	}
+}
+
+func TestAsymmetricNoiseFollowsClassMap(t *testing.T) {
+	clean := labels(10000, 10)
+	noisy, realized, err := Noisy(clean, 10, 0.4, "asymmetric", "cifar10", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := AsymmetricMap("cifar10")
+	flipped := 0
+	for i := range clean {
+		if noisy[i] == clean[i] {
+			continue
+		}
+		flipped++
+		if m[clean[i]] != noisy[i] {
+			t.Fatalf("class %d flipped to %d, map says %d", clean[i], noisy[i], m[clean[i]])
+		}
+	}
+	// 5 of 10 classes have a target: 5000 eligible, 40% of them flip.
+	if flipped != 2000 || math.Abs(realized-0.2) > 1e-12 {
+		t.Errorf("%d flipped, realized %g", flipped, realized)
+	}
+	if _, _, err := Noisy(clean, 10, 0.4, "asymmetric", "stl10", 1); err == nil {
+		t.Error("asymmetric noise for a data set without a map must fail")
+	}
+}
+
+func TestFractionsBalancedDeterministicNested(t *testing.T) {
+	l := labels(60000, 10)
+	one := Fraction(l, 10, 0.01, 5)
+	ten := Fraction(l, 10, 0.1, 5)
+	if len(one) != 600 || len(ten) != 6000 {
+		t.Fatalf("sizes %d, %d", len(one), len(ten))
+	}
+	per := make([]int, 10)
+	for _, i := range one {
+		per[l[i]]++
+	}
+	for c, n := range per {
+		if n != 60 {
+			t.Errorf("class %d has %d of the 1%% subset", c, n)
+		}
+	}
+	in := map[int]bool{}
+	for _, i := range ten {
+		in[i] = true
+	}
+	for _, i := range one {
+		if !in[i] {
+			t.Fatalf("index %d of the 1%% subset is not in the 10%% subset", i)
+		}
+	}
+	again := Fraction(l, 10, 0.01, 5)
+	for i := range one {
+		if again[i] != one[i] {
+			t.Fatal("not deterministic")
+		}
+	}
+	if other := Fraction(l, 10, 0.01, 6); other[0] == one[0] && other[1] == one[1] && other[2] == one[2] {
+		t.Error("another seed gave the same subset")
+	}
+}
+
+func TestCorruptions(t *testing.T) {
+	info := Known()["fashion-mnist"]
+	s := &Set{Info: info, N: 4, Images: make([]uint8, 4*784), Labels: []int32{0, 1, 2, 3}}
+	for i := range s.Images {
+		s.Images[i] = uint8(i * 7 % 256)
+	}
+	for _, c := range corruptionsForTest {
+		var prev float64 = -1
+		for sev := 1; sev <= 5; sev++ {
+			out, err := Corrupt(s, c, sev, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := 0.0
+			for i := range out.Images {
+				d += math.Abs(float64(out.Images[i]) - float64(s.Images[i]))
+			}
+			if d == 0 {
+				t.Errorf("%s-%d changed nothing", c, sev)
+			}
+			if c != "pixelate" && d < prev*0.9 {
+				t.Errorf("%s: severity %d changed less (%g) than severity %d (%g)", c, sev, d, sev-1, prev)
+			}
+			prev = d
+		}
+	}
+	if _, err := Corrupt(s, "fog", 1, 1); err == nil {
+		t.Error("unknown corruption accepted")
+	}
+}
+
+var corruptionsForTest = []string{"gaussian_noise", "shot_noise", "impulse_noise", "gaussian_blur", "contrast", "brightness", "pixelate"}

@@ -1,0 +1,152 @@
+package probe
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/dogo-sweep/sweep/sweep"
+)
+
+// blobs makes features of k well-separated Gaussian clusters in d dimensions.
+func blobs(n, d, k int, sep float64, seed uint64) ([]float32, []int32) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	centers := make([][]float64, k)
+	for c := range centers {
+		centers[c] = make([]float64, d)
+		for j := range centers[c] {
+			centers[c][j] = rng.NormFloat64() * sep
+		}
+	}
+	x := make([]float32, n*d)
+	y := make([]int32, n)
+	for i := 0; i < n; i++ {
+		c := i % k
+		y[i] = int32(c)
+		for j := 0; j < d; j++ {
+			x[i*d+j] = float32(centers[c][j] + rng.NormFloat64())
+		}
+	}
+	return x, y
+}
+
+func features(sep float64, seed uint64) *Features {
+	tr, trl := blobs(1200, 16, 5, sep, seed)
+	te, tel := blobs(500, 16, 5, sep, seed) // same centers: same seed
+	_ = tel
+	return &Features{Dim: 16, Classes: 5, Train: tr, TrainLabels: trl, Test: te, TestLabels: tel}
+}
+
+func cfg(seed uint64) LinearConfig {
+	return LinearConfig{Epochs: 20, Batch: 64, LR: 1e-2, WeightDecay: 1e-6, ValFraction: 0.15, Standardize: true, Seed: seed}
+}
+
+func TestLinearProbeSeparable(t *testing.T) {
+	f := features(5, 1)
+	r := Linear(f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(1))
+	if r.TestAtBest < 0.99 || r.TestFinal < 0.99 {
+		t.Errorf("separable features: test accuracy %.3f (best-val), %.3f (final), want ~1", r.TestAtBest, r.TestFinal)
+	}
+}
+
+// Labels that the features say nothing about can only be guessed at chance.
+func TestLinearProbeRandomLabelsIsChance(t *testing.T) {
+	f := features(0, 2) // one cluster: no class signal
+	rng := rand.New(rand.NewPCG(9, 9))
+	random := make([]int32, len(f.TrainLabels))
+	for i := range random {
+		random[i] = int32(rng.IntN(5))
+	}
+	r := Linear(f, seq(len(random)), random, cfg(2))
+	if math.Abs(r.TestAtBest-0.2) > 0.08 {
+		t.Errorf("random labels: test accuracy %.3f, want chance (0.2)", r.TestAtBest)
+	}
+}
+
+func TestBestValEpochSelection(t *testing.T) {
+	f := features(0.6, 3)
+	r := Linear(f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(3))
+	best := 0
+	for i, v := range r.ValCurve {
+		if v > r.ValCurve[best] {
+			best = i
+		}
+	}
+	if r.BestEpoch != best+1 || r.BestVal != r.ValCurve[best] || r.TestAtBest != r.TestCurve[best] {
+		t.Errorf("best epoch %d (val %.4f, test %.4f); curves say epoch %d (val %.4f, test %.4f)",
+			r.BestEpoch, r.BestVal, r.TestAtBest, best+1, r.ValCurve[best], r.TestCurve[best])
+	}
+	if r.TestFinal != r.TestCurve[len(r.TestCurve)-1] {
+		t.Errorf("final accuracy %.4f is not the last epoch's %.4f", r.TestFinal, r.TestCurve[len(r.TestCurve)-1])
+	}
+}
+
+func TestLinearProbeDeterministicPerSeed(t *testing.T) {
+	f := features(1, 4)
+	a := Linear(f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(7))
+	b := Linear(f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(7))
+	if a.TestAtBest != b.TestAtBest || a.BestEpoch != b.BestEpoch {
+		t.Errorf("same seed, different results: %+v vs %+v", a.TestAtBest, b.TestAtBest)
+	}
+}
+
+func TestKNN(t *testing.T) {
+	if acc := KNN(features(5, 5), 20, 0.07); acc < 0.99 {
+		t.Errorf("kNN on separable features: %.3f", acc)
+	}
+	f := features(0, 6)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := range f.TrainLabels {
+		f.TrainLabels[i] = int32(rng.IntN(5))
+	}
+	if acc := KNN(f, 20, 0.07); math.Abs(acc-0.2) > 0.08 {
+		t.Errorf("kNN with random training labels: %.3f, want chance", acc)
+	}
+}
+
+// kNN by hand: 1-D features, k=3.
+func TestKNNByHand(t *testing.T) {
+	f := &Features{Dim: 2, Classes: 2,
+		Train:       []float32{1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9, 0.2, 0.8},
+		TrainLabels: []int32{0, 0, 1, 1, 1},
+		Test:        []float32{1, 0.05, 0.05, 1},
+		TestLabels:  []int32{0, 1},
+	}
+	if acc := KNN(f, 2, 0.1); acc != 1 {
+		t.Errorf("k=2: accuracy %g, want 1", acc)
+	}
+	// With k=5 the three class-1 neighbours outvote for the first test point
+	// only if the temperature is high (uniform weights).
+	if acc := KNN(f, 5, 100); acc != 0.5 {
+		t.Errorf("k=5, T=100: accuracy %g, want 0.5", acc)
+	}
+}
+
+func TestRunWritesMetricsAndRoundTripsFeatures(t *testing.T) {
+	dir := t.TempDir()
+	f := features(5, 8)
+	f.OOD = map[string][]float32{"gaussian_noise-3": f.Test}
+	if err := f.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	e := sweep.DefaultGrid().Eval
+	e.Epochs, e.LR, e.Standardize = 10, 1e-2, true
+	var recs []sweep.Record
+	spec := sweep.Spec{Kind: sweep.KindNoise, Dataset: "fashion-mnist", Seed: 1, NoiseRate: 0.2, NoiseKind: "symmetric", Fraction: 0.5, Eval: &e}
+	if err := Run(spec, dir, func(r sweep.Record) { recs = append(recs, r) }); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, r := range recs {
+		got[r.Split+"/"+r.Name] = r.Value
+	}
+	if got["/realized_noise_rate"] < 0.19 || got["/realized_noise_rate"] > 0.21 {
+		t.Errorf("realized noise %v", got["/realized_noise_rate"])
+	}
+	if got["/train_labels"] != 600 {
+		t.Errorf("train labels %v, want half of 1200", got["/train_labels"])
+	}
+	if got["test/accuracy_at_best_val"] < 0.9 || got["ood:gaussian_noise-3/accuracy_at_best_val"] < 0.9 {
+		t.Errorf("metrics %v", got)
+	}
+}
