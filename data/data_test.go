@@ -170,7 +170,7 @@ func TestLoadSTL10(t *testing.T) {
 	os.MkdirAll(dir, 0o755)
 	const px = 96 * 96 * 3
 	x := make([]byte, 2*px)
-	x[0] = 200           // image 0, channel 0, column 0, row 0
+	x[0] = 200            // image 0, channel 0, column 0, row 0
 	x[px+9216+96*5+7] = 9 // image 1, channel 1, column 5, row 7
 	os.WriteFile(filepath.Join(dir, "train_X.bin"), x, 0o644)
 	os.WriteFile(filepath.Join(dir, "train_y.bin"), []byte{1, 10}, 0o644)

@@ -226,4 +226,3 @@ func firstLine(s string) string {
 	}
 	return s
 }
-
