@@ -178,3 +178,14 @@ func (e *Exporter) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error
 		e.eta.Set(elapsed / float64(e.done) * float64(max(e.total-e.done, 0)))
 	}
 }
+
+// Names lists every series name the exporter serves (histograms with their
+// _bucket, _sum and _count series). Dashboards are checked against it.
+func Names() []string {
+	return []string{
+		"sweep_jobs", "sweep_jobs_finished_total", "sweep_job_retries_total",
+		"sweep_job_duration_seconds_bucket", "sweep_job_duration_seconds_sum", "sweep_job_duration_seconds_count",
+		"sweep_training_images_per_second", "sweep_training_loss", "sweep_eval_accuracy_ratio",
+		"sweep_slots_in_use", "sweep_eta_seconds", "sweep_build_info",
+	}
+}

@@ -1,0 +1,122 @@
+package metrics
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func testPlan(t *testing.T) *sweep.Plan {
+	t.Helper()
+	g, err := sweep.ParseGrid("g.yaml", []byte("name: golden\ndatasets: [fashion-mnist]\npairs: [cnn-s+cnn-l]\nseeds: [1]\nreferences: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sweep.NewPlan(g)
+}
+
+// Events replays a fixed sequence of job events: the DoGo pretraining job
+// fails once and is retried, the solo jobs succeed, a probe reports accuracy.
+func replay(e *Exporter, p *sweep.Plan, t0 time.Time) {
+	byKind := map[sweep.Kind][]*sweep.Job{}
+	for _, j := range p.Jobs {
+		byKind[j.Spec.Kind] = append(byKind[j.Spec.Kind], j)
+	}
+	pre := byKind[sweep.KindPretrain]
+	e.JobStarted(pre[0], 1)
+	e.JobRecord(pre[0], 1, sweep.Record{Type: sweep.RecProgress, Name: "loss", Value: 9.5, ImagesPerSec: 400})
+	e.JobEnded(pre[0], 1, sweep.StateFailed, errors.New("exit status 2"), t0, t0.Add(3*time.Second))
+	e.JobStarted(pre[0], 2)
+	e.JobRecord(pre[0], 2, sweep.Record{Type: sweep.RecProgress, Name: "loss", Value: 8.25, ImagesPerSec: 420})
+	e.JobStarted(pre[1], 1)
+	e.JobEnded(pre[1], 1, sweep.StateDone, nil, t0, t0.Add(40*time.Second))
+	e.JobEnded(pre[0], 2, sweep.StateDone, nil, t0, t0.Add(100*time.Second))
+	lin := byKind[sweep.KindLinear][0]
+	e.JobStarted(lin, 1)
+	e.JobRecord(lin, 1, sweep.Record{Type: sweep.RecMetric, Split: "test", Name: "accuracy_at_best_val", Value: 0.8125})
+	e.JobEnded(lin, 1, sweep.StateDone, nil, t0, t0.Add(2*time.Second))
+}
+
+func scrape(t *testing.T, e *Exporter) string {
+	t.Helper()
+	srv := httptest.NewServer(e.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestExpositionGolden(t *testing.T) {
+	p := testPlan(t)
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	now := t0
+	e := New(p, func() time.Time { return now })
+	now = t0.Add(200 * time.Second)
+	replay(e, p, t0)
+	got := scrape(t, e)
+	path := filepath.Join("testdata", "exposition.golden")
+	if *update {
+		os.WriteFile(path, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(string(want), got); d != "" {
+		t.Errorf("exposition (-want +got):\n%s", d)
+	}
+	for _, bad := range []string{"job=", "seed="} {
+		if strings.Contains(got, bad) {
+			t.Errorf("exposition has unbounded label %q", bad)
+		}
+	}
+}
+
+// promtool (Debian's prometheus package) must find nothing to lint.
+func TestPromtoolCheckMetrics(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (apt-get install prometheus)")
+	}
+	p := testPlan(t)
+	e := New(p, nil)
+	replay(e, p, time.Now())
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrape(t, e))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// Names returns every metric name the exporter serves; dashboards are checked against it.
+func TestNamesMatchExposition(t *testing.T) {
+	p := testPlan(t)
+	e := New(p, nil)
+	replay(e, p, time.Now())
+	got := scrape(t, e)
+	for _, n := range Names() {
+		if !strings.Contains(got, "\n"+n) && !strings.HasPrefix(got, n) {
+			t.Errorf("Names() lists %s, which the exposition lacks", n)
+		}
+	}
+}
