@@ -20,6 +20,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now stamps the report (tests fix it).
 	Now func() time.Time
+	// Plots are linked from the report; Write fills them in.
+	Plots []Plot
 }
 
 // Write reads a run folder's results and writes report.md into it.
@@ -33,6 +35,11 @@ func Write(runDir string, opt Options) error {
 		return err
 	}
 	g, _ := sweep.LoadGrid(filepath.Join(runDir, "grid.yaml"))
+	plots, err := writePlots(runDir, results.Summary(t), t)
+	if err != nil {
+		return fmt.Errorf("plots: %w", err)
+	}
+	opt.Plots = plots
 	f, err := os.Create(filepath.Join(runDir, ".report.md.tmp"))
 	if err != nil {
 		return err
@@ -88,7 +95,7 @@ func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Op
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Differences are DoGo minus solo, paired by seed; the interval is a 95% t-interval over seeds; \"wins\" counts the seeds where DoGo is higher.")
 	fmt.Fprintln(w)
-	var verdicts []string
+	var verdicts []verdict
 	for _, dobj := range datasetObjectives(sum) {
 		fmt.Fprintf(w, "### %s, %s\n\n", dobj[0], dobj[1])
 		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], "linear", 0, "", 1, "accuracy")...)
@@ -123,6 +130,13 @@ func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Op
 	fmt.Fprintln(w, "## Out-of-distribution (linear probe trained on clean data, tested on corrupted test sets)")
 	fmt.Fprintln(w)
 	oodTable(w, cells)
+	if len(opt.Plots) > 0 {
+		fmt.Fprintln(w, "## Plots")
+		fmt.Fprintln(w)
+		for _, pl := range opt.Plots {
+			fmt.Fprintf(w, "![%s](%s)\n\n", pl.Title, pl.File)
+		}
+	}
 	fmt.Fprintln(w, "## Training cost")
 	fmt.Fprintln(w)
 	costTable(w, t)
@@ -131,12 +145,7 @@ func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Op
 	failures(w, p, t)
 	fmt.Fprintln(w, "## Summary")
 	fmt.Fprintln(w)
-	if len(verdicts) == 0 {
-		fmt.Fprintln(w, "No DoGo/solo comparison has finished yet.")
-	}
-	for _, v := range verdicts {
-		fmt.Fprintln(w, "- "+v)
-	}
+	summary(w, verdicts)
 	return nil
 }
 
@@ -252,12 +261,42 @@ func pct(v float64) string {
 	return fmt.Sprintf("%.2f", 100*v)
 }
 
+// verdict is one DoGo-vs-solo comparison, for the summary.
+type verdict struct {
+	dataset, objective, setting, arch, role, peer string
+	diff, half                                    float64
+	wins, n                                       int
+}
+
+func (v verdict) outcome() string {
+	switch {
+	case math.IsNaN(v.half):
+		if v.diff > 0 {
+			return "higher (one seed)"
+		}
+		return "not higher (one seed)"
+	case v.diff-v.half > 0:
+		return "wins"
+	case v.diff+v.half < 0:
+		return "loses"
+	}
+	return "ties"
+}
+
+// as describes the encoder's place in its pair.
+func as(role, arch, peer string) string {
+	if arch == peer {
+		return map[string]string{"small": "copy 1", "large": "copy 2"}[role] + " with " + peer + " (control)"
+	}
+	return role + " peer with " + peer
+}
+
 // comparison writes the solo vs DoGo-peer table for one protocol setting and
 // returns plain-language verdicts.
-func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, objective, kind string, noise float64, noiseKind string, fraction float64, what string) []string {
+func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, objective, kind string, noise float64, noiseKind string, fraction float64, what string) []verdict {
 	fmt.Fprintln(w, "| architecture | solo | DoGo peer | as | DoGo - solo | 95% CI | wins | seeds |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
-	var verdicts []string
+	var verdicts []verdict
 	var keys []cellKey
 	for k := range cells {
 		if k.dataset == dataset && k.kind == kind && k.method == sweep.MethodDoGo && k.noise == noise && k.noiseKind == noiseKind && k.fraction == fraction {
@@ -300,18 +339,10 @@ func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dat
 		if !math.IsNaN(half) {
 			ci = fmt.Sprintf("[%+.2f, %+.2f]", 100*(diff-half), 100*(diff+half))
 		}
-		fmt.Fprintf(w, "| %s | %s ± %s | %s ± %s | %s with %s | %+.2f | %s | %d/%d | %d |\n", k.arch, pct(sm), pct(ssd), pct(dm), pct(dsd), k.role, k.peer, 100*diff, ci, wins, len(diffs), len(diffs))
+		fmt.Fprintf(w, "| %s | %s ± %s | %s ± %s | %s | %+.2f | %s | %d/%d | %d |\n", k.arch, pct(sm), pct(ssd), pct(dm), pct(dsd), as(k.role, k.arch, k.peer), 100*diff, ci, wins, len(diffs), len(diffs))
 		if len(diffs) > 0 {
-			setting := describe(kind, noise, noiseKind, fraction)
-			verb := "ties with"
-			switch {
-			case !math.IsNaN(half) && diff-half > 0:
-				verb = "beats"
-			case !math.IsNaN(half) && diff+half < 0:
-				verb = "loses to"
-			}
-			verdicts = append(verdicts, fmt.Sprintf("%s %s, %s: %s as DoGo %s peer (with %s) %s solo by %+.2f points %s (%d/%d seeds higher).",
-				dataset, objective, setting, k.arch, k.role, k.peer, verb, 100*diff, whatCI(ci), wins, len(diffs)))
+			verdicts = append(verdicts, verdict{dataset: dataset, objective: objective, setting: describe(kind, noise, noiseKind, fraction),
+				arch: k.arch, role: k.role, peer: k.peer, diff: diff, half: half, wins: wins, n: len(diffs)})
 		}
 	}
 	if len(keys) == 0 {
@@ -321,11 +352,50 @@ func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dat
 	return verdicts
 }
 
-func whatCI(ci string) string {
-	if ci == "-" {
-		return "(one seed: no interval)"
+// summary writes the plain-language answer: how often DoGo wins, ties and
+// loses, then the small peers' results, which are the method's headline.
+func summary(w io.Writer, vs []verdict) {
+	if len(vs) == 0 {
+		fmt.Fprintln(w, "No DoGo/solo comparison has finished yet.")
+		return
 	}
-	return "(95% CI " + ci + ")"
+	count := map[string]int{}
+	for _, v := range vs {
+		count[v.outcome()]++
+	}
+	fmt.Fprintf(w, "Over %d comparisons of an architecture trained as a DoGo peer against the same architecture trained solo, "+
+		"DoGo wins %d (95%% interval above zero), ties %d and loses %d", len(vs), count["wins"], count["ties"], count["loses"])
+	if n := count["higher (one seed)"] + count["not higher (one seed)"]; n > 0 {
+		fmt.Fprintf(w, "; %d have a single seed and no interval (%d higher)", n, count["higher (one seed)"])
+	}
+	fmt.Fprintln(w, ".")
+	fmt.Fprintln(w)
+	for _, role := range []struct{ role, peer, title string }{
+		{"small", "larger", "The small peer with a larger peer (the pair DoGo should help):"},
+		{"small", "same", "The small architecture paired with a copy of itself (control: mutual regularization without a larger peer):"},
+	} {
+		var lines []string
+		for _, v := range vs {
+			if v.role != role.role || (role.peer == "same") != (v.arch == v.peer) {
+				continue
+			}
+			ci := "no interval"
+			if !math.IsNaN(v.half) {
+				ci = fmt.Sprintf("95%% CI [%+.2f, %+.2f]", 100*(v.diff-v.half), 100*(v.diff+v.half))
+			}
+			lines = append(lines, fmt.Sprintf("- %s, %s, %s: %s with %s %s, %+.2f points (%s; higher on %d/%d seeds).",
+				v.dataset, v.objective, v.setting, v.arch, v.peer, v.outcome(), 100*v.diff, ci, v.wins, v.n))
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		fmt.Fprintln(w, role.title)
+		fmt.Fprintln(w)
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 func describe(kind string, noise float64, noiseKind string, fraction float64) string {
@@ -376,20 +446,25 @@ func finalTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dat
 		}
 		bm, _ := MeanStd(b)
 		fm, fs := MeanStd(f)
-		name := k.method + " " + k.arch
-		if k.method == sweep.MethodDoGo {
-			name += " (" + k.role + ", with " + k.peer + ")"
-		}
-		if k.method == sweep.MethodPixels {
-			name = "raw pixels"
-		}
-		rows = append(rows, fmt.Sprintf("| %s | %s | %s ± %s | %d |", name, pct(bm), pct(fm), pct(fs), len(c)))
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s ± %s | %d |", encoderName(k), pct(bm), pct(fm), pct(fs), len(c)))
 	}
 	sort.Strings(rows)
 	fmt.Fprintln(w, "\n| encoder | best-val | final | seeds |\n|---|---|---|---|")
 	for _, r := range rows {
 		fmt.Fprintln(w, r)
 	}
+}
+
+func encoderName(k cellKey) string {
+	switch k.method {
+	case sweep.MethodDoGo:
+		return "DoGo " + k.arch + " (" + as(k.role, k.arch, k.peer) + ")"
+	case sweep.MethodPixels:
+		return "raw pixels"
+	case sweep.MethodRandom:
+		return "random-init " + k.arch
+	}
+	return k.method + " " + k.arch
 }
 
 func oodTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow) {
@@ -425,15 +500,8 @@ func oodTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow) {
 				}
 			}
 		}
-		name := k.method + " " + k.arch
-		if k.method == sweep.MethodDoGo {
-			name += " (" + k.role + ", with " + k.peer + ")"
-		}
-		if k.method == sweep.MethodPixels {
-			name = "raw pixels"
-		}
 		cm, cs := MeanStd(clean)
-		row := fmt.Sprintf("| %s, %s | %s ± %s |", k.dataset, name, pct(cm), pct(cs))
+		row := fmt.Sprintf("| %s, %s | %s ± %s |", k.dataset, encoderName(k), pct(cm), pct(cs))
 		for i := range names {
 			m, s := MeanStd(ood[i])
 			row += fmt.Sprintf(" %s ± %s |", pct(m), pct(s))

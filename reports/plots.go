@@ -1,0 +1,261 @@
+package reports
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/dogo-sweep/sweep/results"
+	"github.com/dogo-sweep/sweep/sweep"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Plot is one figure written next to report.md.
+type Plot struct {
+	File  string // relative to the run folder, e.g. plots/fraction-fashion-mnist-simclr.png
+	Title string
+}
+
+// curveKey names one line of a figure: an encoder kind.
+type curveKey struct{ method, arch, role, peer string }
+
+func (k curveKey) label() string {
+	switch k.method {
+	case sweep.MethodDoGo:
+		return fmt.Sprintf("DoGo %s (%s, with %s)", k.arch, k.role, k.peer)
+	case sweep.MethodPixels:
+		return "raw pixels"
+	case sweep.MethodRandom:
+		return "random-init " + k.arch
+	}
+	return "solo " + k.arch
+}
+
+// writePlots draws the protocol and training figures into runDir/plots.
+func writePlots(runDir string, sum []results.SummaryRow, t *results.Tables) ([]Plot, error) {
+	if err := os.MkdirAll(filepath.Join(runDir, "plots"), 0o755); err != nil {
+		return nil, err
+	}
+	var out []Plot
+	for _, do := range datasetObjectives(sum) {
+		dataset, objective := do[0], do[1]
+		// Accuracy vs label fraction (clean labels) and vs noise rate (all labels).
+		for _, fig := range []struct {
+			name, xlabel string
+			x            func(results.SummaryRow) (float64, bool)
+		}{
+			{"fraction", "fraction of labels (log scale)", func(s results.SummaryRow) (float64, bool) {
+				return s.Fraction, (s.Kind == "fraction" || s.Kind == "linear") && s.NoiseRate == 0
+			}},
+			{"noise", "symmetric label noise rate", func(s results.SummaryRow) (float64, bool) {
+				return s.NoiseRate, (s.Kind == "noise" && s.NoiseKind == "symmetric" && s.Fraction == 1) || s.Kind == "linear"
+			}},
+		} {
+			pts := map[curveKey]map[float64][]float64{}
+			for _, s := range sum {
+				if s.Dataset != dataset || (s.Objective != "" && !objectiveMatches(objective, s)) {
+					continue
+				}
+				x, ok := fig.x(s)
+				if !ok {
+					continue
+				}
+				k := curveKey{s.Method, s.Arch, s.Role, s.PeerArch}
+				if pts[k] == nil {
+					pts[k] = map[float64][]float64{}
+				}
+				pts[k][x] = append(pts[k][x], 100*s.AccBest)
+			}
+			if !hasSpread(pts) {
+				continue
+			}
+			file := fmt.Sprintf("plots/%s-%s-%s.png", fig.name, dataset, strings.ReplaceAll(objective, "+", "-"))
+			title := fmt.Sprintf("%s, %s: test accuracy vs %s", dataset, objective, map[string]string{"fraction": "label fraction", "noise": "label noise"}[fig.name])
+			if err := lineFigure(filepath.Join(runDir, file), title, fig.xlabel, fig.name == "fraction", pts); err != nil {
+				return nil, err
+			}
+			out = append(out, Plot{File: file, Title: title})
+		}
+	}
+	if p, err := trainingFigure(runDir, t); err != nil {
+		return nil, err
+	} else if p != nil {
+		out = append(out, *p)
+	}
+	return out, nil
+}
+
+func objectiveMatches(objective string, s results.SummaryRow) bool {
+	a, b := sweep.SplitObjective(objective)
+	return s.Objective == a || s.Objective == b || s.Method == sweep.MethodRandom || s.Method == sweep.MethodPixels
+}
+
+func hasSpread(pts map[curveKey]map[float64][]float64) bool {
+	for _, byX := range pts {
+		if len(byX) > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+var palette = []color.Color{
+	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+	color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
+	color.RGBA{0x7f, 0x7f, 0x7f, 0xff}, color.RGBA{0x17, 0xbe, 0xcf, 0xff},
+}
+
+// lineFigure draws one line per encoder kind: the mean over seeds with
+// error bars of one standard deviation.
+func lineFigure(path, title, xlabel string, logX bool, pts map[curveKey]map[float64][]float64) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xlabel
+	p.Y.Label.Text = "test accuracy (%), best-val epoch"
+	if logX {
+		p.X.Scale = plot.LogScale{}
+		var ticks []plot.Tick
+		seen := map[float64]bool{}
+		for _, byX := range pts {
+			for x := range byX {
+				if !seen[x] {
+					seen[x] = true
+					ticks = append(ticks, plot.Tick{Value: x, Label: fmt.Sprintf("%g%%", 100*x)})
+				}
+			}
+		}
+		p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	}
+	keys := make([]curveKey, 0, len(pts))
+	for k := range pts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].label() < keys[j].label() })
+	for i, k := range keys {
+		xs := make([]float64, 0, len(pts[k]))
+		for x := range pts[k] {
+			xs = append(xs, x)
+		}
+		sort.Float64s(xs)
+		xy := make(plotter.XYs, len(xs))
+		errs := make(plotter.YErrors, len(xs))
+		for j, x := range xs {
+			m, s := MeanStd(pts[k][x])
+			if math.IsNaN(s) {
+				s = 0
+			}
+			xy[j] = plotter.XY{X: x, Y: m}
+			errs[j] = struct{ Low, High float64 }{s, s}
+		}
+		line, points, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return err
+		}
+		c := palette[i%len(palette)]
+		line.Color, points.Color = c, c
+		points.Shape = plotutil.Shape(i)
+		if k.method != sweep.MethodDoGo {
+			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		}
+		bars, err := plotter.NewYErrorBars(struct {
+			plotter.XYer
+			plotter.YErrorer
+		}{xy, errs})
+		if err != nil {
+			return err
+		}
+		bars.Color = c
+		p.Add(line, points, bars)
+		p.Legend.Add(k.label(), line, points)
+	}
+	p.Legend.Top = false
+	p.Legend.Left = false
+	p.Add(plotter.NewGrid())
+	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+}
+
+// trainingFigure draws the mean SSL loss per epoch of every pretrained peer.
+func trainingFigure(runDir string, t *results.Tables) (*Plot, error) {
+	jobs := map[string]results.JobRow{}
+	for _, j := range t.Jobs {
+		if j.Kind == "pretrain" && j.Status == "done" {
+			jobs[j.Job] = j
+		}
+	}
+	type key struct {
+		label string
+		epoch int64
+	}
+	acc := map[key][]float64{}
+	labels := map[string]bool{}
+	for _, m := range t.Metrics {
+		j, ok := jobs[m.Job]
+		if !ok || m.Name != "ssl_loss" || m.Attempt != j.Attempt {
+			continue
+		}
+		archs := strings.Split(j.Arch, "+")
+		label := "solo " + archs[0]
+		if j.Method == sweep.MethodDoGo && int(m.Peer) < len(archs) {
+			role := []string{"small", "large"}[m.Peer]
+			label = fmt.Sprintf("DoGo %s (%s, with %s)", archs[m.Peer], role, archs[1-m.Peer])
+		}
+		labels[label] = true
+		acc[key{label, m.Epoch}] = append(acc[key{label, m.Epoch}], m.Value)
+	}
+	if len(acc) == 0 {
+		return nil, nil
+	}
+	pts := map[curveKey]map[float64][]float64{}
+	for k, v := range acc {
+		ck := curveKey{method: "curve", arch: k.label}
+		if pts[ck] == nil {
+			pts[ck] = map[float64][]float64{}
+		}
+		pts[ck][float64(k.epoch)] = v
+	}
+	p := plot.New()
+	p.Title.Text = "Pretraining: SSL loss per epoch (mean over seeds)"
+	p.X.Label.Text = "epoch"
+	p.Y.Label.Text = "NT-Xent loss"
+	names := make([]string, 0, len(labels))
+	for l := range labels {
+		names = append(names, l)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		byX := pts[curveKey{method: "curve", arch: name}]
+		xs := make([]float64, 0, len(byX))
+		for x := range byX {
+			xs = append(xs, x)
+		}
+		sort.Float64s(xs)
+		xy := make(plotter.XYs, len(xs))
+		for j, x := range xs {
+			m, _ := MeanStd(byX[x])
+			xy[j] = plotter.XY{X: x, Y: m}
+		}
+		line, points, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return nil, err
+		}
+		line.Color, points.Color = palette[i%len(palette)], palette[i%len(palette)]
+		if strings.HasPrefix(name, "solo") {
+			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		}
+		p.Add(line, points)
+		p.Legend.Add(name, line, points)
+	}
+	p.Add(plotter.NewGrid())
+	file := "plots/training-ssl-loss.png"
+	if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(runDir, file)); err != nil {
+		return nil, err
+	}
+	return &Plot{File: file, Title: p.Title.Text}, nil
+}
