@@ -3,56 +3,67 @@ package probe
 import (
 	"math"
 	"sort"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
 )
+
+// knnBlock is how many test rows are compared with the training set at once.
+const knnBlock = 256
 
 // KNN is the weighted k-nearest-neighbour accuracy on the test split: cosine
 // similarity to every training sample, the k nearest vote with weight
-// exp(sim / temperature) (as in Wu et al. 2018, InstDisc).
+// exp(sim / temperature) (as in Wu et al. 2018, InstDisc). Similarities are
+// computed a block of test rows at a time as one matrix product.
 func KNN(f *Features, k int, temperature float64) float64 {
 	train := normalizedRows(f.Train, f.Dim)
 	test := normalizedRows(f.Test, f.Dim)
-	nTrain := len(f.TrainLabels)
+	nTrain, nTest := len(f.TrainLabels), len(f.TestLabels)
 	k = min(k, nTrain)
-	ok := 0
+	sims := make([]float32, knnBlock*nTrain)
 	topS := make([]float32, 0, k)
 	topI := make([]int, 0, k)
 	votes := make([]float64, f.Classes)
-	for i := range f.TestLabels {
-		q := test[i*f.Dim : (i+1)*f.Dim]
-		topS, topI = topS[:0], topI[:0]
-		for j := 0; j < nTrain; j++ {
-			r := train[j*f.Dim : (j+1)*f.Dim]
-			var s float32
-			for t, v := range q {
-				s += v * r[t]
+	ok := 0
+	for b0 := 0; b0 < nTest; b0 += knnBlock {
+		rows := min(knnBlock, nTest-b0)
+		// sims[rows x nTrain] = test[b0:b0+rows] * train^T
+		blas32.Gemm(blas.NoTrans, blas.Trans, 1,
+			blas32.General{Rows: rows, Cols: f.Dim, Stride: f.Dim, Data: test[b0*f.Dim : (b0+rows)*f.Dim]},
+			blas32.General{Rows: nTrain, Cols: f.Dim, Stride: f.Dim, Data: train},
+			0, blas32.General{Rows: rows, Cols: nTrain, Stride: nTrain, Data: sims[:rows*nTrain]})
+		for r := 0; r < rows; r++ {
+			row := sims[r*nTrain : (r+1)*nTrain]
+			topS, topI = topS[:0], topI[:0]
+			for j, s := range row {
+				if len(topS) == k && s <= topS[k-1] {
+					continue
+				}
+				// Insert into the descending top-k list.
+				p := sort.Search(len(topS), func(a int) bool { return topS[a] < s })
+				if len(topS) < k {
+					topS, topI = append(topS, 0), append(topI, 0)
+				}
+				copy(topS[p+1:], topS[p:len(topS)-1])
+				copy(topI[p+1:], topI[p:len(topI)-1])
+				topS[p], topI[p] = s, j
 			}
-			if len(topS) == k && s <= topS[k-1] {
-				continue
+			clear(votes)
+			for n, j := range topI {
+				votes[f.TrainLabels[j]] += math.Exp(float64(topS[n]) / temperature)
 			}
-			// Insert into the descending top-k list.
-			p := sort.Search(len(topS), func(a int) bool { return topS[a] < s })
-			if len(topS) < k {
-				topS, topI = append(topS, 0), append(topI, 0)
+			best := 0
+			for c := range votes {
+				if votes[c] > votes[best] {
+					best = c
+				}
 			}
-			copy(topS[p+1:], topS[p:len(topS)-1])
-			copy(topI[p+1:], topI[p:len(topI)-1])
-			topS[p], topI[p] = s, j
-		}
-		clear(votes)
-		for n, j := range topI {
-			votes[f.TrainLabels[j]] += math.Exp(float64(topS[n]) / temperature)
-		}
-		best := 0
-		for c := range votes {
-			if votes[c] > votes[best] {
-				best = c
+			if int32(best) == f.TestLabels[b0+r] {
+				ok++
 			}
-		}
-		if int32(best) == f.TestLabels[i] {
-			ok++
 		}
 	}
-	return float64(ok) / float64(len(f.TestLabels))
+	return float64(ok) / float64(nTest)
 }
 
 func normalizedRows(x []float32, d int) []float32 {

@@ -3,6 +3,9 @@ package probe
 import (
 	"math"
 	"math/rand/v2"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
 )
 
 // LinearConfig configures a linear probe.
@@ -16,6 +19,10 @@ type LinearConfig struct {
 	ValFraction float64
 	Standardize bool
 	Seed        uint64
+	// Curves also records the test accuracy of every epoch (costs a test
+	// pass per epoch; without it the test set is seen twice: at the
+	// best-validation epoch's weights and at the final weights).
+	Curves bool
 }
 
 // LinearResult is what a probe reports.
@@ -26,15 +33,32 @@ type LinearResult struct {
 	TestAtBest, TestFinal float64
 	// OOD accuracies at the best-validation epoch and at the last, by set.
 	OODAtBest, OODFinal map[string]float64
-	ValCurve, TestCurve []float64
+	ValCurve            []float64
+	// TestCurve is filled when LinearConfig.Curves is set.
+	TestCurve []float64
 }
 
-// dataset is a view of rows of a feature matrix.
-type dataset struct {
-	x      []float32
-	dim    int
-	rows   []int
-	labels []int32
+// matrix is a dense row-major float32 matrix.
+type matrix struct {
+	rows, cols int
+	data       []float32
+}
+
+func (m matrix) general() blas32.General {
+	return blas32.General{Rows: m.rows, Cols: m.cols, Stride: m.cols, Data: m.data}
+}
+
+// gather copies rows of x (dim d), standardized, into a matrix.
+func gather(x []float32, d int, rows []int, mean, std []float32) matrix {
+	m := matrix{rows: len(rows), cols: d, data: make([]float32, len(rows)*d)}
+	for i, r := range rows {
+		src := x[r*d : (r+1)*d]
+		dst := m.data[i*d : (i+1)*d]
+		for j, v := range src {
+			dst[j] = (v - mean[j]) / std[j]
+		}
+	}
+	return m
 }
 
 // Linear trains Linear(d, classes) with cross-entropy and Adam on the train
@@ -47,48 +71,60 @@ func Linear(f *Features, rows []int, labels []int32, cfg LinearConfig) LinearRes
 	if nVal < 1 && len(rows) > 1 {
 		nVal = 1
 	}
-	train := dataset{x: f.Train, dim: f.Dim}
-	val := dataset{x: f.Train, dim: f.Dim}
+	var trRows, vaRows []int
+	var trLab, vaLab []int32
 	for i, p := range perm {
-		d := &train
 		if i < nVal {
-			d = &val
+			vaRows, vaLab = append(vaRows, rows[p]), append(vaLab, labels[p])
+		} else {
+			trRows, trLab = append(trRows, rows[p]), append(trLab, labels[p])
 		}
-		d.rows = append(d.rows, rows[p])
-		d.labels = append(d.labels, labels[p])
 	}
-	test := dataset{x: f.Test, dim: f.Dim, rows: seq(len(f.TestLabels)), labels: f.TestLabels}
-
-	mean, std := make([]float32, f.Dim), make([]float32, f.Dim)
+	d, k := f.Dim, f.Classes
+	mean, std := make([]float32, d), make([]float32, d)
 	for j := range std {
 		std[j] = 1
 	}
 	if cfg.Standardize {
-		mean, std = moments(train)
+		mean, std = moments(f.Train, d, trRows)
 	}
-	k, d := f.Classes, f.Dim
-	m := &softmaxReg{k: k, d: d, w: make([]float64, k*d), b: make([]float64, k), mean: mean, std: std}
-	m.adam = newAdam(len(m.w)+len(m.b), cfg.LR, cfg.WeightDecay)
+	train := gather(f.Train, d, trRows, mean, std)
+	val := gather(f.Train, d, vaRows, mean, std)
+	test := gather(f.Test, d, seq(len(f.TestLabels)), mean, std)
+	ood := map[string]matrix{}
+	for name, x := range f.OOD {
+		ood[name] = gather(x, d, seq(len(f.TestLabels)), mean, std)
+	}
+
+	m := newSoftmaxReg(k, d, cfg)
 	var res LinearResult
 	res.BestVal = -1
+	var best []float32
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
-		order := rng.Perm(len(train.rows))
+		order := rng.Perm(train.rows)
 		for s := 0; s < len(order); s += cfg.Batch {
-			m.step(train, order[s:min(s+cfg.Batch, len(order))])
+			m.step(train, trLab, order[s:min(s+cfg.Batch, len(order))])
 		}
-		va := m.accuracy(val)
-		ta := m.accuracy(test)
+		va := m.accuracy(val, vaLab)
 		res.ValCurve = append(res.ValCurve, va)
-		res.TestCurve = append(res.TestCurve, ta)
-		ood := map[string]float64{}
-		for name, x := range f.OOD {
-			ood[name] = m.accuracy(dataset{x: x, dim: f.Dim, rows: test.rows, labels: test.labels})
+		if cfg.Curves {
+			res.TestCurve = append(res.TestCurve, m.accuracy(test, f.TestLabels))
 		}
 		if va > res.BestVal {
-			res.BestVal, res.BestEpoch, res.TestAtBest, res.OODAtBest = va, epoch, ta, ood
+			res.BestVal, res.BestEpoch = va, epoch
+			best = append(best[:0], m.params...)
 		}
-		res.TestFinal, res.OODFinal = ta, ood
 	}
+	evalAll := func() (float64, map[string]float64) {
+		o := map[string]float64{}
+		for name, x := range ood {
+			o[name] = m.accuracy(x, f.TestLabels)
+		}
+		return m.accuracy(test, f.TestLabels), o
+	}
+	res.TestFinal, res.OODFinal = evalAll()
+	copy(m.params, best)
+	res.TestAtBest, res.OODAtBest = evalAll()
 	return res
 }
 
@@ -100,17 +136,16 @@ func seq(n int) []int {
 	return s
 }
 
-func moments(d dataset) (mean, std []float32) {
-	mean, std = make([]float32, d.dim), make([]float32, d.dim)
-	sum, sq := make([]float64, d.dim), make([]float64, d.dim)
-	for _, r := range d.rows {
-		x := d.x[r*d.dim : (r+1)*d.dim]
-		for j, v := range x {
+func moments(x []float32, d int, rows []int) (mean, std []float32) {
+	mean, std = make([]float32, d), make([]float32, d)
+	sum, sq := make([]float64, d), make([]float64, d)
+	for _, r := range rows {
+		for j, v := range x[r*d : (r+1)*d] {
 			sum[j] += float64(v)
 			sq[j] += float64(v) * float64(v)
 		}
 	}
-	n := float64(max(len(d.rows), 1))
+	n := float64(max(len(rows), 1))
 	for j := range mean {
 		mu := sum[j] / n
 		mean[j] = float32(mu)
@@ -119,120 +154,129 @@ func moments(d dataset) (mean, std []float32) {
 	return mean, std
 }
 
-// softmaxReg is multinomial logistic regression trained with Adam.
+// softmaxReg is multinomial logistic regression trained with Adam. params
+// holds the weights (k x d, row-major) followed by the k biases.
 type softmaxReg struct {
-	k, d      int
-	w, b      []float64
-	mean, std []float32
-	adam      *adam
-	x         []float64
-	logits    []float64
+	k, d   int
+	params []float32
+	grad   []float32
+	adam   *adam
+	// scratch
+	xb, logits matrix
 }
 
-func (m *softmaxReg) features(d dataset, r int) []float64 {
-	if len(m.x) != m.d {
-		m.x = make([]float64, m.d)
-	}
-	row := d.x[r*d.dim : (r+1)*d.dim]
-	for j, v := range row {
-		m.x[j] = float64((v - m.mean[j]) / m.std[j])
-	}
-	return m.x
+func newSoftmaxReg(k, d int, cfg LinearConfig) *softmaxReg {
+	n := k*d + k
+	return &softmaxReg{k: k, d: d, params: make([]float32, n), grad: make([]float32, n),
+		adam: newAdam(n, cfg.LR, cfg.WeightDecay)}
 }
 
-func (m *softmaxReg) forward(x []float64) []float64 {
-	if len(m.logits) != m.k {
-		m.logits = make([]float64, m.k)
+func (m *softmaxReg) weights() blas32.General {
+	return blas32.General{Rows: m.k, Cols: m.d, Stride: m.d, Data: m.params[:m.k*m.d]}
+}
+
+// forward computes row-wise softmax probabilities of x (rows x d) into m.logits.
+func (m *softmaxReg) forward(x matrix) matrix {
+	if cap(m.logits.data) < x.rows*m.k {
+		m.logits.data = make([]float32, x.rows*m.k)
 	}
-	mx := math.Inf(-1)
-	for c := 0; c < m.k; c++ {
-		w := m.w[c*m.d : (c+1)*m.d]
-		s := m.b[c]
-		for j, v := range x {
-			s += w[j] * v
+	out := matrix{rows: x.rows, cols: m.k, data: m.logits.data[:x.rows*m.k]}
+	bias := m.params[m.k*m.d:]
+	for i := 0; i < x.rows; i++ {
+		copy(out.data[i*m.k:(i+1)*m.k], bias)
+	}
+	blas32.Gemm(blas.NoTrans, blas.Trans, 1, x.general(), m.weights(), 1, out.general())
+	for i := 0; i < x.rows; i++ {
+		row := out.data[i*m.k : (i+1)*m.k]
+		mx := float32(math.Inf(-1))
+		for _, v := range row {
+			mx = max(mx, v)
 		}
-		m.logits[c] = s
-		mx = math.Max(mx, s)
+		var sum float32
+		for c, v := range row {
+			e := float32(math.Exp(float64(v - mx)))
+			row[c] = e
+			sum += e
+		}
+		for c := range row {
+			row[c] /= sum
+		}
 	}
-	sum := 0.0
-	for c := range m.logits {
-		m.logits[c] = math.Exp(m.logits[c] - mx)
-		sum += m.logits[c]
-	}
-	for c := range m.logits {
-		m.logits[c] /= sum
-	}
-	return m.logits
+	return out
 }
 
 // step does one Adam step on the mean cross-entropy of a minibatch.
-func (m *softmaxReg) step(d dataset, batch []int) {
-	grad := m.adam.grad
-	clear(grad)
-	gw, gb := grad[:len(m.w)], grad[len(m.w):]
-	inv := 1 / float64(len(batch))
-	for _, i := range batch {
-		x := m.features(d, d.rows[i])
-		p := m.forward(x)
-		y := int(d.labels[i])
-		for c := 0; c < m.k; c++ {
-			g := p[c] * inv
-			if c == y {
-				g -= inv
-			}
-			gb[c] += g
-			row := gw[c*m.d : (c+1)*m.d]
-			for j, v := range x {
-				row[j] += g * v
-			}
+func (m *softmaxReg) step(x matrix, labels []int32, batch []int) {
+	b := len(batch)
+	if cap(m.xb.data) < b*m.d {
+		m.xb.data = make([]float32, b*m.d)
+	}
+	xb := matrix{rows: b, cols: m.d, data: m.xb.data[:b*m.d]}
+	for i, r := range batch {
+		copy(xb.data[i*m.d:(i+1)*m.d], x.data[r*m.d:(r+1)*m.d])
+	}
+	p := m.forward(xb)
+	inv := 1 / float32(b)
+	gb := m.grad[m.k*m.d:]
+	clear(gb)
+	for i, r := range batch {
+		row := p.data[i*m.k : (i+1)*m.k]
+		row[labels[r]] -= 1
+		for c := range row {
+			row[c] *= inv
+			gb[c] += row[c]
 		}
 	}
-	m.adam.apply(m.w, m.b)
+	// gradW (k x d) = G^T (k x b) * Xb (b x d)
+	blas32.Gemm(blas.Trans, blas.NoTrans, 1, p.general(), xb.general(), 0,
+		blas32.General{Rows: m.k, Cols: m.d, Stride: m.d, Data: m.grad[:m.k*m.d]})
+	m.adam.apply(m.params, m.grad)
 }
 
-func (m *softmaxReg) accuracy(d dataset) float64 {
-	if len(d.rows) == 0 {
+func (m *softmaxReg) accuracy(x matrix, labels []int32) float64 {
+	if x.rows == 0 {
 		return 0
 	}
 	ok := 0
-	for i, r := range d.rows {
-		p := m.forward(m.features(d, r))
-		best := 0
-		for c := range p {
-			if p[c] > p[best] {
-				best = c
+	const block = 1024
+	for s := 0; s < x.rows; s += block {
+		n := min(block, x.rows-s)
+		p := m.forward(matrix{rows: n, cols: x.cols, data: x.data[s*x.cols : (s+n)*x.cols]})
+		for i := 0; i < n; i++ {
+			row := p.data[i*m.k : (i+1)*m.k]
+			best := 0
+			for c := range row {
+				if row[c] > row[best] {
+					best = c
+				}
+			}
+			if int32(best) == labels[s+i] {
+				ok++
 			}
 		}
-		if int32(best) == d.labels[i] {
-			ok++
-		}
 	}
-	return float64(ok) / float64(len(d.rows))
+	return float64(ok) / float64(x.rows)
 }
 
 // adam is Adam with L2 weight decay added to the gradient (PyTorch's Adam).
 type adam struct {
 	lr, wd, b1, b2, eps float64
 	t                   int
-	m, v, grad          []float64
+	m, v                []float64
 }
 
 func newAdam(n int, lr, wd float64) *adam {
-	return &adam{lr: lr, wd: wd, b1: 0.9, b2: 0.999, eps: 1e-8, m: make([]float64, n), v: make([]float64, n), grad: make([]float64, n)}
+	return &adam{lr: lr, wd: wd, b1: 0.9, b2: 0.999, eps: 1e-8, m: make([]float64, n), v: make([]float64, n)}
 }
 
-func (a *adam) apply(params ...[]float64) {
+func (a *adam) apply(params, grad []float32) {
 	a.t++
 	c1 := 1 - math.Pow(a.b1, float64(a.t))
 	c2 := 1 - math.Pow(a.b2, float64(a.t))
-	off := 0
-	for _, p := range params {
-		for j := range p {
-			g := a.grad[off+j] + a.wd*p[j]
-			a.m[off+j] = a.b1*a.m[off+j] + (1-a.b1)*g
-			a.v[off+j] = a.b2*a.v[off+j] + (1-a.b2)*g*g
-			p[j] -= a.lr * (a.m[off+j] / c1) / (math.Sqrt(a.v[off+j]/c2) + a.eps)
-		}
-		off += len(p)
+	for j := range params {
+		g := float64(grad[j]) + a.wd*float64(params[j])
+		a.m[j] = a.b1*a.m[j] + (1-a.b1)*g
+		a.v[j] = a.b2*a.v[j] + (1-a.b2)*g*g
+		params[j] -= float32(a.lr * (a.m[j] / c1) / (math.Sqrt(a.v[j]/c2) + a.eps))
 	}
 }

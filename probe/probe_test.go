@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -65,7 +66,9 @@ func TestLinearProbeRandomLabelsIsChance(t *testing.T) {
 
 func TestBestValEpochSelection(t *testing.T) {
 	f := features(0.6, 3)
-	r := Linear(f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(3))
+	c := cfg(3)
+	c.Curves = true
+	r := Linear(f, seq(len(f.TrainLabels)), f.TrainLabels, c)
 	best := 0
 	for i, v := range r.ValCurve {
 		if v > r.ValCurve[best] {
@@ -75,6 +78,9 @@ func TestBestValEpochSelection(t *testing.T) {
 	if r.BestEpoch != best+1 || r.BestVal != r.ValCurve[best] || r.TestAtBest != r.TestCurve[best] {
 		t.Errorf("best epoch %d (val %.4f, test %.4f); curves say epoch %d (val %.4f, test %.4f)",
 			r.BestEpoch, r.BestVal, r.TestAtBest, best+1, r.ValCurve[best], r.TestCurve[best])
+	}
+	if len(r.ValCurve) != 20 || len(r.TestCurve) != 20 {
+		t.Fatalf("curves of %d and %d epochs", len(r.ValCurve), len(r.TestCurve))
 	}
 	if r.TestFinal != r.TestCurve[len(r.TestCurve)-1] {
 		t.Errorf("final accuracy %.4f is not the last epoch's %.4f", r.TestFinal, r.TestCurve[len(r.TestCurve)-1])
@@ -148,5 +154,29 @@ func TestRunWritesMetricsAndRoundTripsFeatures(t *testing.T) {
 	}
 	if got["test/accuracy_at_best_val"] < 0.9 || got["ood:gaussian_noise-3/accuracy_at_best_val"] < 0.9 {
 		t.Errorf("metrics %v", got)
+	}
+}
+
+// BenchmarkProbes measures one linear probe (30 epochs, batch 256) and one
+// kNN evaluation at quickstart size: 10,000 training and 10,000 test rows.
+func BenchmarkProbes(b *testing.B) {
+	for _, d := range []int{64, 784} {
+		tr, trl := blobs(10000, d, 10, 1, 1)
+		te, tel := blobs(10000, d, 10, 1, 1)
+		f := &Features{Dim: d, Classes: 10, Train: tr, TrainLabels: trl, Test: te, TestLabels: tel,
+			OOD: map[string][]float32{"noise": te}}
+		b.Run(fmt.Sprintf("linear/d=%d", d), func(b *testing.B) {
+			c := LinearConfig{Epochs: 30, Batch: 256, LR: 1e-3, ValFraction: 0.15, Standardize: true, Seed: 1}
+			for i := 0; i < b.N; i++ {
+				Linear(f, seq(10000), trl, c)
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/probe")
+		})
+		b.Run(fmt.Sprintf("knn/d=%d", d), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				KNN(f, 20, 0.07)
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/knn")
+		})
 	}
 }

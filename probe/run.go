@@ -44,7 +44,6 @@ func Run(spec sweep.Spec, featuresDir string, emit func(sweep.Record)) error {
 		ValFraction: e.ValFraction, Standardize: e.Standardize, Seed: seed})
 	for i := range res.ValCurve {
 		metric("val", "accuracy", res.ValCurve[i], i+1)
-		metric("test", "accuracy", res.TestCurve[i], i+1)
 	}
 	metric("val", "best_accuracy", res.BestVal, res.BestEpoch)
 	metric("test", "accuracy_at_best_val", res.TestAtBest, res.BestEpoch)
