@@ -12,6 +12,7 @@ import (
 	"github.com/dogo-sweep/sweep/sweep"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/push"
 )
 
 // Exporter is a sweep.Observer that keeps Prometheus metrics.
@@ -177,6 +178,12 @@ func (e *Exporter) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error
 		elapsed := e.now().Sub(e.started).Seconds()
 		e.eta.Set(elapsed / float64(e.done) * float64(max(e.total-e.done, 0)))
 	}
+}
+
+// Push sends the exporter's metrics to a Prometheus Pushgateway, grouped by
+// run, for sweeps whose controller exits before a scrape.
+func (e *Exporter) Push(url string) error {
+	return push.New(url, "dogo_sweep").Gatherer(e.reg).Grouping("run", e.sweep).Push()
 }
 
 // Names lists every series name the exporter serves (histograms with their

@@ -33,6 +33,8 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Usage: "per-job wall-clock limit (0: none)"},
 		&cli.DurationFlag{Name: "heartbeat", Value: 10 * time.Minute, Usage: "kill a job that reports nothing for this long"},
 		&cli.DurationFlag{Name: "backoff", Value: 2 * time.Second, Usage: "wait before the first retry (doubles each time)"},
+		&cli.DurationFlag{Name: "linger", Usage: "keep serving /metrics this long after the sweep ends, so that Prometheus scrapes the final state"},
+		&cli.StringFlag{Name: "pushgateway", Usage: "push a final summary of the metrics to this Pushgateway URL when the sweep ends"},
 		&cli.DurationFlag{Name: "stop-grace", Value: 30 * time.Second, Usage: "on Ctrl-C, how long running jobs have to checkpoint before they are killed"},
 	}
 }
@@ -189,6 +191,20 @@ func execute(c *cli.Context, logger *slog.Logger, r *sweep.Run, g *sweep.Grid) e
 		logger.Error("report", "error", rerr)
 	}
 	printSummary(out, r, sum, time.Since(start))
+	if url := c.String("pushgateway"); url != "" {
+		if perr := exp.Push(url); perr != nil {
+			logger.Error("push to Pushgateway", "url", url, "error", perr)
+		} else {
+			fmt.Fprintf(out, "metrics pushed to %s\n", url)
+		}
+	}
+	if d := c.Duration("linger"); d > 0 && ctx.Err() == nil {
+		fmt.Fprintf(out, "serving metrics for %s more\n", d)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
 	if err != nil {
 		return err
 	}
