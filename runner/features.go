@@ -92,7 +92,7 @@ func Features(ctx context.Context, env Env, spec sweep.Spec, parentDir string) e
 				}
 				var res *tensors.Tensor
 				err := exceptions.TryCatch[error](func() {
-					res = exec.MustExec1(tensors.FromFlatDataAndDimensions(buf, featureBatch, info.Height, info.Width, info.Channels))
+					res = exec.MustCall1(tensors.FromFlatDataAndDimensions(buf, featureBatch, info.Height, info.Width, info.Channels))
 				})
 				if err != nil {
 					return nil, 0, fmt.Errorf("encode: %w", err)

@@ -145,7 +145,7 @@ func (t *trainer) step(bufs [][]float32, lr float64) ([]float64, error) {
 	}
 	args[len(t.peers)] = float32(lr)
 	var outs []*tensors.Tensor
-	if err := exceptions.TryCatch[error](func() { outs = t.exec.MustExec(args...) }); err != nil {
+	if err := exceptions.TryCatch[error](func() { outs = t.exec.MustCall(args...) }); err != nil {
 		return nil, err
 	}
 	vals := make([]float64, len(outs))

@@ -1,0 +1,75 @@
+# dogo-sweep: the single entry point. CI runs the same targets (.ci/run).
+#
+#   make demo    run the Fashion-MNIST quickstart end to end on CPU
+#   make test    install what the tests need, then run them all
+#   make bench   print the benchmarks' figures
+#   make lint    gofmt, go vet, staticcheck
+
+# GoMLX v0.28.16 needs Go 1.27: the go command fetches this toolchain from
+# the module proxy on first use. simd turns on the Go backend's AVX kernels.
+export GOTOOLCHAIN := go1.27.3
+export GOEXPERIMENT := simd
+
+GO       ?= go
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DUCKDB   := $(CURDIR)/.cache/duckdb
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build build-xla demo data test test-deps test-short bench lint dashboards clean
+
+all: build
+
+build:
+	$(GO) build -o bin/sweep ./cmd/sweep
+
+# A binary that can also run on NVIDIA GPUs through XLA (needs cgo; see docs/gpu.md).
+build-xla:
+	$(GO) build -tags xla -o bin/sweep-xla ./cmd/sweep
+
+# Debian's Fashion-MNIST package: /usr/share/datasets/fashion-mnist.
+data:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+		echo "installing dataset-fashion-mnist"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+demo: data build
+	./bin/sweep launch configs/quickstart.yaml
+
+# What the tests need: the real data set, Prometheus and its Pushgateway
+# (integration tests, promtool), and DuckDB from npm (an independent Parquet
+# reader). Each is installed only when missing.
+test-deps: data
+	@if ! command -v prometheus >/dev/null || ! command -v prometheus-pushgateway >/dev/null; then \
+		echo "installing prometheus"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus prometheus-pushgateway; \
+	fi
+	@if [ ! -d $(DUCKDB)/node_modules/@duckdb/node-api ] && command -v npm >/dev/null; then \
+		echo "installing DuckDB (npm)"; \
+		mkdir -p $(DUCKDB) && npm install --prefix $(DUCKDB) --no-audit --no-fund --silent @duckdb/node-api@1.5.6-r.1; \
+	fi
+
+test: test-deps
+	$(GO) vet ./...
+	SWEEP_DUCKDB=$(DUCKDB) $(GO) test -count=1 -timeout 40m ./...
+
+# The fast subset: no training, no integration with external services.
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 10x ./runner/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./probe/ ./results/
+	$(GO) test -run '^$$' -bench . ./sweep/
+	$(GO) test -run '^$$' -bench Controller -benchtime 1x ./cmd/sweep/
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+dashboards:
+	$(GO) run ./dashboards/gen
+
+clean:
+	rm -rf bin
