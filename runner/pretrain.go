@@ -111,8 +111,8 @@ func (t *trainer) buildStep(scope *model.Scope, inputs []*Node) []*Node {
 	return outs
 }
 
-// epochsDoneVar is the checkpointed count of finished epochs.
-const epochsDoneVar = "/sweep/epochs_done"
+// stepsDoneVar is the checkpointed count of finished training steps.
+const stepsDoneVar = "/sweep/steps_done"
 
 // newTrainer builds the store, the learning-rate variable and the step
 // executor of a pretraining job.
@@ -204,24 +204,43 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set *data.Set) er
 	for k := range bufs {
 		bufs[k] = make([]float32, 2*p.Batch*t.pixels)
 	}
-	// Resume: the checkpoint records how many epochs it holds. (GoMLX's
-	// global_step does not advance with this step function: keep our own.)
-	epochsVar := t.store.VariableWithValue(epochsDoneVar, int64(0)).SetTrainable(false)
-	ev, err := epochsVar.Value()
+	// Resume: the checkpoint records how many steps it holds; the data order
+	// and the views depend only on the seed, the epoch and the step, so the
+	// run continues exactly where it stopped. (GoMLX's global_step does not
+	// advance with this step function: keep our own count.)
+	stepsVar := t.store.VariableWithValue(stepsDoneVar, int64(0)).SetTrainable(false)
+	sv, err := stepsVar.Value()
 	if err != nil {
 		return err
 	}
-	startEpoch := int(tensors.ToScalar[int64](ev))
-	if startEpoch > 0 {
-		env.Emit(sweep.Record{Type: sweep.RecInfo, Name: "resumed_from_epoch", Value: float64(startEpoch)})
+	done := int(tensors.ToScalar[int64](sv))
+	save := func(steps int) error {
+		if err := stepsVar.SetValue(tensors.FromValue(int64(steps))); err != nil {
+			return err
+		}
+		if err := ck.Save(); err != nil {
+			return fmt.Errorf("save checkpoint: %w", err)
+		}
+		return nil
+	}
+	if done > 0 {
+		env.Emit(sweep.Record{Type: sweep.RecInfo, Name: "resumed_from_step", Value: float64(done)})
 	}
 	totalSteps := int64(p.Epochs * stepsPerEpoch)
-	for epoch := startEpoch; epoch < p.Epochs; epoch++ {
+	for epoch := done / stepsPerEpoch; epoch < p.Epochs; epoch++ {
 		order := permutation(len(idx), uint64(spec.Seed), uint64(epoch))
 		t0 := time.Now()
 		var sums [5]float64
-		for s := 0; s < stepsPerEpoch; s++ {
+		first := 0
+		if epoch == done/stepsPerEpoch {
+			first = done % stepsPerEpoch
+		}
+		for s := first; s < stepsPerEpoch; s++ {
 			if err := ctx.Err(); err != nil {
+				// Asked to stop: keep what this run trained.
+				if serr := save(epoch*stepsPerEpoch + s); serr != nil {
+					return serr
+				}
 				return err
 			}
 			gstep := int64(epoch*stepsPerEpoch + s)
@@ -245,11 +264,11 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set *data.Set) er
 			}
 			if s%20 == 0 || s == stepsPerEpoch-1 {
 				env.Emit(sweep.Record{Type: sweep.RecProgress, Step: gstep + 1, Epoch: epoch + 1, Epochs: p.Epochs,
-					Name: "loss", Value: vals[0], ImagesPerSec: float64((s+1)*p.Batch) / time.Since(t0).Seconds()})
+					Name: "loss", Value: vals[0], ImagesPerSec: float64((s+1-first)*p.Batch) / time.Since(t0).Seconds()})
 			}
 		}
 		secs := time.Since(t0).Seconds()
-		n := float64(stepsPerEpoch)
+		n := float64(stepsPerEpoch - first) // a resumed epoch reports the steps of this run
 		end := int64((epoch + 1) * stepsPerEpoch)
 		metric := func(peer int, name string, v float64) {
 			env.Emit(sweep.Record{Type: sweep.RecMetric, Epoch: epoch + 1, Step: end, Peer: peer, Split: "train", Name: name, Value: v})
@@ -259,14 +278,11 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set *data.Set) er
 			metric(k, "kd_loss", sums[2+2*k]/n)
 		}
 		metric(0, "loss", sums[0]/n)
-		metric(0, "images_per_second", float64(stepsPerEpoch*p.Batch)/secs)
+		metric(0, "images_per_second", n*float64(p.Batch)/secs)
 		metric(0, "lr", currentLR(p, end-1, totalSteps))
 		if (epoch+1)%p.CheckpointEvery == 0 || epoch+1 == p.Epochs {
-			if err := epochsVar.SetValue(tensors.FromValue(int64(epoch + 1))); err != nil {
+			if err := save(int(end)); err != nil {
 				return err
-			}
-			if err := ck.Save(); err != nil {
-				return fmt.Errorf("save checkpoint: %w", err)
 			}
 		}
 	}

@@ -251,6 +251,62 @@ func TestLearningRateReachesTheStep(t *testing.T) {
 	}
 }
 
+// A job asked to stop in the middle of an epoch saves a checkpoint there and,
+// restarted, continues from that step: its last step's loss is the
+// uninterrupted run's.
+func TestStopMidEpochResumesAtTheStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a small model three times")
+	}
+	b := testBackend(t)
+	set := synthetic(256, 4) // 4 steps per epoch at batch 64
+	spec := pretrainSpec(sweep.MethodSolo, []string{"mlp-s"}, 2, 64, 0)
+	lastStep := func(r *recorder) (int64, float64) {
+		var step int64
+		var v float64
+		for _, rec := range r.recs {
+			if rec.Type == sweep.RecProgress && rec.Step >= step {
+				step, v = rec.Step, rec.Value
+			}
+		}
+		return step, v
+	}
+	full := &recorder{}
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: full.emit}, spec, set); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := &recorder{}
+	err := pretrainOn(ctx, Env{Backend: b, Dir: dir, Emit: func(r sweep.Record) {
+		stopped.emit(r)
+		if r.Type == sweep.RecProgress && r.Step == 5 { // first step of epoch 2 done
+			cancel()
+		}
+	}}, spec, set)
+	if err != context.Canceled {
+		t.Fatalf("stopped run returned %v", err)
+	}
+	resumed := &recorder{}
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: dir, Emit: resumed.emit}, spec, set); err != nil {
+		t.Fatal(err)
+	}
+	var from float64
+	for _, r := range resumed.recs {
+		if r.Name == "resumed_from_step" {
+			from = r.Value
+		}
+	}
+	if from != 5 {
+		t.Fatalf("resumed from step %v, want 5", from)
+	}
+	ws, wv := lastStep(full)
+	gs, gv := lastStep(resumed)
+	if ws != 8 || gs != 8 || math.Abs(gv-wv) > 1e-6*math.Abs(wv) {
+		t.Fatalf("last step: resumed %d %.6f, uninterrupted %d %.6f", gs, gv, ws, wv)
+	}
+}
+
 func TestCosineScheduleApplies(t *testing.T) {
 	p := sweep.DefaultGrid().Pretrain
 	p.LR, p.Schedule = 1e-3, "cosine"

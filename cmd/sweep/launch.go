@@ -28,6 +28,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "data-dir", EnvVars: []string{"SWEEP_DATA_DIR"}, Usage: "folder with the data sets (also searched: /usr/share/datasets)"},
 		&cli.IntFlag{Name: "cpus", Usage: "CPU cores to use (default: all)"},
 		&cli.IntFlag{Name: "gpus", Value: -1, Usage: "GPUs to use (default: those nvidia-smi or CUDA_VISIBLE_DEVICES show)"},
+		&cli.Float64Flag{Name: "memory-gb", Usage: "memory jobs may use together, counted against resources.memory_gb (default: MemAvailable)"},
 		&cli.IntFlag{Name: "max-parallel", Usage: "cap on jobs running at once (default: from the grid, else resources decide)"},
 		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics here (default: from the grid; \"off\" disables)"},
 		&cli.DurationFlag{Name: "timeout", Usage: "per-job wall-clock limit (0: none)"},
@@ -132,9 +133,14 @@ func execute(c *cli.Context, logger *slog.Logger, r *sweep.Run, g *sweep.Grid) e
 	if cpus <= 0 {
 		cpus = runtime.NumCPU()
 	}
+	gpuIDs := sweep.DiscoverGPUs()
 	gpus := c.Int("gpus")
-	if gpus < 0 {
-		gpus = len(sweep.DiscoverGPUs())
+	if gpus < 0 || gpus > len(gpuIDs) {
+		gpus = len(gpuIDs)
+	}
+	mem := c.Float64("memory-gb")
+	if mem <= 0 && g.Resources.MemoryGB > 0 {
+		mem = sweep.DiscoverMemoryGB()
 	}
 	maxPar := c.Int("max-parallel")
 	if maxPar == 0 {
@@ -167,10 +173,11 @@ func execute(c *cli.Context, logger *slog.Logger, r *sweep.Run, g *sweep.Grid) e
 	}
 	progress := newProgress(out, r.Plan)
 	ctl := &sweep.Controller{
-		Run: r, Logger: logger, CPUs: cpus, GPUs: gpus, MaxParallel: maxPar,
+		Run: r, Logger: logger, CPUs: cpus, GPUs: gpus, MemoryGB: mem, MaxParallel: maxPar,
 		Retries: g.Retries, MaxFailures: g.MaxFailures, Backoff: c.Duration("backoff"), Timeout: c.Duration("timeout"),
 		Exec: &local.Executor{
 			Binary:    os.Getenv("SWEEP_CHILD_BINARY"),
+			GPUIDs:    gpuIDs,
 			Heartbeat: c.Duration("heartbeat"),
 			StopGrace: c.Duration("stop-grace"),
 			Env:       dataEnv(c.String("data-dir")),
