@@ -7,9 +7,11 @@ import (
 	"fmt"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/layers/activation"
+	"github.com/gomlx/gomlx/ml/model/initializer"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
@@ -57,7 +59,8 @@ func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
 	}
 	h := x
 	for i, c := range a.conv {
-		h = activation.Relu(conv3x3(scope.In("conv_%d", i), h, c, a.strides[i]))
+		h = conv3x3(scope.In("conv_%d", i), h, c, a.strides[i])
+		h = activation.Relu(batchNorm(scope.In("bn_%d", i), h))
 	}
 	return ReduceMean(h, 1, 2) // global average pool
 }
@@ -86,10 +89,50 @@ func conv3x3(scope *model.Scope, x *Node, cout, stride int) *Node {
 	return Reshape(out, b, ho, wo, cout)
 }
 
-// projector is the SimCLR head: Linear(d, 512, no bias) -> ReLU -> Linear(512, 128).
-// The method's head has a BatchNorm after the first layer; the Go backend has
-// no BatchNorm op, so the CPU head leaves it out.
+// projector is the SimCLR head of the method:
+// Linear(d, 512, no bias) -> BatchNorm -> ReLU -> Linear(512, 128).
 func projector(scope *model.Scope, f *Node) *Node {
-	h := activation.Relu(layers.Dense(scope.In("proj_0"), f, false, 512))
+	h := layers.Dense(scope.In("proj_0"), f, false, 512)
+	h = activation.Relu(batchNorm(scope.In("proj_bn"), h))
 	return layers.DenseWithBias(scope.In("proj_1"), h, 128)
+}
+
+// bnMomentum is the weight of the old value in BatchNorm's moving averages
+// (PyTorch's momentum 0.1).
+const bnMomentum = 0.9
+
+// batchNorm normalizes the last axis as PyTorch's BatchNorm does: while
+// training with the batch's statistics, differentiated through (GoMLX's own
+// BatchNorm stops their gradient, and SimCLR then barely learns), updating
+// moving averages that feature extraction uses. Graph-level, since the Go
+// backend has no fused BatchNorm op.
+func batchNorm(scope *model.Scope, x *Node) *Node {
+	g := x.Graph()
+	dims := x.Shape().Dimensions
+	c := dims[len(dims)-1]
+	vshape := shapes.Make(x.DType(), c)
+	scale := scope.WithInitializer(initializer.One).VariableWithShape("scale", vshape).NodeValue(g)
+	offset := scope.WithInitializer(initializer.Zero).VariableWithShape("offset", vshape).NodeValue(g)
+	meanVar := scope.WithInitializer(initializer.Zero).VariableWithShape("mean", vshape).SetTrainable(false)
+	varVar := scope.WithInitializer(initializer.One).VariableWithShape("variance", vshape).SetTrainable(false)
+	axes := make([]int, len(dims)-1)
+	for i := range axes {
+		axes[i] = i
+	}
+	bshape := make([]int, len(dims)) // [1, ..., 1, c]: broadcast over all but the last axis
+	for i := range bshape {
+		bshape[i] = 1
+	}
+	bshape[len(dims)-1] = c
+	var mean, variance *Node
+	if scope.IsTraining(g) {
+		mean = ReduceAndKeep(x, ReduceMean, axes...)
+		variance = ReduceAndKeep(Square(Sub(x, mean)), ReduceMean, axes...)
+		meanVar.SetNodeValue(Add(MulScalar(meanVar.NodeValue(g), bnMomentum), MulScalar(Reshape(StopGradient(mean), c), 1-bnMomentum)))
+		varVar.SetNodeValue(Add(MulScalar(varVar.NodeValue(g), bnMomentum), MulScalar(Reshape(StopGradient(variance), c), 1-bnMomentum)))
+	} else {
+		mean, variance = Reshape(meanVar.NodeValue(g), bshape...), Reshape(varVar.NodeValue(g), bshape...)
+	}
+	normalized := Div(Sub(x, mean), Sqrt(AddScalar(variance, 1e-5)))
+	return Add(Mul(normalized, Reshape(scale, bshape...)), Reshape(offset, bshape...))
 }

@@ -76,6 +76,7 @@ func peersOf(spec sweep.Spec) ([]peerSpec, error) {
 func (t *trainer) buildStep(scope *model.Scope, inputs []*Node) []*Node {
 	p := t.spec.Pretrain
 	g := inputs[0].Graph()
+	t.store.SetTraining(g, true) // batch statistics in BatchNorm
 	var ssl, views [][2]*Node
 	for k, ps := range t.peers {
 		x := inputs[k]

@@ -261,3 +261,21 @@ func TestSecondControllerIsRefused(t *testing.T) {
 		t.Errorf("second controller: exit %d\n%s", second.ProcessState.ExitCode(), out)
 	}
 }
+
+func TestStatusOfAFinishedRunWithFailures(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"SWEEP_FAKE_JOB=sleep=10ms,permanent", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo"}
+	if code, out := launch(t, dir, env); code != exitFailure {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
+	code, out, errs := runCLI(t, "status", runs[0])
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"22 jobs, 8 done, 0 to go", "pretrain  2 done, 2 gave_up", "skipped", "failed: pretrain-fashion-mnist-dogo", "bad configuration"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}

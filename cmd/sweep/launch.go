@@ -166,12 +166,14 @@ func execute(c *cli.Context, logger *slog.Logger, r *sweep.Run, g *sweep.Grid) e
 	}
 	rec := results.NewRecorder(r.ResultsDir(), g)
 	states, _ := sweep.ReadJournal(r.Dir)
+	already := 0
 	for _, j := range r.Plan.Jobs {
 		if s, ok := states[j.ID]; (ok && s.State == sweep.StateDone) || sweep.JobFinished(r.JobDir(j)) {
 			exp.MarkDone(j)
+			already++
 		}
 	}
-	progress := newProgress(out, r.Plan)
+	progress := newProgress(out, r.Plan, already)
 	ctl := &sweep.Controller{
 		Run: r, Logger: logger, CPUs: cpus, GPUs: gpus, MemoryGB: mem, MaxParallel: maxPar,
 		Retries: g.Retries, MaxFailures: g.MaxFailures, Backoff: c.Duration("backoff"), Timeout: c.Duration("timeout"),

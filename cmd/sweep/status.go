@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/dogo-sweep/sweep/sweep"
 	"github.com/urfave/cli/v2"
@@ -14,9 +18,11 @@ import (
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
-		Usage:     "show a run's jobs by state, and its failures with their last log lines",
+		Usage:     "show a run's jobs by state, running jobs' progress, an ETA, and failures with their last log lines",
 		ArgsUsage: "RUN",
-		Description: `Examples:
+		Description: `Reads the run folder only: it works while the sweep runs, after it ended, or after a crash.
+
+Examples:
    sweep status runs/quickstart-1a2b3c4d`,
 		Action: func(c *cli.Context) error {
 			dir, err := oneArg(c, "RUN")
@@ -31,34 +37,96 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			counts := map[string]int{}
-			var failed []string
-			for _, j := range r.Plan.Jobs {
-				st := string(sweep.StatePending)
-				if s, ok := states[j.ID]; ok {
-					st = string(s.State)
-					if s.State == sweep.StateGaveUp || s.State == sweep.StateFailed {
-						failed = append(failed, fmt.Sprintf("%s (attempt %d): %s\n%s", j.Name, s.Last.Attempt, firstLine(s.Last.Error), indent(logTail(filepath.Join(r.JobDir(j), "log"), 3))))
-					}
-				}
-				counts[string(j.Spec.Kind)+" "+st]++
-			}
-			out := c.App.Writer
-			fmt.Fprintf(out, "%s: %d jobs\n", dir, len(r.Plan.Jobs))
-			var keys []string
-			for k := range counts {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				fmt.Fprintf(out, "  %-24s %d\n", k, counts[k])
-			}
-			for _, f := range failed {
-				fmt.Fprintln(out, "failed: "+f)
-			}
-			return nil
+			return printStatus(c.App.Writer, r, states, time.Now())
 		},
 	}
+}
+
+func printStatus(out io.Writer, r *sweep.Run, states map[string]*sweep.JobState, now time.Time) error {
+	counts := map[string]map[string]int{}
+	var failed, running []string
+	var doneSecs float64
+	done, left := 0, 0
+	for _, j := range r.Plan.Jobs {
+		st := string(sweep.StatePending)
+		s, ok := states[j.ID]
+		if ok {
+			st = string(s.State)
+		}
+		k := string(j.Spec.Kind)
+		if counts[k] == nil {
+			counts[k] = map[string]int{}
+		}
+		counts[k][st]++
+		switch {
+		case ok && s.State == sweep.StateDone:
+			done++
+			if !s.Started.IsZero() {
+				doneSecs += s.Last.Time.Sub(s.Started).Seconds()
+			}
+		case ok && (s.State == sweep.StateGaveUp || s.State == sweep.StateFailed):
+			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s\n%s", j.Name, s.Last.Attempt, firstLine(s.Last.Error),
+				indent(logTail(filepath.Join(r.JobDir(j), "log"), 3))))
+			if s.State == sweep.StateFailed {
+				left++
+			}
+		case ok && s.State == sweep.StateRunning:
+			running = append(running, fmt.Sprintf("%s: %s (for %s)", j.Name, lastProgress(filepath.Join(r.JobDir(j), "records.jsonl")),
+				now.Sub(s.Started).Round(time.Second)))
+			left++
+		case !ok || s.State == sweep.StatePending:
+			left++
+		}
+	}
+	fmt.Fprintf(out, "%s: %d jobs, %d done, %d to go\n", r.Dir, len(r.Plan.Jobs), done, left)
+	var kinds []string
+	for k := range counts {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		var parts []string
+		for _, st := range []string{"done", "running", "pending", "failed", "gave_up", "skipped"} {
+			if n := counts[k][st]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, st))
+			}
+		}
+		fmt.Fprintf(out, "  %-9s %s\n", k, strings.Join(parts, ", "))
+	}
+	if done > 0 && left > 0 {
+		// Job-seconds per job so far, spread over the slots that were in use.
+		eta := time.Duration(doneSecs/float64(done)*float64(left)/float64(max(len(running), 1))) * time.Second
+		fmt.Fprintf(out, "ETA: about %s at the current parallelism (from the mean duration of finished jobs)\n", eta.Round(time.Second))
+	}
+	for _, s := range running {
+		fmt.Fprintln(out, "running: "+s)
+	}
+	for _, f := range failed {
+		fmt.Fprintln(out, "failed: "+f)
+	}
+	return nil
+}
+
+// lastProgress is the newest progress record of a job, as text.
+func lastProgress(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "started"
+	}
+	defer f.Close()
+	var last *sweep.Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	for sc.Scan() {
+		var r sweep.Record
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Type == sweep.RecProgress {
+			last = &r
+		}
+	}
+	if last == nil {
+		return "started"
+	}
+	return fmt.Sprintf("epoch %d/%d, step %d, loss %.4f, %.0f images/s", last.Epoch, last.Epochs, last.Step, last.Value, last.ImagesPerSec)
 }
 
 func logTail(path string, n int) string {
