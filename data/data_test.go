@@ -365,3 +365,47 @@ func TestCorruptions(t *testing.T) {
 }
 
 var corruptionsForTest = []string{"gaussian_noise", "shot_noise", "impulse_noise", "gaussian_blur", "contrast", "brightness", "pixelate"}
+
+func TestCrossDatasetCIFAR10FromSTL10(t *testing.T) {
+	cifar, stl := Known()["cifar10"], Known()["stl10"]
+	cmap, matched := ClassMap(cifar, stl)
+	if matched != 9 {
+		t.Fatalf("%d matched classes, want 9 (all but monkey)", matched)
+	}
+	// STL-10: 0 airplane 1 bird 2 car ... 7 monkey; CIFAR-10: 1 automobile, 2 bird.
+	if cmap[2] != 1 || cmap[1] != 2 || cmap[7] != -1 {
+		t.Errorf("class map %v", cmap)
+	}
+	src := &Set{Info: stl, Split: "test", N: 3, Labels: []int32{2, 7, 1}, Images: make([]uint8, 3*96*96*3)}
+	for i := range src.Images[:96*96*3] {
+		src.Images[i] = 90 // the car image is flat grey 90
+	}
+	out, err := CrossDataset(cifar, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.N != 2 || out.Labels[0] != 1 || out.Labels[1] != 2 {
+		t.Fatalf("N=%d labels=%v: monkey dropped, car->automobile, bird->bird", out.N, out.Labels)
+	}
+	if len(out.Image(0)) != 32*32*3 || out.Image(0)[500] != 90 {
+		t.Errorf("resized image wrong: %d values, pixel %d", len(out.Image(0)), out.Image(0)[500])
+	}
+	if _, err := CrossDataset(Known()["fashion-mnist"], &Set{Info: Known()["mnist"]}); err == nil {
+		t.Error("MNIST and Fashion-MNIST share no class; want an error")
+	}
+}
+
+func TestResizeByHand(t *testing.T) {
+	// 2x2 -> 1x1 area average: (10+20+30+40)/4 = 25.
+	if got := resize([]uint8{10, 20, 30, 40}, 2, 2, 1, 1, 1); got[0] != 25 {
+		t.Errorf("area average %d, want 25", got[0])
+	}
+	// 1x2 -> 1x4 bilinear: 0, 255 -> 0, 64, 191, 255.
+	got := resize([]uint8{0, 255}, 1, 2, 1, 4, 1)
+	want := []uint8{0, 64, 191, 255}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("bilinear %v, want %v", got, want)
+		}
+	}
+}

@@ -73,6 +73,8 @@ func Load(name, split, dir string) (*Set, error) {
 			s, err = loadCIFAR(info, d, split)
 		case "stl10":
 			s, err = loadSTL10(info, d, split)
+		case "tiny-imagenet":
+			s, err = loadTinyImageNet(info, d, split)
 		default:
 			err = fmt.Errorf("loader for %s is not in this build", name)
 		}

@@ -25,9 +25,18 @@ type Features struct {
 	TrainLabels []int32
 	Test        []float32
 	TestLabels  []int32
-	// OOD holds the features of each out-of-distribution test set, whose
-	// labels are TestLabels.
-	OOD map[string][]float32
+	// OOD holds the features of each out-of-distribution test set; their
+	// labels are OODLabels[name], or TestLabels for corruptions of the test set.
+	OOD       map[string][]float32
+	OODLabels map[string][]int32
+}
+
+// oodLabels returns the labels of an OOD set.
+func (f *Features) oodLabels(name string) []int32 {
+	if l, ok := f.OODLabels[name]; ok {
+		return l
+	}
+	return f.TestLabels
 }
 
 // Write saves features atomically.

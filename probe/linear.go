@@ -93,7 +93,7 @@ func Linear(f *Features, rows []int, labels []int32, cfg LinearConfig) LinearRes
 	test := gather(f.Test, d, seq(len(f.TestLabels)), mean, std)
 	ood := map[string]matrix{}
 	for name, x := range f.OOD {
-		ood[name] = gather(x, d, seq(len(f.TestLabels)), mean, std)
+		ood[name] = gather(x, d, seq(len(f.oodLabels(name))), mean, std)
 	}
 
 	m := newSoftmaxReg(k, d, cfg)
@@ -118,7 +118,7 @@ func Linear(f *Features, rows []int, labels []int32, cfg LinearConfig) LinearRes
 	evalAll := func() (float64, map[string]float64) {
 		o := map[string]float64{}
 		for name, x := range ood {
-			o[name] = m.accuracy(x, f.TestLabels)
+			o[name] = m.accuracy(x, f.oodLabels(name))
 		}
 		return m.accuracy(test, f.TestLabels), o
 	}

@@ -131,7 +131,8 @@ func TestKNNByHand(t *testing.T) {
 func TestRunWritesMetricsAndRoundTripsFeatures(t *testing.T) {
 	dir := t.TempDir()
 	f := features(5, 8)
-	f.OOD = map[string][]float32{"gaussian_noise-3": f.Test}
+	f.OOD = map[string][]float32{"gaussian_noise-3": f.Test, "dataset:other": f.Test[:100*16]}
+	f.OODLabels = map[string][]int32{"dataset:other": f.TestLabels[:100]}
 	if err := f.Write(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestRunWritesMetricsAndRoundTripsFeatures(t *testing.T) {
 	if got["/train_labels"] != 600 {
 		t.Errorf("train labels %v, want half of 1200", got["/train_labels"])
 	}
-	if got["test/accuracy_at_best_val"] < 0.9 || got["ood:gaussian_noise-3/accuracy_at_best_val"] < 0.9 {
+	if got["test/accuracy_at_best_val"] < 0.9 || got["ood:gaussian_noise-3/accuracy_at_best_val"] < 0.9 || got["ood:dataset:other/accuracy_at_best_val"] < 0.9 {
 		t.Errorf("metrics %v", got)
 	}
 }

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -34,6 +35,18 @@ func Features(ctx context.Context, env Env, spec sweep.Spec, parentDir string) e
 	trainIdx := subset(train.N, spec.TrainSubset, uint64(spec.Seed)+0x7e57)
 	sets := map[string]*data.Set{}
 	for _, o := range spec.OOD {
+		if src, ok := sweep.CrossDatasetOOD(o); ok {
+			other, err := data.Load(src, "test", env.DataDir)
+			if err != nil {
+				return permanent(err)
+			}
+			cs, err := data.CrossDataset(train.Info, other)
+			if err != nil {
+				return permanent(err)
+			}
+			sets[o] = cs
+			continue
+		}
 		c, sev, ok := sweep.ParseOOD(o)
 		if !ok {
 			return permanent(fmt.Errorf("unknown OOD set %q", o))
@@ -76,36 +89,17 @@ func Features(ctx context.Context, env Env, spec sweep.Spec, parentDir string) e
 		}
 		defer exec.Finalize()
 		encode = func(s *data.Set, idx []int) ([]float32, int, error) {
-			info := s.Info
-			p := info.Pixels()
-			buf := make([]float32, featureBatch*p)
-			var out []float32
-			dim := 0
-			for start := 0; start < len(idx); start += featureBatch {
-				if err := ctx.Err(); err != nil {
-					return nil, 0, err
-				}
-				n := min(featureBatch, len(idx)-start)
-				clear(buf)
-				for i := 0; i < n; i++ {
-					normalize(info, s.Image(idx[start+i]), buf[i*p:(i+1)*p])
-				}
-				var res *tensors.Tensor
-				err := exceptions.TryCatch[error](func() {
-					res = exec.MustCall1(tensors.FromFlatDataAndDimensions(buf, featureBatch, info.Height, info.Width, info.Channels))
-				})
-				if err != nil {
-					return nil, 0, fmt.Errorf("encode: %w", err)
-				}
-				flat := tensors.MustCopyFlatData[float32](res)
-				res.FinalizeAll()
-				dim = len(flat) / featureBatch
-				out = append(out, flat[:n*dim]...)
+			if err := ctx.Err(); err != nil {
+				return nil, 0, err
+			}
+			out, dim, ok := encodeSet(exec, s, idx)
+			if !ok {
+				return nil, 0, fmt.Errorf("encode %s: %w", s.Split, errEncode)
 			}
 			return out, dim, nil
 		}
 	}
-	f := &probe.Features{Classes: train.Info.Classes, OOD: map[string][]float32{}}
+	f := &probe.Features{Classes: train.Info.Classes, OOD: map[string][]float32{}, OODLabels: map[string][]int32{}}
 	encoded := 0
 	if f.Train, f.Dim, err = encode(train, trainIdx); err != nil {
 		return err
@@ -124,11 +118,47 @@ func Features(ctx context.Context, env Env, spec sweep.Spec, parentDir string) e
 	encoded += test.N
 	f.TestLabels = test.Labels
 	for name, s := range sets {
-		if f.OOD[name], _, err = encode(s, all); err != nil {
+		idx := make([]int, s.N)
+		for i := range idx {
+			idx[i] = i
+		}
+		if f.OOD[name], _, err = encode(s, idx); err != nil {
 			return err
 		}
+		f.OODLabels[name] = s.Labels
 		encoded += s.N
 	}
 	env.Emit(sweep.Record{Type: sweep.RecInfo, Name: "images_encoded", Value: float64(encoded)})
 	return f.Write(env.Dir)
+}
+
+var errEncode = errors.New("the encoder graph failed (see the log)")
+
+// encodeSet runs an encoder over images of a set in fixed-size batches (the
+// last one padded) and returns the features and their dimension.
+func encodeSet(exec *model.Exec, s *data.Set, idx []int) ([]float32, int, bool) {
+	info := s.Info
+	p := info.Pixels()
+	buf := make([]float32, featureBatch*p)
+	var out []float32
+	dim := 0
+	for start := 0; start < len(idx); start += featureBatch {
+		n := min(featureBatch, len(idx)-start)
+		clear(buf)
+		for i := 0; i < n; i++ {
+			normalize(info, s.Image(idx[start+i]), buf[i*p:(i+1)*p])
+		}
+		var res *tensors.Tensor
+		err := exceptions.TryCatch[error](func() {
+			res = exec.MustCall1(tensors.FromFlatDataAndDimensions(buf, featureBatch, info.Height, info.Width, info.Channels))
+		})
+		if err != nil {
+			return nil, 0, false
+		}
+		flat := tensors.MustCopyFlatData[float32](res)
+		res.FinalizeAll()
+		dim = len(flat) / featureBatch
+		out = append(out, flat[:n*dim]...)
+	}
+	return out, dim, true
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dogo-sweep/sweep/data"
+	"github.com/dogo-sweep/sweep/probe"
 	"github.com/dogo-sweep/sweep/sweep"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -165,10 +166,16 @@ func Pretrain(ctx context.Context, env Env, spec sweep.Spec) error {
 	if err != nil {
 		return permanent(err)
 	}
-	return pretrainOn(ctx, env, spec, set)
+	var test *data.Set
+	if spec.Pretrain.KNNMonitor > 0 {
+		if test, err = data.Load(spec.Dataset, "test", env.DataDir); err != nil {
+			return permanent(err)
+		}
+	}
+	return pretrainOn(ctx, env, spec, set, test)
 }
 
-func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set *data.Set) error {
+func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.Set) error {
 	p := spec.Pretrain
 	idx := subset(set.N, p.TrainSubset, uint64(spec.Seed))
 	stepsPerEpoch := len(idx) / p.Batch
@@ -226,6 +233,11 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set *data.Set) er
 	}
 	if done > 0 {
 		env.Emit(sweep.Record{Type: sweep.RecInfo, Name: "resumed_from_step", Value: float64(done)})
+	} else if p.KNNMonitor > 0 && test != nil {
+		// The random encoders the peers start from, as the curve's first point.
+		for k, acc := range t.monitor(env.Backend, set, test, p.KNNMonitor, uint64(spec.Seed)) {
+			env.Emit(sweep.Record{Type: sweep.RecMetric, Peer: k, Split: "monitor", Name: "knn_accuracy", Value: acc})
+		}
 	}
 	totalSteps := int64(p.Epochs * stepsPerEpoch)
 	for epoch := done / stepsPerEpoch; epoch < p.Epochs; epoch++ {
@@ -272,7 +284,11 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set *data.Set) er
 		n := float64(stepsPerEpoch - first) // a resumed epoch reports the steps of this run
 		end := int64((epoch + 1) * stepsPerEpoch)
 		metric := func(peer int, name string, v float64) {
-			env.Emit(sweep.Record{Type: sweep.RecMetric, Epoch: epoch + 1, Step: end, Peer: peer, Split: "train", Name: name, Value: v})
+			split := "train"
+			if name == "knn_accuracy" {
+				split = "monitor"
+			}
+			env.Emit(sweep.Record{Type: sweep.RecMetric, Epoch: epoch + 1, Step: end, Peer: peer, Split: split, Name: name, Value: v})
 		}
 		for k := range t.peers {
 			metric(k, "ssl_loss", sums[1+2*k]/n)
@@ -284,6 +300,11 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set *data.Set) er
 		if (epoch+1)%p.CheckpointEvery == 0 || epoch+1 == p.Epochs {
 			if err := save(int(end)); err != nil {
 				return err
+			}
+			if p.KNNMonitor > 0 && test != nil {
+				for k, acc := range t.monitor(env.Backend, set, test, p.KNNMonitor, uint64(spec.Seed)) {
+					metric(k, "knn_accuracy", acc)
+				}
 			}
 		}
 	}
@@ -335,4 +356,41 @@ func IsPermanent(err error) bool {
 	var m *data.MissingError
 	var n ErrNotInBuild
 	return errors.As(err, &p) || errors.As(err, &m) || errors.As(err, &n)
+}
+
+// monitor is the kNN accuracy of each peer's current features: n training
+// images (a fixed sample) against the first 1,000 test images. The graph is
+// built anew each time: a GoMLX graph reads the variable values it was built
+// with (see the learning-rate note in buildStep).
+func (t *trainer) monitor(backend compute.Backend, train, test *data.Set, n int, seed uint64) []float64 {
+	trIdx := subset(train.N, n, seed+0x3011)
+	teIdx := subset(test.N, 0, 0)[:min(1000, test.N)]
+	accs := make([]float64, len(t.peers))
+	for k, ps := range t.peers {
+		exec, err := model.NewExec(backend, t.store, func(scope *model.Scope, x *Node) *Node {
+			return encoder(scope.In("peer%d", k).In("encoder"), ps.arch, x)
+		})
+		if err != nil {
+			return nil
+		}
+		f := &probe.Features{Classes: train.Info.Classes}
+		var ok bool
+		if f.Train, f.Dim, ok = encodeSet(exec, train, trIdx); !ok {
+			exec.Finalize()
+			return nil
+		}
+		if f.Test, _, ok = encodeSet(exec, test, teIdx); !ok {
+			exec.Finalize()
+			return nil
+		}
+		exec.Finalize()
+		for _, i := range trIdx {
+			f.TrainLabels = append(f.TrainLabels, train.Labels[i])
+		}
+		for _, i := range teIdx {
+			f.TestLabels = append(f.TestLabels, test.Labels[i])
+		}
+		accs[k] = probe.KNN(f, 20, 0.07)
+	}
+	return accs
 }

@@ -12,8 +12,10 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// synthetic makes a small grey data set of 10 classes: each class a bright
-// bar at its own angle and place, with noise, 28x28x1 like Fashion-MNIST.
+// synthetic makes a small grey data set of 10 classes, 28x28x1 like
+// Fashion-MNIST: each class is a bright bar at its own angle, placed and
+// sized at random, with a distractor blob and noise, so that a random encoder
+// does not already separate the classes.
 func synthetic(n int, seed uint64) *data.Set {
 	info := data.Known()["fashion-mnist"]
 	rng := rand.New(rand.NewPCG(seed, 9))
@@ -22,15 +24,20 @@ func synthetic(n int, seed uint64) *data.Set {
 		c := i % 10
 		s.Labels[i] = int32(c)
 		ang := float64(c) * math.Pi / 10
-		cx, cy := 14+3*math.Cos(float64(c)), 14+3*math.Sin(float64(c))
+		cx, cy := 14+rng.Float64()*12-6, 14+rng.Float64()*12-6
+		half := 4 + rng.Float64()*6
+		bx, by := rng.Float64()*28, rng.Float64()*28
 		for y := 0; y < 28; y++ {
 			for x := 0; x < 28; x++ {
 				dx, dy := float64(x)-cx, float64(y)-cy
 				d := math.Abs(-math.Sin(ang)*dx + math.Cos(ang)*dy)
 				along := math.Abs(math.Cos(ang)*dx + math.Sin(ang)*dy)
-				v := 20 + 25*rng.NormFloat64()
-				if d < 2 && along < 10 {
-					v += 200
+				v := 40 + 50*rng.NormFloat64()
+				if d < 1.5 && along < half {
+					v += 170
+				}
+				if (float64(x)-bx)*(float64(x)-bx)+(float64(y)-by)*(float64(y)-by) < 9 {
+					v += 120
 				}
 				s.Images[i*784+y*28+x] = uint8(math.Max(0, math.Min(255, v)))
 			}
@@ -176,21 +183,84 @@ func (r *recorder) metric(epoch int, name string) (float64, bool) {
 	return 0, false
 }
 
-func TestShortTrainingLowersLoss(t *testing.T) {
+// A short real training on Fashion-MNIST lowers both peers' SSL loss, and the
+// CNN peer's kNN accuracy rises above that of the random encoder it started
+// from. The MLP peer's does not (measured: 0.726 at the random start, 0.701
+// after 3 epochs), as the CPU-scale study in the method notes found: SimCLR
+// MLPs fall below a random encoder at this budget; the quickstart uses CNNs.
+func TestShortTrainingOnFashionMNIST(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains two small models")
+	}
+	train, err := data.Load("fashion-mnist", "train", "")
+	if err != nil {
+		t.Skipf("Fashion-MNIST not installed (make test-deps): %v", err)
+	}
+	test, err := data.Load("fashion-mnist", "test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testBackend(t)
+	rec := &recorder{}
+	spec := pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "cnn-s"}, 3, 128, 100)
+	spec.Pretrain.TrainSubset, spec.Pretrain.KNNMonitor = 3072, 1000
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: rec.emit}, spec, train, test); err != nil {
+		t.Fatal(err)
+	}
+	for peer := 0; peer < 2; peer++ {
+		loss := map[int]float64{}
+		knn := map[int]float64{}
+		for _, r := range rec.recs {
+			if r.Type == sweep.RecMetric && r.Peer == peer {
+				switch r.Name {
+				case "ssl_loss":
+					loss[r.Epoch] = r.Value
+				case "knn_accuracy":
+					knn[r.Epoch] = r.Value
+				}
+			}
+		}
+		t.Logf("peer %d: SSL loss %.4f -> %.4f; kNN %.3f (random start) -> %.3f", peer, loss[1], loss[3], knn[0], knn[3])
+		if !(loss[3] < loss[1]) {
+			t.Errorf("peer %d: SSL loss did not fall", peer)
+		}
+		if peer == 1 && !(knn[3] > knn[0]) {
+			t.Errorf("CNN peer: kNN accuracy did not beat the random encoder's")
+		}
+	}
+}
+
+// On harder generated images (where a random encoder's features are poor),
+// the kNN monitor finds the trained features better than the random
+// encoder's the peers started from.
+func TestShortTrainingLearns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a small model")
 	}
 	b := testBackend(t)
-	set := synthetic(512, 1)
+	set, test := synthetic(1024, 1), synthetic(1000, 2)
 	rec := &recorder{}
-	spec := pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "cnn-s"}, 4, 64, 100)
-	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: rec.emit}, spec, set); err != nil {
+	spec := pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "cnn-s"}, 6, 64, 100)
+	spec.Pretrain.KNNMonitor = 1000
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: rec.emit}, spec, set, test); err != nil {
 		t.Fatal(err)
 	}
-	first, _ := rec.metric(1, "ssl_loss")
-	last, _ := rec.metric(4, "ssl_loss")
-	if !(last < first-0.05) {
-		t.Fatalf("SSL loss went from %.4f (epoch 1) to %.4f (epoch 4): not learning", first, last)
+	for peer := 0; peer < 2; peer++ {
+		var before, after float64 = -1, -1
+		for _, r := range rec.recs {
+			if r.Split == "monitor" && r.Peer == peer {
+				if r.Epoch == 0 {
+					before = r.Value
+				}
+				if r.Epoch == 6 {
+					after = r.Value
+				}
+			}
+		}
+		t.Logf("peer %d: kNN monitor %.3f at the random start, %.3f after 6 epochs", peer, before, after)
+		if before < 0 || after < 0 || after <= before {
+			t.Errorf("peer %d: kNN monitor did not improve", peer)
+		}
 	}
 }
 
@@ -204,16 +274,16 @@ func TestResumeGivesSameResult(t *testing.T) {
 	set := synthetic(256, 2)
 	full := &recorder{}
 	two := pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "mlp-s"}, 2, 64, 100)
-	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: full.emit}, two, set); err != nil {
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: full.emit}, two, set, nil); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	one := pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "mlp-s"}, 1, 64, 100)
-	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: dir, Emit: func(sweep.Record) {}}, one, set); err != nil {
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: dir, Emit: func(sweep.Record) {}}, one, set, nil); err != nil {
 		t.Fatal(err)
 	}
 	resumed := &recorder{}
-	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: dir, Emit: resumed.emit}, two, set); err != nil {
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: dir, Emit: resumed.emit}, two, set, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := resumed.metric(1, "loss"); ok {
@@ -272,7 +342,7 @@ func TestStopMidEpochResumesAtTheStep(t *testing.T) {
 		return step, v
 	}
 	full := &recorder{}
-	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: full.emit}, spec, set); err != nil {
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: full.emit}, spec, set, nil); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -283,12 +353,12 @@ func TestStopMidEpochResumesAtTheStep(t *testing.T) {
 		if r.Type == sweep.RecProgress && r.Step == 5 { // first step of epoch 2 done
 			cancel()
 		}
-	}}, spec, set)
+	}}, spec, set, nil)
 	if err != context.Canceled {
 		t.Fatalf("stopped run returned %v", err)
 	}
 	resumed := &recorder{}
-	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: dir, Emit: resumed.emit}, spec, set); err != nil {
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: dir, Emit: resumed.emit}, spec, set, nil); err != nil {
 		t.Fatal(err)
 	}
 	var from float64

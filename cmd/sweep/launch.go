@@ -17,6 +17,7 @@ import (
 	"github.com/dogo-sweep/sweep/results"
 	"github.com/dogo-sweep/sweep/sweep"
 	"github.com/dogo-sweep/sweep/sweep/local"
+	"github.com/dogo-sweep/sweep/sweep/slurm"
 	"github.com/urfave/cli/v2"
 )
 
@@ -36,6 +37,7 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "backoff", Value: 2 * time.Second, Usage: "wait before the first retry (doubles each time)"},
 		&cli.DurationFlag{Name: "linger", Usage: "keep serving /metrics this long after the sweep ends, so that Prometheus scrapes the final state"},
 		&cli.StringFlag{Name: "pushgateway", Usage: "push a final summary of the metrics to this Pushgateway URL when the sweep ends"},
+		&cli.StringFlag{Name: "executor", Usage: "local or slurm (default: from the grid)"},
 		&cli.DurationFlag{Name: "stop-grace", Value: 30 * time.Second, Usage: "on Ctrl-C, how long running jobs have to checkpoint before they are killed"},
 	}
 }
@@ -77,6 +79,9 @@ Examples:
 			if len(p.Jobs) > largeSweep && !c.Bool("yes") {
 				return usageError{fmt.Errorf("%s expands to %d jobs (%d grid points); pass --yes if that is meant", path, len(p.Jobs), p.Stats.Points)}
 			}
+			if err := checkExecutor(c, g, p); err != nil {
+				return err
+			}
 			dir := sweep.RunDir(c.String("runs"), p)
 			r, err := sweep.CreateRun(dir, src, p)
 			if err != nil {
@@ -109,6 +114,9 @@ func resumeCommand(logger *slog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkExecutor(c, g, r.Plan); err != nil {
+				return err
+			}
 			if err := r.Lock(); err != nil {
 				return err
 			}
@@ -116,6 +124,30 @@ func resumeCommand(logger *slog.Logger) *cli.Command {
 			return execute(c, logger, r, g)
 		},
 	}
+}
+
+// checkExecutor refuses, before anything is written or run, what the
+// executor cannot run: for Slurm, settings that sbatch --test-only rejects
+// (an unknown partition, an impossible GPU count), with sbatch's own words.
+func checkExecutor(c *cli.Context, g *sweep.Grid, p *sweep.Plan) error {
+	executor := g.Executor
+	if c.IsSet("executor") {
+		executor = c.String("executor")
+	}
+	switch executor {
+	case "local":
+		return nil
+	case "slurm":
+		jobs := make([]sweep.Job, len(p.Jobs))
+		for i, j := range p.Jobs {
+			jobs[i] = *j
+		}
+		if err := slurm.Check(g.Slurm, jobs); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+	return usageError{fmt.Errorf("unknown executor %q (local or slurm)", executor)}
 }
 
 // execute runs a locked run folder to the end and writes its results and report.
@@ -186,7 +218,36 @@ func execute(c *cli.Context, logger *slog.Logger, r *sweep.Run, g *sweep.Grid) e
 		},
 		Observers: []sweep.Observer{rec, exp, progress},
 	}
-	fmt.Fprintf(out, "run folder: %s (%d jobs; %d CPU cores, %d GPUs)\n", r.Dir, len(r.Plan.Jobs), cpus, gpus)
+	executor := g.Executor
+	if c.IsSet("executor") {
+		executor = c.String("executor")
+	}
+	switch executor {
+	case "local":
+		fmt.Fprintf(out, "run folder: %s (%d jobs; %d CPU cores, %d GPUs)\n", r.Dir, len(r.Plan.Jobs), cpus, gpus)
+	case "slurm":
+		bin := os.Getenv("SWEEP_CHILD_BINARY")
+		if bin == "" {
+			var err error
+			if bin, err = os.Executable(); err != nil {
+				return err
+			}
+		}
+		abs, err := filepath.Abs(r.Dir)
+		if err != nil {
+			return err
+		}
+		r.Dir = abs // array tasks run elsewhere: they need absolute paths
+		ctl.Exec = &slurm.Executor{Settings: g.Slurm, Binary: bin}
+		// Slurm schedules: the controller submits every ready job at once.
+		ctl.CPUs, ctl.GPUs, ctl.MemoryGB = 1<<20, 0, 0
+		if maxPar == 0 {
+			ctl.MaxParallel = 10000
+		}
+		fmt.Fprintf(out, "run folder: %s (%d jobs; submitting to Slurm as job arrays)\n", r.Dir, len(r.Plan.Jobs))
+	default:
+		return usageError{fmt.Errorf("unknown executor %q (local or slurm)", executor)}
+	}
 	start := time.Now()
 	sum, err := ctl.Execute(ctx)
 	progress.finish()

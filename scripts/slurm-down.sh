@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Takes down the cluster of scripts/slurm-up.sh: cancels jobs first (their
+# processes outlive slurmd), then stops the daemons.
+set -uo pipefail
+scancel --full --user "$(id -un)" 2>/dev/null
+sleep 0.5
+for d in slurmd slurmctld; do pkill -x "$d" 2>/dev/null; done
+for _ in $(seq 1 30); do
+  pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || break
+  sleep 0.2
+done
+echo "slurm is down"
