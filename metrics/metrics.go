@@ -32,9 +32,9 @@ type Exporter struct {
 	slots    *prometheus.GaugeVec
 	eta      prometheus.Gauge
 	accSum   map[string]*meanAcc
-	started  time.Time
-	total    int
-	done     int
+	left     map[sweep.Kind]int
+	durs     map[sweep.Kind][]time.Duration
+	running  int
 }
 
 type meanAcc struct {
@@ -49,7 +49,8 @@ func New(p *sweep.Plan, now func() time.Time) *Exporter {
 	if now == nil {
 		now = time.Now
 	}
-	e := &Exporter{reg: prometheus.NewRegistry(), sweep: p.Name, now: now, state: map[string]sweep.State{}, accSum: map[string]*meanAcc{}, started: now(), total: len(p.Jobs)}
+	e := &Exporter{reg: prometheus.NewRegistry(), sweep: p.Name, now: now, state: map[string]sweep.State{}, accSum: map[string]*meanAcc{},
+		left: map[sweep.Kind]int{}, durs: map[sweep.Kind][]time.Duration{}}
 	c := prometheus.Labels{"sweep": p.Name}
 	e.jobs = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_jobs", Help: "Jobs by kind and state.", ConstLabels: c}, []string{"kind", "state"})
 	e.finished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sweep_jobs_finished_total", Help: "Job attempts finished, by kind and outcome.", ConstLabels: c}, []string{"kind", "outcome"})
@@ -60,13 +61,14 @@ func New(p *sweep.Plan, now func() time.Time) *Exporter {
 	e.loss = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_training_loss", Help: "Last reported training loss of running pretraining jobs, by group.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture"})
 	e.acc = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_eval_accuracy_ratio", Help: "Mean test accuracy (best-val epoch; kNN for kind=knn) of finished evaluations, over seeds and probe settings of the kind.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture", "role", "kind"})
 	e.slots = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_slots_in_use", Help: "CPU cores and GPUs held by running jobs.", ConstLabels: c}, []string{"resource"})
-	e.eta = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_eta_seconds", Help: "Estimated seconds until the sweep ends, from the rate of finished jobs.", ConstLabels: c})
+	e.eta = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_eta_seconds", Help: "Estimated seconds until the sweep ends: jobs left of each kind times the kind's mean duration, over the jobs running at once.", ConstLabels: c})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_build_info", Help: "Version of the sweep binary.", ConstLabels: prometheus.Labels{"sweep": p.Name, "version": sweep.Version}})
 	build.Set(1)
 	e.reg.MustRegister(e.jobs, e.finished, e.retries, e.duration, e.imgs, e.loss, e.acc, e.slots, e.eta, build)
 	for _, j := range p.Jobs {
 		e.state[j.ID] = sweep.StatePending
 		e.jobs.WithLabelValues(string(j.Spec.Kind), string(sweep.StatePending)).Inc()
+		e.left[j.Spec.Kind]++
 	}
 	for _, r := range []string{"cpu", "gpu"} {
 		e.slots.WithLabelValues(r).Set(0)
@@ -87,7 +89,7 @@ func (e *Exporter) MarkDone(j *sweep.Job) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.move(j, sweep.StateDone)
-	e.total--
+	e.left[j.Spec.Kind]--
 }
 
 func (e *Exporter) move(j *sweep.Job, to sweep.State) {
@@ -117,6 +119,7 @@ func (e *Exporter) JobStarted(j *sweep.Job, attempt int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.move(j, sweep.StateRunning)
+	e.running++
 	if attempt > 1 {
 		e.retries.WithLabelValues(string(j.Spec.Kind)).Inc()
 	}
@@ -171,13 +174,13 @@ func (e *Exporter) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error
 	if j.Spec.Kind == sweep.KindPretrain {
 		e.imgs.WithLabelValues(group(j)...).Set(0)
 	}
+	e.running--
 	if st == sweep.StateDone {
-		e.done++
+		e.left[j.Spec.Kind]--
+		e.durs[j.Spec.Kind] = append(e.durs[j.Spec.Kind], end.Sub(start))
 	}
-	if e.done > 0 {
-		elapsed := e.now().Sub(e.started).Seconds()
-		e.eta.Set(elapsed / float64(e.done) * float64(max(e.total-e.done, 0)))
-	}
+	eta, _ := sweep.ETA(e.left, e.durs, max(e.running, 1))
+	e.eta.Set(eta.Seconds())
 }
 
 // Push sends the exporter's metrics to a Prometheus Pushgateway, grouped by

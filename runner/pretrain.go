@@ -208,10 +208,6 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 	if err != nil {
 		return fmt.Errorf("checkpoints: %w", err)
 	}
-	bufs := make([][]float32, len(t.peers))
-	for k := range bufs {
-		bufs[k] = make([]float32, 2*p.Batch*t.pixels)
-	}
 	// Resume: the checkpoint records how many steps it holds; the data order
 	// and the views depend only on the seed, the epoch and the step, so the
 	// run continues exactly where it stopped. (GoMLX's global_step does not
@@ -248,8 +244,10 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 		if epoch == done/stepsPerEpoch {
 			first = done % stepsPerEpoch
 		}
+		batches, stopPrep := t.prepare(set, idx, order, epoch, first, stepsPerEpoch, uint64(spec.Seed))
 		for s := first; s < stepsPerEpoch; s++ {
 			if err := ctx.Err(); err != nil {
+				stopPrep()
 				// Asked to stop: keep what this run trained.
 				if serr := save(epoch*stepsPerEpoch + s); serr != nil {
 					return serr
@@ -257,19 +255,14 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 				return err
 			}
 			gstep := int64(epoch*stepsPerEpoch + s)
-			for k := range t.peers {
-				rng := rand.New(rand.NewPCG(uint64(spec.Seed)<<32|uint64(k), uint64(gstep)))
-				for i := 0; i < p.Batch; i++ {
-					img := set.Image(idx[order[s*p.Batch+i]])
-					t.augment[k].view(rng, img, bufs[k][i*t.pixels:(i+1)*t.pixels])
-					t.augment[k].view(rng, img, bufs[k][(p.Batch+i)*t.pixels:(p.Batch+i+1)*t.pixels])
-				}
-			}
+			bufs := <-batches
 			vals, err := t.step(bufs, currentLR(p, gstep, totalSteps))
 			if err != nil {
+				stopPrep()
 				return fmt.Errorf("training step %d: %w", gstep, err)
 			}
 			if math.IsNaN(vals[0]) || math.IsInf(vals[0], 0) {
+				stopPrep()
 				return permanent(fmt.Errorf("loss is %v at step %d (epoch %d): lower the learning rate or the KD weight", vals[0], gstep, epoch+1))
 			}
 			for i, v := range vals {
@@ -280,6 +273,7 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 					Name: "loss", Value: vals[0], ImagesPerSec: float64((s+1-first)*p.Batch) / time.Since(t0).Seconds()})
 			}
 		}
+		stopPrep()
 		secs := time.Since(t0).Seconds()
 		n := float64(stepsPerEpoch - first) // a resumed epoch reports the steps of this run
 		end := int64((epoch + 1) * stepsPerEpoch)
@@ -309,6 +303,52 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 		}
 	}
 	return nil
+}
+
+// prepare augments the views of an epoch's steps in the background, one
+// step ahead of training, so that the device does not wait for the host.
+// The views of a step depend only on the seed, the peer and the step. Three
+// buffer sets rotate: one in training, one ready, one being filled. stop
+// ends the producer and waits for it.
+func (t *trainer) prepare(set *data.Set, idx, order []int, epoch, first, steps int, seed uint64) (<-chan [][]float32, func()) {
+	out := make(chan [][]float32, 1)
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	var sets [3][][]float32
+	for b := range sets {
+		sets[b] = make([][]float32, len(t.peers))
+		for k := range sets[b] {
+			sets[b][k] = make([]float32, 2*t.batch*t.pixels)
+		}
+	}
+	go func() {
+		defer close(finished)
+		for s := first; s < steps; s++ {
+			bufs := sets[(s-first)%3]
+			gstep := uint64(epoch*steps + s)
+			for k := range t.peers {
+				rng := rand.New(rand.NewPCG(seed<<32|uint64(k), gstep))
+				for i := 0; i < t.batch; i++ {
+					img := set.Image(idx[order[s*t.batch+i]])
+					t.augment[k].view(rng, img, bufs[k][i*t.pixels:(i+1)*t.pixels])
+					t.augment[k].view(rng, img, bufs[k][(t.batch+i)*t.pixels:(t.batch+i+1)*t.pixels])
+				}
+			}
+			select {
+			case out <- bufs:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	var once bool
+	return out, func() {
+		if !once {
+			once = true
+			close(quit)
+			<-finished
+		}
+	}
 }
 
 // currentLR is the learning rate at a step: constant, or cosine-annealed

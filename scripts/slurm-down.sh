@@ -5,8 +5,14 @@ set -uo pipefail
 scancel --full --user "$(id -un)" 2>/dev/null
 sleep 0.5
 for d in slurmd slurmctld; do pkill -x "$d" 2>/dev/null; done
+alive() {
+  for pid in $(pgrep -x "$1"); do
+    [ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" != Z ] && return 0
+  done
+  return 1
+}
 for _ in $(seq 1 30); do
-  pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || break
+  alive slurmd || alive slurmctld || break
   sleep 0.2
 done
 echo "slurm is down"

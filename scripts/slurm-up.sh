@@ -55,8 +55,17 @@ cat > /etc/slurm/gres.conf <<CONF
 AutoDetect=off
 NodeName=$NODE Name=gpu File=$DIR/gpu/nvidia[0-1]
 CONF
-pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld
-pgrep -x slurmd >/dev/null || /usr/sbin/slurmd
+# A daemon that was stopped can linger as a zombie (PID 1 here does not reap
+# orphans): only a live process counts.
+alive() {
+  for pid in $(pgrep -x "$1"); do
+    [ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" != Z ] && return 0
+  done
+  return 1
+}
+# -c: start from a clean state, with no jobs left from earlier runs.
+alive slurmctld || /usr/sbin/slurmctld -c
+alive slurmd || /usr/sbin/slurmd
 for _ in $(seq 1 50); do
   if sinfo -h -o %T 2>/dev/null | grep -qE '^idle'; then
     scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true

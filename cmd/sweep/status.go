@@ -45,7 +45,8 @@ Examples:
 func printStatus(out io.Writer, r *sweep.Run, states map[string]*sweep.JobState, now time.Time) error {
 	counts := map[string]map[string]int{}
 	var failed, running []string
-	var doneSecs float64
+	durations := map[sweep.Kind][]time.Duration{}
+	leftByKind := map[sweep.Kind]int{}
 	done, left := 0, 0
 	for _, j := range r.Plan.Jobs {
 		st := string(sweep.StatePending)
@@ -62,20 +63,23 @@ func printStatus(out io.Writer, r *sweep.Run, states map[string]*sweep.JobState,
 		case ok && s.State == sweep.StateDone:
 			done++
 			if !s.Started.IsZero() {
-				doneSecs += s.Last.Time.Sub(s.Started).Seconds()
+				durations[j.Spec.Kind] = append(durations[j.Spec.Kind], s.Last.Time.Sub(s.Started))
 			}
 		case ok && (s.State == sweep.StateGaveUp || s.State == sweep.StateFailed):
 			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s\n%s", j.Name, s.Last.Attempt, firstLine(s.Last.Error),
 				indent(logTail(filepath.Join(r.JobDir(j), "log"), 3))))
 			if s.State == sweep.StateFailed {
 				left++
+				leftByKind[j.Spec.Kind]++
 			}
 		case ok && s.State == sweep.StateRunning:
 			running = append(running, fmt.Sprintf("%s: %s (for %s)", j.Name, lastProgress(filepath.Join(r.JobDir(j), "records.jsonl")),
 				now.Sub(s.Started).Round(time.Second)))
 			left++
+			leftByKind[j.Spec.Kind]++
 		case !ok || s.State == sweep.StatePending:
 			left++
+			leftByKind[j.Spec.Kind]++
 		}
 	}
 	fmt.Fprintf(out, "%s: %d jobs, %d done, %d to go\n", r.Dir, len(r.Plan.Jobs), done, left)
@@ -94,9 +98,12 @@ func printStatus(out io.Writer, r *sweep.Run, states map[string]*sweep.JobState,
 		fmt.Fprintf(out, "  %-9s %s\n", k, strings.Join(parts, ", "))
 	}
 	if done > 0 && left > 0 {
-		// Job-seconds per job so far, spread over the slots that were in use.
-		eta := time.Duration(doneSecs/float64(done)*float64(left)/float64(max(len(running), 1))) * time.Second
-		fmt.Fprintf(out, "ETA: about %s at the current parallelism (from the mean duration of finished jobs)\n", eta.Round(time.Second))
+		eta, untimed := sweep.ETA(leftByKind, durations, len(running))
+		fmt.Fprintf(out, "ETA: about %s with %d jobs at a time (from finished jobs of each kind)", eta.Round(time.Second), max(len(running), 1))
+		if len(untimed) > 0 {
+			fmt.Fprintf(out, ", not counting %v jobs, none of which has finished yet", untimed)
+		}
+		fmt.Fprintln(out)
 	}
 	for _, s := range running {
 		fmt.Fprintln(out, "running: "+s)

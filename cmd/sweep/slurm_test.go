@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dogo-sweep/sweep/results"
+	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/sweep/sweep/slurm"
+)
+
+// slurmCluster makes sure the single-node cluster of scripts/slurm-up.sh is
+// up, starting it when this test may (root), and skips otherwise.
+func slurmCluster(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("sbatch"); err != nil && os.Geteuid() != 0 {
+		t.Skip("no Slurm here, and not root to install it")
+	}
+	if out, err := exec.Command("sinfo", "-h", "-o", "%T").Output(); err == nil && strings.Contains(string(out), "idle") {
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("Slurm is not up and this test is not root: run scripts/slurm-up.sh")
+	}
+	out, err := exec.Command("bash", "../../scripts/slurm-up.sh").CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/slurm-up.sh: %v\n%s", err, out)
+	}
+}
+
+const slurmGrid = ctlGrid + "executor: slurm\nslurm: {throttle: 2}\n"
+
+func ourTasks(t *testing.T) []string {
+	out, err := exec.Command("squeue", "-h", "-n", "sweep-ctl", "-o", "%i %T").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" {
+			live = append(live, l)
+		}
+	}
+	return live
+}
+
+// recordTimes returns when a job's fake run started and ended (its first and
+// last record).
+func recordTimes(t *testing.T, path string) (time.Time, time.Time) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var first, last time.Time
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r sweep.Record
+		if json.Unmarshal(sc.Bytes(), &r) == nil {
+			if first.IsZero() {
+				first = r.Time
+			}
+			last = r.Time
+		}
+	}
+	return first, last
+}
+
+func TestSlurmSweepEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a sweep on Slurm")
+	}
+	slurmCluster(t)
+	dir := t.TempDir()
+	grid := writeGrid(t, dir, slurmGrid)
+	// The DoGo pretraining job of each seed fails on its first attempt.
+	env := []string{"SWEEP_FAKE_JOB=sleep=1500ms,exit", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo", "SWEEP_FAKE_UNTIL=1"}
+	out, err := sweepCmd(t, dir, env, "launch", "--runs", "runs", "--metrics-addr", "off", "--backoff", "100ms", grid).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	runDir, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
+	r, err := sweep.OpenRun(runDir[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs, err := slurm.ReadSubmitted(r.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrays := map[string][]slurm.Submitted{}
+	perJob := map[string]int{}
+	for _, s := range subs {
+		id, _, _ := strings.Cut(s.Slurm, "_")
+		arrays[id] = append(arrays[id], s)
+		perJob[s.Job]++
+	}
+	if len(arrays) < 3 {
+		t.Errorf("%d arrays submitted: want one per wave of ready jobs (pretrain, features, probes, retries)", len(arrays))
+	}
+	for _, j := range r.Plan.Jobs {
+		want := 1
+		if strings.HasPrefix(j.Name, "pretrain-fashion-mnist-dogo") {
+			want = 2 // failed once, resubmitted
+		}
+		if perJob[j.ID] != want {
+			t.Errorf("%s submitted %d times, want %d", j.Name, perJob[j.ID], want)
+		}
+	}
+	// The throttle (%2) holds within each array.
+	for id, ss := range arrays {
+		type ev struct {
+			at time.Time
+			d  int
+		}
+		var evs []ev
+		for _, s := range ss {
+			if s.Attempt != 1 && !strings.HasPrefix(r.Plan.Job(s.Job).Name, "pretrain") {
+				continue
+			}
+			a, b := recordTimes(t, filepath.Join(r.JobDir(r.Plan.Job(s.Job)), "records.jsonl"))
+			evs = append(evs, ev{a, 1}, ev{b, -1})
+		}
+		sort.Slice(evs, func(i, j int) bool {
+			return evs[i].at.Before(evs[j].at) || evs[i].at.Equal(evs[j].at) && evs[i].d < evs[j].d
+		})
+		n, peak := 0, 0
+		for _, e := range evs {
+			n += e.d
+			peak = max(peak, n)
+		}
+		if peak > 2 {
+			t.Errorf("array %s ran %d tasks at once; throttle is 2", id, peak)
+		}
+	}
+	// Results in the same form as a local run.
+	tb, err := results.Read(r.ResultsDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := 0
+	for _, j := range tb.Jobs {
+		if j.Status == "done" {
+			done++
+		}
+	}
+	if done != len(r.Plan.Jobs) || len(tb.Jobs) != len(r.Plan.Jobs)+2 || len(results.Summary(tb)) != 12 {
+		t.Errorf("%d job rows (%d done) for %d jobs; %d summary rows", len(tb.Jobs), done, len(r.Plan.Jobs), len(results.Summary(tb)))
+	}
+	if _, err := os.Stat(filepath.Join(r.Dir, "report.md")); err != nil {
+		t.Error(err)
+	}
+}
+
+// A controller killed mid-sweep attaches to the tasks it submitted; a
+// graceful stop (SIGINT) cancels them in Slurm.
+func TestSlurmReattachAndCancel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a sweep on Slurm")
+	}
+	slurmCluster(t)
+	dir := t.TempDir()
+	grid := writeGrid(t, dir, slurmGrid)
+	env := []string{"SWEEP_FAKE_JOB=sleep=20s"}
+	args := []string{"launch", "--runs", "runs", "--metrics-addr", "off", grid}
+	first := sweepCmd(t, dir, env, args...)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, func() bool { return len(ourTasks(t)) >= 2 })
+	_ = first.Process.Signal(syscall.SIGKILL)
+	_ = first.Wait()
+	live := ourTasks(t)
+	if len(live) < 2 {
+		t.Fatalf("tasks died with the controller: %v", live)
+	}
+	runDir, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
+	before, _ := slurm.ReadSubmitted(runDir[0])
+
+	second := sweepCmd(t, dir, env, args...)
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	after, _ := slurm.ReadSubmitted(runDir[0])
+	if len(after) != len(before) {
+		t.Errorf("the restarted controller submitted %d tasks again instead of attaching", len(after)-len(before))
+	}
+	_ = second.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- second.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = second.Process.Kill()
+		t.Fatal("controller did not stop on SIGINT")
+	}
+	waitFor(t, 15*time.Second, func() bool { return len(ourTasks(t)) == 0 })
+}
+
+func waitFor(t *testing.T, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", d)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
