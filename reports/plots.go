@@ -29,7 +29,7 @@ type curveKey struct{ method, arch, role, peer string }
 func (k curveKey) label() string {
 	switch k.method {
 	case sweep.MethodDoGo:
-		return fmt.Sprintf("DoGo %s (%s, with %s)", k.arch, k.role, k.peer)
+		return fmt.Sprintf("DoGo %s (%s)", k.arch, as(k.role, k.arch, k.peer))
 	case sweep.MethodPixels:
 		return "raw pixels"
 	case sweep.MethodRandom:
@@ -78,16 +78,23 @@ func writePlots(runDir string, sum []results.SummaryRow, t *results.Tables) ([]P
 			}
 			file := fmt.Sprintf("plots/%s-%s-%s.png", fig.name, dataset, strings.ReplaceAll(objective, "+", "-"))
 			title := fmt.Sprintf("%s, %s: test accuracy vs %s", dataset, objective, map[string]string{"fraction": "label fraction", "noise": "label noise"}[fig.name])
-			if err := lineFigure(filepath.Join(runDir, file), title, fig.xlabel, fig.name == "fraction", pts); err != nil {
+			// Accuracy rises with the label fraction and falls with noise:
+			// the legend goes in the corner the lines leave empty.
+			if err := lineFigure(filepath.Join(runDir, file), title, fig.xlabel, fig.name == "fraction", fig.name == "noise", pts); err != nil {
 				return nil, err
 			}
 			out = append(out, Plot{File: file, Title: title})
 		}
 	}
-	if p, err := trainingFigure(runDir, t); err != nil {
-		return nil, err
-	} else if p != nil {
-		out = append(out, *p)
+	for _, c := range []struct{ metric, file, title, ylabel string }{
+		{"ssl_loss", "plots/training-ssl-loss.png", "Pretraining: SSL loss per epoch (mean over seeds)", "NT-Xent loss"},
+		{"knn_accuracy", "plots/training-knn.png", "Pretraining: kNN monitor accuracy per epoch (epoch 0: the random start)", "kNN accuracy (2,000 train / 1,000 test images)"},
+	} {
+		if p, err := trainingFigure(runDir, t, c.metric, c.file, c.title, c.ylabel); err != nil {
+			return nil, err
+		} else if p != nil {
+			out = append(out, *p)
+		}
 	}
 	return out, nil
 }
@@ -114,7 +121,7 @@ var palette = []color.Color{
 
 // lineFigure draws one line per encoder kind: the mean over seeds with
 // error bars of one standard deviation.
-func lineFigure(path, title, xlabel string, logX bool, pts map[curveKey]map[float64][]float64) error {
+func lineFigure(path, title, xlabel string, logX, legendLeft bool, pts map[curveKey]map[float64][]float64) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel
@@ -176,13 +183,14 @@ func lineFigure(path, title, xlabel string, logX bool, pts map[curveKey]map[floa
 		p.Legend.Add(k.label(), line, points)
 	}
 	p.Legend.Top = false
-	p.Legend.Left = false
+	p.Legend.Left = legendLeft
 	p.Add(plotter.NewGrid())
 	return p.Save(8*vg.Inch, 5*vg.Inch, path)
 }
 
-// trainingFigure draws the mean SSL loss per epoch of every pretrained peer.
-func trainingFigure(runDir string, t *results.Tables) (*Plot, error) {
+// trainingFigure draws a per-epoch training metric (mean over seeds) of every
+// pretrained peer.
+func trainingFigure(runDir string, t *results.Tables, metric, file, title, ylabel string) (*Plot, error) {
 	jobs := map[string]results.JobRow{}
 	for _, j := range t.Jobs {
 		if j.Kind == "pretrain" && j.Status == "done" {
@@ -197,14 +205,14 @@ func trainingFigure(runDir string, t *results.Tables) (*Plot, error) {
 	labels := map[string]bool{}
 	for _, m := range t.Metrics {
 		j, ok := jobs[m.Job]
-		if !ok || m.Name != "ssl_loss" || m.Attempt != j.Attempt {
+		if !ok || m.Name != metric || m.Attempt != j.Attempt {
 			continue
 		}
 		archs := strings.Split(j.Arch, "+")
 		label := "solo " + archs[0]
 		if j.Method == sweep.MethodDoGo && int(m.Peer) < len(archs) {
 			role := []string{"small", "large"}[m.Peer]
-			label = fmt.Sprintf("DoGo %s (%s, with %s)", archs[m.Peer], role, archs[1-m.Peer])
+			label = fmt.Sprintf("DoGo %s (%s)", archs[m.Peer], as(role, archs[m.Peer], archs[1-m.Peer]))
 		}
 		labels[label] = true
 		acc[key{label, m.Epoch}] = append(acc[key{label, m.Epoch}], m.Value)
@@ -221,9 +229,10 @@ func trainingFigure(runDir string, t *results.Tables) (*Plot, error) {
 		pts[ck][float64(k.epoch)] = v
 	}
 	p := plot.New()
-	p.Title.Text = "Pretraining: SSL loss per epoch (mean over seeds)"
+	p.Title.Text = title
 	p.X.Label.Text = "epoch"
-	p.Y.Label.Text = "NT-Xent loss"
+	p.Y.Label.Text = ylabel
+	p.Legend.Top = metric == "ssl_loss" // losses fall, accuracies rise: the empty corner
 	names := make([]string, 0, len(labels))
 	for l := range labels {
 		names = append(names, l)
@@ -253,7 +262,6 @@ func trainingFigure(runDir string, t *results.Tables) (*Plot, error) {
 		p.Legend.Add(name, line, points)
 	}
 	p.Add(plotter.NewGrid())
-	file := "plots/training-ssl-loss.png"
 	if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(runDir, file)); err != nil {
 		return nil, err
 	}
