@@ -286,7 +286,7 @@ func (v verdict) outcome() string {
 // as describes the encoder's place in its pair.
 func as(role, arch, peer string) string {
 	if arch == peer {
-		return map[string]string{"small": "copy 1", "large": "copy 2"}[role] + " with " + peer + " (control)"
+		return map[string]string{"small": "copy 1", "large": "copy 2"}[role] + " with " + peer + ", control"
 	}
 	return role + " peer with " + peer
 }

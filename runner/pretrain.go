@@ -269,7 +269,7 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 				sums[i] += v
 			}
 			if s%20 == 0 || s == stepsPerEpoch-1 {
-				env.Emit(sweep.Record{Type: sweep.RecProgress, Step: gstep + 1, Epoch: epoch + 1, Epochs: p.Epochs,
+				env.Emit(sweep.Record{Type: sweep.RecProgress, Step: gstep + 1, Steps: totalSteps, Epoch: epoch + 1, Epochs: p.Epochs,
 					Name: "loss", Value: vals[0], ImagesPerSec: float64((s+1-first)*p.Batch) / time.Since(t0).Seconds()})
 			}
 		}

@@ -9,14 +9,18 @@ import (
 	"time"
 
 	"github.com/dogo-sweep/sweep/sweep"
-	"github.com/schollz/progressbar/v3"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 )
 
-// progress shows a sweep's progress: on a terminal, a bar over all jobs with
-// the running jobs' own progress beside it; otherwise a line every few seconds.
+// progress shows a sweep's progress. On a terminal: a bar over all jobs and
+// one bar per running job (training steps for pretraining; a bar that fills
+// when it ends for the short jobs). Otherwise: a line every few seconds.
 type progress struct {
 	out     io.Writer
-	bar     *progressbar.ProgressBar
+	bars    *mpb.Progress
+	overall *mpb.Bar
+	jobBars map[string]*mpb.Bar
 	mu      sync.Mutex
 	total   int
 	done    int
@@ -25,20 +29,24 @@ type progress struct {
 	last    time.Time
 }
 
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
 func newProgress(out io.Writer, p *sweep.Plan, alreadyDone int) *progress {
-	pr := &progress{out: out, total: len(p.Jobs), done: alreadyDone, running: map[string]string{}}
-	if f, ok := out.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			pr.bar = progressbar.NewOptions(len(p.Jobs),
-				progressbar.OptionSetWriter(out),
-				progressbar.OptionSetDescription("jobs"),
-				progressbar.OptionShowCount(),
-				progressbar.OptionSetPredictTime(true),
-				progressbar.OptionSetWidth(30),
-				progressbar.OptionThrottle(200*time.Millisecond),
-				progressbar.OptionClearOnFinish())
-			_ = pr.bar.Set(alreadyDone)
-		}
+	pr := &progress{out: out, total: len(p.Jobs), done: alreadyDone, running: map[string]string{}, jobBars: map[string]*mpb.Bar{}}
+	if isTerminal(out) {
+		pr.bars = mpb.New(mpb.WithOutput(out), mpb.WithWidth(40), mpb.WithRefreshRate(250*time.Millisecond))
+		pr.overall = pr.bars.AddBar(int64(len(p.Jobs)),
+			mpb.PrependDecorators(decor.Name("all jobs ", decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d", decor.WCSyncSpace)),
+			mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)),
+			mpb.BarPriority(-1))
+		pr.overall.SetCurrent(int64(alreadyDone))
 	}
 	return pr
 }
@@ -47,7 +55,21 @@ func (p *progress) JobStarted(j *sweep.Job, attempt int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.running[j.ID] = j.Name
+	if p.bars != nil {
+		p.jobBars[j.ID] = p.bars.AddBar(1,
+			mpb.PrependDecorators(decor.Name(shortName(j), decor.WCSyncSpaceR)),
+			mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace)),
+			mpb.BarRemoveOnComplete())
+	}
 	p.show()
+}
+
+func shortName(j *sweep.Job) string {
+	n := j.Name
+	if len(n) > 48 {
+		n = n[:48]
+	}
+	return n
 }
 
 func (p *progress) JobRecord(j *sweep.Job, attempt int, r sweep.Record) {
@@ -56,7 +78,11 @@ func (p *progress) JobRecord(j *sweep.Job, attempt int, r sweep.Record) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.running[j.ID] = fmt.Sprintf("%s %d/%d loss %.3f %.0f img/s", j.Spec.Method+" "+joinArchs(j.Spec.Archs), r.Epoch, r.Epochs, r.Value, r.ImagesPerSec)
+	p.running[j.ID] = fmt.Sprintf("%s %s epoch %d/%d loss %.3f %.0f img/s", j.Spec.Method, joinArchs(j.Spec.Archs), r.Epoch, r.Epochs, r.Value, r.ImagesPerSec)
+	if b := p.jobBars[j.ID]; b != nil && r.Steps > 0 {
+		b.SetTotal(r.Steps, false)
+		b.SetCurrent(r.Step)
+	}
 	p.show()
 }
 
@@ -64,10 +90,14 @@ func (p *progress) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.running, j.ID)
+	if b := p.jobBars[j.ID]; b != nil {
+		b.Abort(true)
+		delete(p.jobBars, j.ID)
+	}
 	if st == sweep.StateDone {
 		p.done++
-		if p.bar != nil {
-			_ = p.bar.Add(1)
+		if p.overall != nil {
+			p.overall.Increment()
 		}
 	} else {
 		p.failed++
@@ -75,8 +105,12 @@ func (p *progress) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error
 	p.show()
 }
 
-// show updates the bar's description, or prints a line at most every 5 s.
+// show prints a line at most every 5 s when there are no bars.
 func (p *progress) show() {
+	if p.bars != nil || time.Since(p.last) < 5*time.Second {
+		return
+	}
+	p.last = time.Now()
 	var names []string
 	for _, s := range p.running {
 		names = append(names, s)
@@ -90,21 +124,21 @@ func (p *progress) show() {
 		}
 		desc += " | " + s
 	}
-	if p.bar != nil {
-		p.bar.Describe(desc)
-		return
-	}
-	if time.Since(p.last) < 5*time.Second {
-		return
-	}
-	p.last = time.Now()
 	fmt.Fprintf(p.out, "[%s] %d/%d jobs done, %s\n", time.Now().Format("15:04:05"), p.done, p.total, desc)
 }
 
 func (p *progress) finish() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar != nil {
-		_ = p.bar.Finish()
+	bars := p.bars
+	if bars != nil {
+		for id, b := range p.jobBars {
+			b.Abort(true)
+			delete(p.jobBars, id)
+		}
+		p.overall.Abort(false)
+	}
+	p.mu.Unlock()
+	if bars != nil {
+		bars.Wait()
 	}
 }

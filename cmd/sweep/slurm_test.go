@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -50,28 +49,6 @@ func ourTasks(t *testing.T) []string {
 		}
 	}
 	return live
-}
-
-// recordTimes returns when a job's fake run started and ended (its first and
-// last record).
-func recordTimes(t *testing.T, path string) (time.Time, time.Time) {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var first, last time.Time
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r sweep.Record
-		if json.Unmarshal(sc.Bytes(), &r) == nil {
-			if first.IsZero() {
-				first = r.Time
-			}
-			last = r.Time
-		}
-	}
-	return first, last
 }
 
 func TestSlurmSweepEndToEnd(t *testing.T) {
