@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -407,5 +408,57 @@ func TestResizeByHand(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("bilinear %v, want %v", got, want)
 		}
+	}
+}
+
+func TestCheckBeforeAnyJob(t *testing.T) {
+	root := t.TempDir()
+	if err := Check("fashion-mnist", root); err == nil && func() bool { _, e := os.Stat("/usr/share/datasets/fashion-mnist"); return e != nil }() {
+		t.Error("a missing data set passed the check")
+	}
+	writeIDXSet(t, filepath.Join(root, "mnist"), 20, true)
+	if err := Check("mnist", root); err != nil {
+		t.Fatalf("a good data set failed the check: %v", err)
+	}
+	p := filepath.Join(root, "mnist", "t10k-labels-idx1-ubyte.gz")
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, b[:len(b)-4], 0o644)
+	err := Check("mnist", root)
+	var me *MissingError
+	if !errors.As(err, &me) || !strings.Contains(err.Error(), "t10k-labels") {
+		t.Fatalf("a damaged test split: %v", err)
+	}
+	// CIFAR-10: a truncated batch is caught by its size.
+	dir := filepath.Join(root, "cifar10")
+	os.MkdirAll(dir, 0o755)
+	for _, f := range Known()["cifar10"].Files {
+		os.WriteFile(filepath.Join(dir, f), make([]byte, 2*3073), 0o644)
+	}
+	if err := Check("cifar10", root); err != nil {
+		t.Fatalf("good CIFAR-10: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "data_batch_3.bin"), make([]byte, 3073+10), 0o644)
+	if err := Check("cifar10", root); err == nil || !strings.Contains(err.Error(), "data_batch_3.bin") || !strings.Contains(err.Error(), "cifar-10-binary.tar.gz") {
+		t.Fatalf("truncated CIFAR-10 batch: %v", err)
+	}
+}
+
+func TestCIFAR100ClassNames(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "cifar100")
+	os.MkdirAll(dir, 0o755)
+	rec := append([]byte{3, 42}, make([]byte, 3072)...) // coarse 3, fine 42
+	os.WriteFile(filepath.Join(dir, "train.bin"), rec, 0o644)
+	names := make([]string, 100)
+	for i := range names {
+		names[i] = fmt.Sprintf("name%d", i)
+	}
+	os.WriteFile(filepath.Join(dir, "fine_label_names.txt"), []byte(strings.Join(names, "\n")+"\n"), 0o644)
+	s, err := Load("cifar100", "train", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Labels[0] != 42 || s.Info.ClassNames[42] != "name42" {
+		t.Errorf("label %d, name %q: want the fine label and its name", s.Labels[0], s.Info.ClassNames[42])
 	}
 }

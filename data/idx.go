@@ -195,6 +195,15 @@ func loadCIFAR(info Info, dir, split string) (*Set, error) {
 		return nil, fmt.Errorf("no split %q (splits: train, test)", split)
 	}
 	rec := labelBytes + 3072
+	if info.Classes == 100 {
+		// The official archive ships the class names beside the data.
+		if b, err := os.ReadFile(filepath.Join(dir, "fine_label_names.txt")); err == nil {
+			names := strings.Fields(string(b))
+			if len(names) == 100 {
+				info.ClassNames = names
+			}
+		}
+	}
 	s := &Set{Info: info, Split: split}
 	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(dir, f))

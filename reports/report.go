@@ -150,7 +150,7 @@ func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Op
 }
 
 func writeEnv(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables) {
-	backends, hosts := map[string]bool{}, map[string]bool{}
+	backends, hosts, devices := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	var first, last time.Time
 	for _, j := range t.Jobs {
 		if j.Backend != "" {
@@ -158,6 +158,9 @@ func writeEnv(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables) {
 		}
 		if j.Host != "" {
 			hosts[j.Host] = true
+		}
+		if j.Devices != "" {
+			devices["GPU "+j.Devices] = true
 		}
 		if first.IsZero() || j.Start.Before(first) {
 			first = j.Start
@@ -177,7 +180,11 @@ func writeEnv(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables) {
 			e.Epochs, e.Batch, e.LR, e.WeightDecay, e.ValFraction, e.Standardize, e.TrainSubset, e.KNNK, e.KNNTemperature)
 	}
 	fmt.Fprintf(w, "| jobs | %d (%d pretraining, %d feature extraction, %d evaluation) |\n", len(p.Jobs), p.Stats.Pretrain, p.Stats.Features, p.Stats.Eval)
-	fmt.Fprintf(w, "| backend | %s |\n| hosts | %s |\n", joinKeys(backends), joinKeys(hosts))
+	dev := joinKeys(devices)
+	if dev == "-" {
+		dev = "CPU"
+	}
+	fmt.Fprintf(w, "| backend | %s |\n| devices | %s |\n| hosts | %s |\n", joinKeys(backends), dev, joinKeys(hosts))
 	if !first.IsZero() {
 		fmt.Fprintf(w, "| wall time | %s (%s to %s UTC) |\n", last.Sub(first).Round(time.Second), first.UTC().Format("2006-01-02 15:04"), last.UTC().Format("15:04"))
 	}

@@ -24,6 +24,7 @@ type attemptRows struct {
 	metrics  []MetricRow
 	realized *float64
 	backend  string
+	devices  string
 }
 
 var _ sweep.Observer = (*Recorder)(nil)
@@ -64,6 +65,8 @@ func (r *Recorder) JobRecord(j *sweep.Job, attempt int, rec sweep.Record) {
 			a.realized = &v
 		case "backend":
 			a.backend = rec.Backend
+		case "devices":
+			a.devices = rec.Message
 		}
 	}
 }
@@ -80,7 +83,7 @@ func (r *Recorder) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error
 	row := JobRowOf(j, r.Grid)
 	row.Status, row.Attempt, row.Start, row.End = string(st), int64(attempt), start.UTC(), end.UTC()
 	row.DurationS = end.Sub(start).Seconds()
-	row.Host, row.Backend, row.RealizedNoiseRate = r.host, a.backend, a.realized
+	row.Host, row.Backend, row.Devices, row.RealizedNoiseRate = r.host, a.backend, a.devices, a.realized
 	if err != nil {
 		row.Error = err.Error()
 	}

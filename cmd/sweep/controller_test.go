@@ -279,3 +279,121 @@ func TestStatusOfAFinishedRunWithFailures(t *testing.T) {
 		}
 	}
 }
+
+const budgetGrid = `name: ctl
+datasets: [fashion-mnist]
+pairs: [mlp-s+mlp-s]
+seeds: [1, 2]
+references: []
+retries: 0
+max_failures: 1
+`
+
+// Once max_failures jobs have failed for good, the sweep stops early with a summary.
+func TestFailureBudgetStopsTheSweep(t *testing.T) {
+	dir := t.TempDir()
+	grid := writeGrid(t, dir, budgetGrid)
+	cmd := sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=200ms,exit", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo"},
+		"launch", "--runs", "runs", "--cpus", "1", "--metrics-addr", "off", grid)
+	out, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != exitFailure {
+		t.Fatalf("exit %d\n%s", cmd.ProcessState.ExitCode(), out)
+	}
+	if !strings.Contains(string(out), "failure budget spent") || !strings.Contains(string(out), "not run") {
+		t.Errorf("output:\n%s", out)
+	}
+	entries, plan := readJournal(t, filepath.Join(dir, "runs"))
+	done := 0
+	for _, e := range entries {
+		if e.State == sweep.StateDone {
+			done++
+		}
+	}
+	if done >= len(plan.Jobs)-6 {
+		t.Errorf("%d of %d jobs done: the sweep did not stop early", done, len(plan.Jobs))
+	}
+}
+
+// A job that exceeds --timeout is killed, recorded as timed out, and retried.
+func TestPerJobTimeout(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"SWEEP_FAKE_JOB=sleep=10ms,hang", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo", "SWEEP_FAKE_UNTIL=1"}
+	code, out := launch(t, dir, env, "--timeout", "1500ms", "--stop-grace", "500ms")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	entries, _ := readJournal(t, filepath.Join(dir, "runs"))
+	timedOut := 0
+	for _, e := range entries {
+		if e.State == sweep.StateFailed && strings.Contains(e.Error, "timed out") {
+			timedOut++
+		}
+	}
+	if timedOut != 2 {
+		t.Errorf("%d attempts timed out, want 2 (one per seed)\n%s", timedOut, out)
+	}
+}
+
+// Ctrl-C stops gracefully: running jobs are asked to stop, nothing more
+// starts, the exit code is 130, and launching again finishes the sweep.
+func TestGracefulStopThenResume(t *testing.T) {
+	dir := t.TempDir()
+	grid := writeGrid(t, dir, ctlGrid)
+	args := []string{"launch", "--runs", "runs", "--cpus", "2", "--metrics-addr", "off", grid}
+	first := sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=30s"}, args...)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*", "journal.jsonl"))
+		if len(m) == 0 {
+			return false
+		}
+		b, _ := os.ReadFile(m[0])
+		return strings.Count(string(b), `"running"`) >= 2
+	})
+	start := time.Now()
+	_ = first.Process.Signal(syscall.SIGINT)
+	_ = first.Wait()
+	if first.ProcessState.ExitCode() != exitStopped || time.Since(start) > 10*time.Second {
+		t.Fatalf("exit %d after %s", first.ProcessState.ExitCode(), time.Since(start))
+	}
+	out, err := sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("relaunch: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "0 failed, 0 skipped, 0 not run") {
+		t.Errorf("relaunch did not finish the sweep:\n%s", out)
+	}
+}
+
+// A second Ctrl-C stops at once, even while jobs ignore the first.
+func TestSecondCtrlCStopsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	grid := writeGrid(t, dir, ctlGrid)
+	cmd := sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=hang", "SWEEP_FAKE_MATCH=pretrain"},
+		"launch", "--runs", "runs", "--cpus", "2", "--metrics-addr", "off", "--stop-grace", "60s", grid)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*", "journal.jsonl"))
+		return len(m) == 1
+	})
+	time.Sleep(500 * time.Millisecond)
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("a second Ctrl-C did not stop the controller")
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Errorf("stopped %s after the second Ctrl-C", time.Since(start))
+	}
+}

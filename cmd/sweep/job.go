@@ -72,6 +72,9 @@ func runJob(ctx context.Context, runDir, id, dataDir string, out *os.File) error
 		_, _ = recf.Write(b)
 	}
 	start := time.Now()
+	if dev := os.Getenv("CUDA_VISIBLE_DEVICES"); dev != "" {
+		emit(sweep.Record{Type: sweep.RecInfo, Name: "devices", Message: dev})
+	}
 	err = dispatch(ctx, r, j, dataDir, dir, emit)
 	if err != nil {
 		emit(sweep.Record{Type: sweep.RecError, Message: err.Error(), Permanent: runner.IsPermanent(err)})

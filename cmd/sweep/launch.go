@@ -10,8 +10,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
+	"github.com/dogo-sweep/sweep/data"
 	"github.com/dogo-sweep/sweep/metrics"
 	"github.com/dogo-sweep/sweep/reports"
 	"github.com/dogo-sweep/sweep/results"
@@ -82,6 +84,9 @@ Examples:
 			if err := checkExecutor(c, g, p); err != nil {
 				return err
 			}
+			if err := checkData(c, g); err != nil {
+				return err
+			}
 			dir := sweep.RunDir(c.String("runs"), p)
 			r, err := sweep.CreateRun(dir, src, p)
 			if err != nil {
@@ -117,6 +122,9 @@ func resumeCommand(logger *slog.Logger) *cli.Command {
 			if err := checkExecutor(c, g, r.Plan); err != nil {
 				return err
 			}
+			if err := checkData(c, g); err != nil {
+				return err
+			}
 			if err := r.Lock(); err != nil {
 				return err
 			}
@@ -124,6 +132,33 @@ func resumeCommand(logger *slog.Logger) *cli.Command {
 			return execute(c, logger, r, g)
 		},
 	}
+}
+
+// checkData refuses to start a sweep whose data sets are missing or damaged,
+// before anything is written: the message names the files, the folders
+// searched, the problem and how to get them. (Under Slurm the controller
+// checks its own view of the data folder, which is the nodes' on a shared
+// file system.)
+func checkData(c *cli.Context, g *sweep.Grid) error {
+	if os.Getenv("SWEEP_FAKE_JOB") != "" {
+		return nil // the controller's tests run jobs that read no data
+	}
+	sets := append([]string{}, g.Datasets...)
+	for _, o := range g.OOD {
+		if src, ok := sweep.CrossDatasetOOD(o); ok {
+			sets = append(sets, src)
+		}
+	}
+	var problems []string
+	for _, d := range sets {
+		if err := data.Check(d, c.String("data-dir")); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return usageError{fmt.Errorf("data not ready:\n  %s", strings.Join(problems, "\n  "))}
 }
 
 // checkExecutor refuses, before anything is written or run, what the

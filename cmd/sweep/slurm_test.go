@@ -204,3 +204,28 @@ func waitFor(t *testing.T, d time.Duration, ok func() bool) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Settings Slurm cannot satisfy are refused with sbatch's words before
+// anything is written.
+func TestSlurmBadSettingsRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Slurm")
+	}
+	slurmCluster(t)
+	for _, tc := range []struct{ name, extra, want string }{
+		{"unknown partition", "slurm: {partition: nosuch}\n", "invalid partition"},
+		{"impossible GPU count", "resources: {gpus: 3}\n", "Requested node configuration is not available"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			grid := writeGrid(t, dir, ctlGrid+"executor: slurm\n"+tc.extra)
+			code, out, errs := runCLI(t, "launch", "--runs", filepath.Join(dir, "runs"), "--metrics-addr", "off", grid)
+			if code != exitUsage || !strings.Contains(errs, tc.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s%s", code, exitUsage, tc.want, out, errs)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "runs")); err == nil {
+				t.Error("a run folder was written")
+			}
+		})
+	}
+}
