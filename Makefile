@@ -60,7 +60,7 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./runner/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./probe/ ./results/
-	$(GO) test -run '^$$' -bench . ./sweep/
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./sweep/
 	$(GO) test -run '^$$' -bench Controller -benchtime 1x ./cmd/sweep/
 
 lint:
