@@ -101,7 +101,7 @@ func WritePart(dir string, job JobRow, metrics []MetricRow) error {
 func writeAtomic[T any](path string, rows []T) error {
 	var buf bytes.Buffer
 	w := parquet.NewGenericWriter[T](&buf, parquet.KeyValueMetadata("schema_version", SchemaVersion),
-		parquet.KeyValueMetadata("writer", "dogo-sweep"))
+		parquet.KeyValueMetadata("writer", "dogo-sweep"), parquet.Compression(&parquet.Zstd))
 	if _, err := w.Write(rows); err != nil {
 		return fmt.Errorf("parquet %s: %w", filepath.Base(path), err)
 	}
