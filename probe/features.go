@@ -5,6 +5,7 @@
 package probe
 
 import (
+	"bytes"
 	"encoding/gob"
 	"fmt"
 	"os"
@@ -41,24 +42,11 @@ func (f *Features) oodLabels(name string) []int32 {
 
 // Write saves features atomically.
 func (f *Features) Write(dir string) error {
-	path := filepath.Join(dir, FeaturesFile)
-	tmp, err := os.CreateTemp(dir, ".features-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := gob.NewEncoder(tmp).Encode(f); err != nil {
-		tmp.Close()
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(f); err != nil {
 		return fmt.Errorf("write features: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return sweep.WriteFileAtomic(filepath.Join(dir, FeaturesFile), buf.Bytes())
 }
 
 // ReadFeatures loads a features file.
@@ -77,5 +65,3 @@ func ReadFeatures(dir string) (*Features, error) {
 	}
 	return &f, nil
 }
-
-var _ = sweep.KindFeatures

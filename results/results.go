@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dogo-sweep/sweep/sweep"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -108,23 +109,7 @@ func writeAtomic[T any](path string, rows []T) error {
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("parquet %s: %w", filepath.Base(path), err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return sweep.WriteFileAtomic(path, buf.Bytes())
 }
 
 type attemptKey struct {
