@@ -52,3 +52,13 @@ func dogoKL(selfS, targetS *Node, reduction string) *Node {
 	}
 	return DivScalar(sum, float64(b*b))
 }
+
+// simsiamLoss is SimSiam's symmetric negative cosine similarity with the
+// projections detached: 1/2 [-mean <sg(z_x), p_y> - mean <sg(z_y), p_x>],
+// on L2-normalized vectors.
+func simsiamLoss(zx, zy, px, py *Node) *Node {
+	cos := func(z, p *Node) *Node {
+		return ReduceAllMean(ReduceSum(Mul(StopGradient(L2Normalize(z, -1)), L2Normalize(p, -1)), -1))
+	}
+	return MulScalar(Add(cos(zx, py), cos(zy, px)), -0.5)
+}

@@ -176,3 +176,45 @@ func TestDoGoKLSendsNoGradientIntoDetachedPeer(t *testing.T) {
 		}
 	}
 }
+
+// refSimSiam is SimSiam's loss in float64 from the method's definition.
+func refSimSiam(zx, zy, px, py [][]float32) float64 {
+	cos := func(z, p [][]float32) float64 {
+		s := 0.0
+		for i := range z {
+			s += dot64(normalize64(z[i]), normalize64(p[i]))
+		}
+		return s / float64(len(z))
+	}
+	return 0.5 * (-cos(zx, py) - cos(zy, px))
+}
+
+func TestSimSiamLossMatchesFloat64Reference(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	n, d := 6, 9
+	zx, zy, px, py := randMatrix(rng, n, d), randMatrix(rng, n, d), randMatrix(rng, n, d), randMatrix(rng, n, d)
+	got := MustExecOnce(b, func(zx, zy, px, py *Node) *Node { return simsiamLoss(zx, zy, px, py) }, zx, zy, px, py)
+	want := refSimSiam(zx, zy, px, py)
+	if g := float64(tensors.ToScalar[float32](got)); math.Abs(g-want) > 1e-5 {
+		t.Errorf("simsiamLoss = %.6f, float64 reference = %.6f", g, want)
+	}
+	// The projections are detached: no gradient flows into them.
+	outs := MustExecOnceN(b, func(zx, zy, px, py *Node) []*Node {
+		return Gradient(simsiamLoss(zx, zy, px, py), zx, zy, px)
+	}, zx, zy, px, py)
+	for i, o := range outs[:2] {
+		for _, v := range tensors.MustCopyFlatData[float32](o) {
+			if v != 0 {
+				t.Fatalf("gradient into projection %d is %g, want 0", i, v)
+			}
+		}
+	}
+	nonzero := false
+	for _, v := range tensors.MustCopyFlatData[float32](outs[2]) {
+		nonzero = nonzero || v != 0
+	}
+	if !nonzero {
+		t.Error("no gradient into the predictions")
+	}
+}

@@ -20,6 +20,7 @@ type archSpec struct {
 	mlp      []int // hidden widths of an MLP
 	conv     []int // output channels of each 3x3 conv layer
 	strides  []int
+	resnet   *resnetSpec
 	features int
 }
 
@@ -36,19 +37,27 @@ var cpuArchs = map[string]archSpec{
 type ErrNotInBuild struct{ Arch string }
 
 func (e ErrNotInBuild) Error() string {
-	return fmt.Sprintf("architecture %s is not implemented in this build (CPU encoders: mlp-s/m/l, cnn-s/m/l)", e.Arch)
+	return fmt.Sprintf("architecture %s is not implemented in this build (mlp-s/m/l, cnn-s/m/l, resnet18/34/50, wrn-D-K)", e.Arch)
 }
 
 func lookupArch(name string) (archSpec, error) {
-	a, ok := cpuArchs[name]
-	if !ok {
-		return archSpec{}, ErrNotInBuild{name}
+	if a, ok := cpuArchs[name]; ok {
+		return a, nil
 	}
-	return a, nil
+	if r, ok := resnets[name]; ok {
+		return archSpec{resnet: &r, features: r.features()}, nil
+	}
+	if r, ok := wrnSpec(name); ok {
+		return archSpec{resnet: &r, features: r.features()}, nil
+	}
+	return archSpec{}, ErrNotInBuild{name}
 }
 
 // encoder maps images [B, H, W, C] (normalized) to features [B, d].
 func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
+	if a.resnet != nil {
+		return resnetEncoder(scope, *a.resnet, x)
+	}
 	if len(a.mlp) > 0 {
 		b := x.Shape().Dimensions[0]
 		h := Reshape(x, b, -1)
@@ -137,4 +146,24 @@ func batchNorm(scope *model.Scope, x *Node) *Node {
 	}
 	normalized := Div(Sub(x, mean), Sqrt(AddScalar(variance, 1e-5)))
 	return Add(Mul(normalized, Reshape(scale, bshape...)), Reshape(offset, bshape...))
+}
+
+// simsiamProjector is SimSiam's projector of the method:
+// [Linear(d, 2048) -> BN -> ReLU] x 2 -> Linear(2048, 2048) -> BN.
+func simsiamProjector(scope *model.Scope, f *Node) *Node {
+	h := f
+	for i := 0; i < 2; i++ {
+		h = layers.DenseWithBias(scope.In("proj_%d", i), h, 2048)
+		h = activation.Relu(batchNorm(scope.In("proj_bn_%d", i), h))
+	}
+	h = layers.DenseWithBias(scope.In("proj_2"), h, 2048)
+	return batchNorm(scope.In("proj_bn_2"), h)
+}
+
+// simsiamPredictor is SimSiam's predictor of the method:
+// Linear(2048, 512, no bias) -> BN -> ReLU -> Linear(512, 2048).
+func simsiamPredictor(scope *model.Scope, z *Node) *Node {
+	h := layers.Dense(scope.In("pred_0"), z, false, 512)
+	h = activation.Relu(batchNorm(scope.In("pred_bn"), h))
+	return layers.DenseWithBias(scope.In("pred_1"), h, 2048)
 }

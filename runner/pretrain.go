@@ -62,8 +62,8 @@ func peersOf(spec sweep.Spec) ([]peerSpec, error) {
 		if err != nil {
 			return nil, err
 		}
-		if objs[i] != "simclr" {
-			return nil, fmt.Errorf("objective %s is not implemented in this build (simclr is)", objs[i])
+		if objs[i] != "simclr" && objs[i] != "simsiam" {
+			return nil, fmt.Errorf("unknown objective %s (simclr, simsiam)", objs[i])
 		}
 		ps = append(ps, peerSpec{arch: as, objective: objs[i]})
 	}
@@ -78,29 +78,50 @@ func (t *trainer) buildStep(scope *model.Scope, inputs []*Node) []*Node {
 	p := t.spec.Pretrain
 	g := inputs[0].Graph()
 	t.store.SetTraining(g, true) // batch statistics in BatchNorm
-	var ssl, views [][2]*Node
+	// Per peer: its SSL loss, the pair of cross-view embeddings its KD term
+	// is computed from, and the pair a SimSiam peer offers as a detached
+	// target to another SimSiam peer (its projector outputs).
+	n := len(t.peers)
+	ssl := make([]*Node, n)
+	self := make([][2]*Node, n)
+	proj := make([][2]*Node, n)
+	half := func(x *Node) [2]*Node {
+		return [2]*Node{Slice(x, AxisRange(0, t.batch)), Slice(x, AxisRange(t.batch, 2*t.batch))}
+	}
 	for k, ps := range t.peers {
 		x := inputs[k]
 		s := scope.In("peer%d", k)
-		z := projector(s.In("head"), encoder(s.In("encoder"), ps.arch, x))
-		a := Slice(z, AxisRange(0, t.batch))
-		b := Slice(z, AxisRange(t.batch, 2*t.batch))
-		views = append(views, [2]*Node{a, b})
-		ssl = append(ssl, [2]*Node{ntXent(a, b, p.Temperature), nil})
+		f := encoder(s.In("encoder"), ps.arch, x)
+		switch ps.objective {
+		case "simsiam":
+			z := simsiamProjector(s.In("head"), f)
+			p := simsiamPredictor(s.In("predictor"), z)
+			zz, pp := half(z), half(p)
+			ssl[k] = simsiamLoss(zz[0], zz[1], pp[0], pp[1])
+			self[k], proj[k] = pp, zz
+		default:
+			ab := half(projector(s.In("head"), f))
+			ssl[k] = ntXent(ab[0], ab[1], p.Temperature)
+			self[k], proj[k] = ab, ab
+		}
 	}
 	total := ScalarZero(g, dtypes.Float32)
 	outs := []*Node{nil}
 	for k := range t.peers {
 		kd := ScalarZero(g, dtypes.Float32)
-		if len(t.peers) == 2 {
+		if n == 2 {
 			o := 1 - k
-			self := crossView(views[k][0], views[k][1], p.KDTemperature)
-			peer := crossView(views[o][0], views[o][1], p.KDTemperature)
-			kd = dogoKL(self, peer, p.KDReduction)
+			// The peer's detached target: its own KD embeddings, or its
+			// projector outputs when both peers are SimSiam (the method).
+			target := self[o]
+			if t.peers[k].objective == "simsiam" && t.peers[o].objective == "simsiam" {
+				target = proj[o]
+			}
+			kd = dogoKL(crossView(self[k][0], self[k][1], p.KDTemperature), crossView(target[0], target[1], p.KDTemperature), p.KDReduction)
 		}
-		lk := Add(ssl[k][0], MulScalar(kd, p.KDWeight))
+		lk := Add(ssl[k], MulScalar(kd, p.KDWeight))
 		total = Add(total, lk)
-		outs = append(outs, ssl[k][0], kd)
+		outs = append(outs, ssl[k], kd)
 	}
 	// The learning rate is an input of the step, not a stored value: with
 	// GoMLX v0.28.16 a variable's value set from Go between steps does not

@@ -436,3 +436,54 @@ func BenchmarkStep(b *testing.B) {
 		})
 	}
 }
+
+// SimSiam peers, alone, mixed with a SimCLR peer, and paired with another
+// SimSiam peer, train: their steps run, report finite losses and move.
+func TestSimSiamAndMixedObjectivesTrain(t *testing.T) {
+	b := testBackend(t)
+	info := data.Known()["fashion-mnist"]
+	for _, tc := range []struct {
+		name, method, objective string
+		archs                   []string
+	}{
+		{"solo simsiam", sweep.MethodSolo, "simsiam", []string{"mlp-s"}},
+		{"simclr+simsiam pair", sweep.MethodDoGo, "simclr+simsiam", []string{"mlp-s", "mlp-s"}},
+		{"simsiam x simsiam pair", sweep.MethodDoGo, "simsiam", []string{"mlp-s", "cnn-s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := pretrainSpec(tc.method, tc.archs, 1, 16, 100)
+			spec.Objective = tc.objective
+			tr, err := newTrainer(b, spec, info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			views := randomViews(len(tc.archs), 16, 2)
+			var first, last []float64
+			for step := 0; step < 4; step++ {
+				l, err := tr.step(views, 1e-3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range l {
+					if math.IsNaN(v) || math.IsInf(v, 0) {
+						t.Fatalf("step %d: losses %v", step, l)
+					}
+				}
+				if step == 0 {
+					first = l
+				}
+				last = l
+			}
+			// SimSiam's loss is a negative cosine in [-1, 1].
+			if tc.objective == "simsiam" && (first[1] < -1 || first[1] > 1) {
+				t.Errorf("SimSiam loss %g outside [-1, 1]", first[1])
+			}
+			if last[0] == first[0] {
+				t.Errorf("losses did not move: %v -> %v", first, last)
+			}
+			if len(tc.archs) == 2 && (last[2] <= 0 || last[4] <= 0) {
+				t.Errorf("KD terms %v should be positive", last)
+			}
+		})
+	}
+}

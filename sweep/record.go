@@ -1,0 +1,42 @@
+package sweep
+
+import "time"
+
+// Record is one line of the channel from a job to the controller: the child
+// process writes one JSON object per line on its standard output (and the same
+// lines to records.jsonl in its folder).
+//
+//	{"type":"progress","step":120,"epoch":2,"peer":0,"name":"loss","value":3.1,"images_per_s":910}
+//	{"type":"metric","split":"test","peer":0,"name":"accuracy","value":0.83,"epoch":20}
+//	{"type":"info","name":"realized_noise_rate","value":0.2}
+//	{"type":"done"}
+//	{"type":"error","message":"...","permanent":true}
+type Record struct {
+	Type   string    `json:"type"`
+	Time   time.Time `json:"time"`
+	Step   int64     `json:"step,omitempty"`
+	Epoch  int       `json:"epoch,omitempty"`
+	Epochs int       `json:"epochs,omitempty"`
+	// Steps is the job's total number of steps (progress records).
+	Steps int64   `json:"steps,omitempty"`
+	Peer  int     `json:"peer"`
+	Split string  `json:"split,omitempty"`
+	Name  string  `json:"name,omitempty"`
+	Value float64 `json:"value"`
+	// ImagesPerSec is the training throughput (progress records).
+	ImagesPerSec float64 `json:"images_per_s,omitempty"`
+	// Backend and Devices the job ran on (info records).
+	Backend string `json:"backend,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Permanent marks an error that a retry cannot fix (bad configuration, missing data).
+	Permanent bool `json:"permanent,omitempty"`
+}
+
+// Record types.
+const (
+	RecProgress = "progress"
+	RecMetric   = "metric"
+	RecInfo     = "info"
+	RecDone     = "done"
+	RecError    = "error"
+)
