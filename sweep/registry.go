@@ -8,8 +8,9 @@ import (
 // Arch describes an encoder architecture a grid may name.
 type Arch struct {
 	Name string
-	// Device is "cpu" for encoders that train on the pure-Go backend and "gpu"
-	// for those meant for XLA on a GPU.
+	// Device is "cpu" for encoders that train in reasonable time on the
+	// pure-Go backend and "gpu" for those meant for XLA on a GPU (they run on
+	// the Go backend too, slowly).
 	Device string
 	// Summary says what the encoder is.
 	Summary string
