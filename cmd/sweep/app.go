@@ -36,6 +36,7 @@ func newApp(logger *slog.Logger, stdout io.Writer) *cli.App {
 			reportCommand(logger),
 			resultsCommand(),
 			jobCommand(logger),
+			benchStepCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main maps errors to exit codes.
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {

@@ -80,3 +80,10 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("status of a missing run: exit %d", code)
 	}
 }
+
+func TestBenchStep(t *testing.T) {
+	code, out, errs := runCLI(t, "bench-step", "--archs", "mlp-s+mlp-s", "--dataset", "fashion-mnist", "--batch", "16", "--steps", "2", "--backend", "go")
+	if code != 0 || !strings.Contains(out, `"steps_per_s"`) || !strings.Contains(out, `"first_step_s"`) {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/dogo-sweep/sweep/data"
+	"github.com/dogo-sweep/sweep/runner"
+	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/urfave/cli/v2"
+)
+
+func benchStepCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "bench-step",
+		Usage:  "time pretraining steps (DoGo pair or solo) on random images: first step (compile) and steps/s",
+		Hidden: true,
+		Description: `Prints one JSON line. scripts/gpu-bench.sh runs it beside PyTorch on a GPU.
+
+Examples:
+   sweep bench-step --archs resnet18+resnet50 --dataset cifar10 --batch 256 --backend xla:cuda
+   sweep bench-step --archs mlp-m+mlp-m --dataset fashion-mnist --backend go`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "archs", Value: "resnet18+resnet18", Usage: "small+large for a DoGo pair, one name for solo"},
+			&cli.StringFlag{Name: "objective", Value: "simclr"},
+			&cli.StringFlag{Name: "dataset", Value: "cifar10", Usage: "gives the image shape"},
+			&cli.IntFlag{Name: "batch", Value: 256},
+			&cli.IntFlag{Name: "steps", Value: 20},
+			&cli.StringFlag{Name: "backend", Value: "auto"},
+		},
+		Action: func(c *cli.Context) error {
+			info, ok := data.Known()[c.String("dataset")]
+			if !ok {
+				return usageError{fmt.Errorf("unknown --dataset %q", c.String("dataset"))}
+			}
+			archs := strings.Split(c.String("archs"), "+")
+			method := sweep.MethodSolo
+			if len(archs) == 2 {
+				method = sweep.MethodDoGo
+			}
+			p := sweep.DefaultGrid().Pretrain
+			p.Batch = c.Int("batch")
+			spec := sweep.Spec{Kind: sweep.KindPretrain, Dataset: info.Name, Method: method, Objective: c.String("objective"), Archs: archs, Pretrain: &p}
+			cfg := runner.BackendConfig(c.String("backend"), 0)
+			backend, err := runner.NewBackend(cfg)
+			if err != nil {
+				return err
+			}
+			defer backend.Finalize()
+			tm, err := runner.BenchStep(backend, spec, info, c.Int("steps"))
+			if err != nil {
+				return err
+			}
+			return json.NewEncoder(c.App.Writer).Encode(map[string]any{
+				"impl": "gomlx", "backend": cfg, "archs": c.String("archs"), "batch": p.Batch,
+				"first_step_s": tm.FirstStep.Seconds(), "steps_per_s": tm.StepsPerSec, "images_per_s": tm.StepsPerSec * float64(p.Batch),
+			})
+		},
+	}
+}
