@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A finished fake sweep to run the read-only commands on.
+func finishedRun(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if code, out := launch(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
+	return runs[0]
+}
+
+func TestResultsCommand(t *testing.T) {
+	run := finishedRun(t)
+	code, out, errs := runCLI(t, "results", run)
+	if code != 0 || !strings.Contains(out, "BEST-VAL ACC") || strings.Count(out, "\n") != 13 {
+		t.Fatalf("table: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = runCLI(t, "results", "--format", "csv", run)
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if code != 0 || err != nil || len(rows) != 13 || rows[0][0] != "job" || rows[1][12] != "0.5" {
+		t.Fatalf("csv: exit %d, %v\n%s", code, err, out)
+	}
+	code, out, _ = runCLI(t, "results", "--format", "json", run)
+	var sum []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || len(sum) != 12 {
+		t.Fatalf("json: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runCLI(t, "results", "--format", "xml", run); code != exitUsage {
+		t.Errorf("unknown format: exit %d", code)
+	}
+	code, out, _ = runCLI(t, "results", "compact", run)
+	if code != 0 || !strings.Contains(out, "22 job rows") {
+		t.Errorf("compact: exit %d\n%s", code, out)
+	}
+}
+
+func TestReportCommand(t *testing.T) {
+	run := finishedRun(t)
+	if err := os.Remove(filepath.Join(run, "report.md")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "report", run)
+	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), "report.md") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	b, err := os.ReadFile(filepath.Join(run, "report.md"))
+	if err != nil || !strings.Contains(string(b), "# Sweep report: ctl") {
+		t.Fatalf("report: %v", err)
+	}
+	if code, _, _ := runCLI(t, "report", filepath.Join(run, "nope")); code == 0 {
+		t.Error("report of a missing run succeeded")
+	}
+}
+
+// `sweep resume RUN` continues a stopped run folder.
+func TestResumeCommand(t *testing.T) {
+	dir := t.TempDir()
+	grid := writeGrid(t, dir, ctlGrid)
+	first := sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=30s"}, "launch", "--runs", "runs", "--cpus", "2", "--metrics-addr", "off", grid)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*", "journal.jsonl"))
+		return len(m) == 1
+	})
+	_ = first.Process.Signal(syscall.SIGINT)
+	_ = first.Wait()
+	runs, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
+	out, err := sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "resume", "--cpus", "2", "--metrics-addr", "off", runs[0]).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "22 jobs done") {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+}
