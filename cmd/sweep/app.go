@@ -65,3 +65,26 @@ func oneArg(c *cli.Context, what string) (string, error) {
 	}
 	return c.Args().First(), nil
 }
+
+// gridArg reads and validates the command's one GRID argument.
+func gridArg(c *cli.Context) (string, *sweep.Grid, error) {
+	path, err := oneArg(c, "GRID")
+	if err != nil {
+		return "", nil, err
+	}
+	g, err := loadGrid(path)
+	return path, g, err
+}
+
+// runArg opens the command's one RUN argument (a run folder).
+func runArg(c *cli.Context) (*sweep.Run, error) {
+	dir, err := oneArg(c, "RUN")
+	if err != nil {
+		return nil, err
+	}
+	r, err := sweep.OpenRun(dir)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return r, nil
+}

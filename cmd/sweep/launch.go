@@ -65,11 +65,7 @@ Examples:
 			&cli.BoolFlag{Name: "yes", Usage: fmt.Sprintf("run a grid of more than %d jobs", largeSweep)},
 		),
 		Action: func(c *cli.Context) error {
-			path, err := oneArg(c, "GRID")
-			if err != nil {
-				return err
-			}
-			g, err := loadGrid(path)
+			path, g, err := gridArg(c)
 			if err != nil {
 				return err
 			}
@@ -107,15 +103,11 @@ func resumeCommand(logger *slog.Logger) *cli.Command {
    sweep resume runs/quickstart-1a2b3c4d`,
 		Flags: runFlags(),
 		Action: func(c *cli.Context) error {
-			dir, err := oneArg(c, "RUN")
+			r, err := runArg(c)
 			if err != nil {
 				return err
 			}
-			r, err := sweep.OpenRun(dir)
-			if err != nil {
-				return usageError{err}
-			}
-			g, err := loadGrid(filepath.Join(dir, "grid.yaml"))
+			g, err := loadGrid(filepath.Join(r.Dir, "grid.yaml"))
 			if err != nil {
 				return err
 			}

@@ -37,11 +37,7 @@ Examples:
 				_, err = out.Write(b)
 				return err
 			}
-			path, err := oneArg(c, "GRID")
-			if err != nil {
-				return err
-			}
-			g, err := loadGrid(path)
+			_, g, err := gridArg(c)
 			if err != nil {
 				return err
 			}

@@ -25,15 +25,11 @@ func statusCommand() *cli.Command {
 Examples:
    sweep status runs/quickstart-1a2b3c4d`,
 		Action: func(c *cli.Context) error {
-			dir, err := oneArg(c, "RUN")
+			r, err := runArg(c)
 			if err != nil {
 				return err
 			}
-			r, err := sweep.OpenRun(dir)
-			if err != nil {
-				return usageError{err}
-			}
-			states, err := sweep.ReadJournal(dir)
+			states, err := sweep.ReadJournal(r.Dir)
 			if err != nil {
 				return err
 			}
