@@ -133,7 +133,7 @@ func (c *Controller) Execute(ctx context.Context) (Summary, error) {
 	res := newResources(c.CPUs, c.GPUs, c.MemoryGB)
 	running := 0
 	done := make(chan outcome)
-	retry := make(chan *Job)
+	retry := make(chan *Job, len(plan.Jobs)) // a retry timer never blocks, even after the loop ends
 	waitingRetry := 0
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()

@@ -9,6 +9,7 @@ import "time"
 //	{"type":"progress","step":120,"epoch":2,"peer":0,"name":"loss","value":3.1,"images_per_s":910}
 //	{"type":"metric","split":"test","peer":0,"name":"accuracy","value":0.83,"epoch":20}
 //	{"type":"info","name":"realized_noise_rate","value":0.2}
+//	{"type":"heartbeat"}   (every 30 s, so that a quiet job is not taken for a hung one)
 //	{"type":"done"}
 //	{"type":"error","message":"...","permanent":true}
 type Record struct {
@@ -38,5 +39,6 @@ const (
 	RecMetric   = "metric"
 	RecInfo     = "info"
 	RecDone     = "done"
+	RecBeat     = "heartbeat"
 	RecError    = "error"
 )

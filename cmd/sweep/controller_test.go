@@ -397,3 +397,14 @@ func TestSecondCtrlCStopsAtOnce(t *testing.T) {
 		t.Errorf("stopped %s after the second Ctrl-C", time.Since(start))
 	}
 }
+
+// A job that is quiet but alive (its heartbeats arrive) is not killed by
+// the heartbeat watchdog.
+func TestQuietJobWithHeartbeatsSurvives(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"SWEEP_FAKE_JOB=sleep=10ms,quiet=2500ms", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo-simclr-mlp-s+mlp-s-s1", "SWEEP_BEAT=300ms"}
+	code, out := launch(t, dir, env, "--heartbeat", "1200ms")
+	if code != 0 || strings.Contains(out, "no heartbeat") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}

@@ -12,7 +12,8 @@ import (
 
 // fakeJob stands in for a real job in the controller's tests
 // (SWEEP_FAKE_JOB=behaviour[,behaviour...]): "sleep=DURATION" succeeds after
-// a while; "panic", "exit", "kill" and "hang" fail in those ways for jobs whose
+// a while; "quiet=DURATION" waits without a record (jobs whose name contains
+// SWEEP_FAKE_MATCH); "panic", "exit", "kill" and "hang" fail in those ways for jobs whose
 // name contains SWEEP_FAKE_MATCH, on attempts up to SWEEP_FAKE_UNTIL (default: all).
 func fakeJob(ctx context.Context, spec string, j *sweep.Job, emit func(sweep.Record)) error {
 	match := os.Getenv("SWEEP_FAKE_MATCH")
@@ -23,6 +24,14 @@ func fakeJob(ctx context.Context, spec string, j *sweep.Job, emit func(sweep.Rec
 		case k == "sleep":
 			d, _ := time.ParseDuration(v)
 			emit(sweep.Record{Type: sweep.RecProgress, Step: 1, Name: "loss", Value: 1})
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case k == "quiet" && hit:
+			// Silent but alive: only heartbeats go out.
+			d, _ := time.ParseDuration(v)
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():

@@ -72,6 +72,26 @@ func runJob(ctx context.Context, runDir, id, dataDir string, out *os.File) error
 		_, _ = recf.Write(b)
 	}
 	start := time.Now()
+	// A heartbeat every 30 s: jobs that report nothing for a long while
+	// (feature extraction, probes) are not taken for hung ones.
+	every := 30 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("SWEEP_BEAT")); err == nil && d > 0 {
+		every = d // tests
+	}
+	beat := time.NewTicker(every)
+	defer beat.Stop()
+	stopBeat := make(chan struct{})
+	defer close(stopBeat)
+	go func() {
+		for {
+			select {
+			case <-beat.C:
+				emit(sweep.Record{Type: sweep.RecBeat})
+			case <-stopBeat:
+				return
+			}
+		}
+	}()
 	if dev := os.Getenv("CUDA_VISIBLE_DEVICES"); dev != "" {
 		emit(sweep.Record{Type: sweep.RecInfo, Name: "devices", Message: dev})
 	}

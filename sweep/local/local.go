@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,8 +105,13 @@ func (e *Executor) Run(ctx context.Context, r *sweep.Run, j *sweep.Job, attempt 
 				reported = &rc
 			}
 			mu.Unlock()
-			records(rec)
+			if rec.Type != sweep.RecBeat {
+				records(rec)
+			}
 		}
+		// A line too long for the scanner ends the loop: keep draining, so
+		// that the child never blocks on a full pipe.
+		_, _ = io.Copy(io.Discard, out)
 	}()
 
 	stop := make(chan struct{})

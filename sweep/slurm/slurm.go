@@ -108,7 +108,10 @@ func (e *Executor) Run(ctx context.Context, r *sweep.Run, j *sweep.Job, attempt 
 	var reported *sweep.Record
 	for {
 		offset = tail(recPath, offset, func(rec sweep.Record) {
-			if rec.Type == sweep.RecError {
+			switch rec.Type {
+			case sweep.RecBeat:
+				return
+			case sweep.RecError:
 				rc := rec
 				reported = &rc
 			}
