@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/dogo-sweep/sweep/data"
@@ -48,6 +50,8 @@ type trainer struct {
 	pixels  int
 	info    data.Info
 	augment []*augmenter
+	// workers augment a step's images in parallel (0: GOMAXPROCS).
+	workers int
 }
 
 func peersOf(spec sweep.Spec) ([]peerSpec, error) {
@@ -342,19 +346,34 @@ func (t *trainer) prepare(set *data.Set, idx, order []int, epoch, first, steps i
 			sets[b][k] = make([]float32, 2*t.batch*t.pixels)
 		}
 	}
+	workers := t.workers
+	if workers < 1 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	go func() {
 		defer close(finished)
 		for s := first; s < steps; s++ {
 			bufs := sets[(s-first)%3]
 			gstep := uint64(epoch*steps + s)
-			for k := range t.peers {
-				rng := rand.New(rand.NewPCG(seed<<32|uint64(k), gstep))
-				for i := 0; i < t.batch; i++ {
-					img := set.Image(idx[order[s*t.batch+i]])
-					t.augment[k].view(rng, img, bufs[k][i*t.pixels:(i+1)*t.pixels])
-					t.augment[k].view(rng, img, bufs[k][(t.batch+i)*t.pixels:(t.batch+i+1)*t.pixels])
-				}
+			// Images are spread over the workers; each has its own seed
+			// (seed, peer, step, image), so the views do not depend on
+			// how many workers there are.
+			var wg sync.WaitGroup
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					for k := range t.peers {
+						for i := w; i < t.batch; i += workers {
+							rng := rand.New(rand.NewPCG(seed<<32|uint64(k), gstep<<20|uint64(i)))
+							img := set.Image(idx[order[s*t.batch+i]])
+							t.augment[k].view(rng, img, bufs[k][i*t.pixels:(i+1)*t.pixels])
+							t.augment[k].view(rng, img, bufs[k][(t.batch+i)*t.pixels:(t.batch+i+1)*t.pixels])
+						}
+					}
+				}(w)
 			}
+			wg.Wait()
 			select {
 			case out <- bufs:
 			case <-quit:

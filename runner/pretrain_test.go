@@ -487,3 +487,35 @@ func TestSimSiamAndMixedObjectivesTrain(t *testing.T) {
 		})
 	}
 }
+
+// The views of a step are the same whatever the number of workers that
+// prepare them.
+func TestViewsDoNotDependOnWorkers(t *testing.T) {
+	b := testBackend(t)
+	set := synthetic(64, 3)
+	spec := pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "mlp-s"}, 1, 16, 100)
+	var got [][][]float32
+	for _, w := range []int{1, 3} {
+		tr, err := newTrainer(b, spec, set.Info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.workers = w
+		idx := subset(set.N, 0, 1)
+		order := permutation(len(idx), 1, 0)
+		ch, stop := tr.prepare(set, idx, order, 0, 0, 4, 7)
+		var bufs [][]float32
+		for _, v := range <-ch {
+			bufs = append(bufs, append([]float32(nil), v...))
+		}
+		stop()
+		got = append(got, bufs)
+	}
+	for k := range got[0] {
+		for i := range got[0][k] {
+			if got[0][k][i] != got[1][k][i] {
+				t.Fatalf("peer %d value %d: %g with 1 worker, %g with 3", k, i, got[0][k][i], got[1][k][i])
+			}
+		}
+	}
+}
