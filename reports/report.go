@@ -127,9 +127,17 @@ func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Op
 			fmt.Fprintln(w)
 		}
 	}
-	fmt.Fprintln(w, "## Out-of-distribution (linear probe trained on clean data, tested on corrupted test sets)")
+	fmt.Fprintln(w, "## Out-of-distribution (linear probe trained on clean data, tested on shifted test sets)")
 	fmt.Fprintln(w)
 	oodTable(w, cells)
+	for _, set := range oodSets(cells) {
+		oc := oodCells(cells, set)
+		for _, dobj := range datasetObjectives(sum) {
+			fmt.Fprintf(w, "### %s, %s: %s\n\n", dobj[0], dobj[1], set)
+			verdicts = append(verdicts, comparison(w, oc, dobj[0], dobj[1], "ood:"+set, 0, "", 1, "accuracy")...)
+			fmt.Fprintln(w)
+		}
+	}
 	if len(opt.Plots) > 0 {
 		fmt.Fprintln(w, "## Plots")
 		fmt.Fprintln(w)
@@ -406,6 +414,9 @@ func summary(w io.Writer, vs []verdict) {
 }
 
 func describe(kind string, noise float64, noiseKind string, fraction float64) string {
+	if strings.HasPrefix(kind, "ood:") {
+		return "linear probe tested on " + strings.TrimPrefix(kind, "ood:")
+	}
 	switch kind {
 	case "knn":
 		return "kNN"
@@ -460,6 +471,44 @@ func finalTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dat
 	for _, r := range rows {
 		fmt.Fprintln(w, r)
 	}
+}
+
+// oodSets lists the OOD sets the linear probes were tested on.
+func oodSets(cells map[cellKey]map[int64]results.SummaryRow) []string {
+	sets := map[string]bool{}
+	for k, c := range cells {
+		if k.kind == "linear" {
+			for _, s := range c {
+				for o := range s.OOD {
+					sets[o] = true
+				}
+			}
+		}
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	return strings.Split(joinKeys(sets), ", ")
+}
+
+// oodCells turns the linear probes' accuracy on one OOD set into cells of
+// kind "ood:SET", so that the DoGo-vs-solo comparison applies to them.
+func oodCells(cells map[cellKey]map[int64]results.SummaryRow, set string) map[cellKey]map[int64]results.SummaryRow {
+	out := map[cellKey]map[int64]results.SummaryRow{}
+	for k, c := range cells {
+		if k.kind != "linear" {
+			continue
+		}
+		k.kind = "ood:" + set
+		out[k] = map[int64]results.SummaryRow{}
+		for seed, s := range c {
+			if v, ok := s.OOD[set]; ok {
+				s.AccBest = v
+				out[k][seed] = s
+			}
+		}
+	}
+	return out
 }
 
 func encoderName(k cellKey) string {
