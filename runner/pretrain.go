@@ -144,6 +144,9 @@ const stepsDoneVar = "/sweep/steps_done"
 // newTrainer builds the store, the learning-rate variable and the step
 // executor of a pretraining job.
 func newTrainer(backend compute.Backend, spec sweep.Spec, info data.Info) (*trainer, error) {
+	if prec := spec.Pretrain.Precision; prec != "" && prec != "float32" {
+		return nil, permanent(fmt.Errorf("precision %q is not implemented in this build (float32 is); remove pretrain.precision from the grid", prec))
+	}
 	peers, err := peersOf(spec)
 	if err != nil {
 		return nil, permanent(err)

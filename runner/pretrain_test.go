@@ -519,3 +519,13 @@ func TestViewsDoNotDependOnWorkers(t *testing.T) {
 		}
 	}
 }
+
+// A setting this build cannot honour is an error, never silently ignored.
+func TestUnsupportedPrecisionIsAnError(t *testing.T) {
+	spec := pretrainSpec(sweep.MethodSolo, []string{"mlp-s"}, 1, 16, 0)
+	spec.Pretrain.Precision = "bf16"
+	_, err := newTrainer(testBackend(t), spec, data.Known()["fashion-mnist"])
+	if err == nil || !IsPermanent(err) {
+		t.Fatalf("bf16: %v", err)
+	}
+}
