@@ -4,7 +4,10 @@
 // corruptions. It imports only the standard library.
 package data
 
-import "sort"
+import (
+	"sort"
+	"strconv"
+)
 
 // Info describes a data set: its images, classes and normalization.
 type Info struct {
@@ -45,20 +48,9 @@ func digits() []string {
 func numbered(k int) []string {
 	n := make([]string, k)
 	for i := range n {
-		n[i] = "class-" + itoa(i)
+		n[i] = "class-" + strconv.Itoa(i)
 	}
 	return n
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	return string(b)
 }
 
 // Known returns the data sets this build can load, by name.

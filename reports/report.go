@@ -524,22 +524,12 @@ func encoderName(k cellKey) string {
 }
 
 func oodTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow) {
-	sets := map[string]bool{}
-	for k, c := range cells {
-		if k.kind == "linear" {
-			for _, s := range c {
-				for o := range s.OOD {
-					sets[o] = true
-				}
-			}
-		}
-	}
-	if len(sets) == 0 {
+	names := oodSets(cells)
+	if len(names) == 0 {
 		fmt.Fprintln(w, "No OOD set in this grid, or no finished linear probe.")
 		fmt.Fprintln(w)
 		return
 	}
-	names := strings.Split(joinKeys(sets), ", ")
 	fmt.Fprintf(w, "| encoder | clean | %s | seeds |\n|---|---|%s---|\n", strings.Join(names, " | "), strings.Repeat("---|", len(names)))
 	var rows []string
 	for k, c := range cells {
@@ -641,7 +631,7 @@ func failures(w io.Writer, p *sweep.Plan, t *results.Tables) {
 		case !ok:
 			missing = append(missing, j.Name)
 		case r.Status != "done":
-			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s", j.Name, r.Attempt, firstLine(r.Error)))
+			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s", j.Name, r.Attempt, sweep.FirstLine(r.Error)))
 		}
 	}
 	retried := 0
@@ -666,13 +656,6 @@ func failures(w io.Writer, p *sweep.Plan, t *results.Tables) {
 func head(s []string, n int) []string {
 	if len(s) > n {
 		return append(s[:n:n], fmt.Sprintf("... and %d more", len(s)-n))
-	}
-	return s
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
 	}
 	return s
 }

@@ -35,9 +35,7 @@ func NewRecorder(dir string, g *sweep.Grid) *Recorder {
 	return &Recorder{Dir: dir, Grid: g, pending: map[string]*attemptRows{}, host: h}
 }
 
-func akey(j *sweep.Job, a int) string { return j.ID + "/" + itoa(a) }
-
-func itoa(i int) string { return strconv.Itoa(i) }
+func akey(j *sweep.Job, a int) string { return j.ID + "/" + strconv.Itoa(a) }
 
 // JobStarted starts collecting an attempt's rows.
 func (r *Recorder) JobStarted(j *sweep.Job, attempt int) {

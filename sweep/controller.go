@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -269,7 +268,7 @@ func (c *Controller) Execute(ctx context.Context) (Summary, error) {
 			waitingRetry++
 			delay := c.Backoff << (o.attempt - 1)
 			j := o.job
-			c.Logger.Info("job failed, will retry", "job", j.Name, "attempt", o.attempt, "in", delay, "error", firstLine(lastErr[j.ID]))
+			c.Logger.Info("job failed, will retry", "job", j.Name, "attempt", o.attempt, "in", delay, "error", FirstLine(lastErr[j.ID]))
 			time.AfterFunc(delay, func() { retry <- j })
 		}
 	}
@@ -311,18 +310,11 @@ func (c *Controller) finish(journal *Journal, o outcome, state map[string]State,
 		ob.JobEnded(o.job, o.attempt, st, o.err, o.start, end)
 	}
 	if o.err != nil {
-		c.Logger.Warn("job failed", "job", o.job.Name, "attempt", o.attempt, "error", firstLine(o.err.Error()))
+		c.Logger.Warn("job failed", "job", o.job.Name, "attempt", o.attempt, "error", FirstLine(o.err.Error()))
 	} else {
 		c.Logger.Debug("job done", "job", o.job.Name, "attempt", o.attempt, "seconds", end.Sub(o.start).Seconds())
 	}
 	return st
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // DoneMarker is the file a job writes last, atomically, when it succeeded.

@@ -326,16 +326,7 @@ func printSummary(out io.Writer, r *sweep.Run, s sweep.Summary, d time.Duration)
 	fmt.Fprintf(out, "\n%d jobs done (%d from earlier runs), %d failed, %d skipped, %d not run; %s\n",
 		s.Done, s.Reused, s.Failed, s.Skipped, s.Pending, d.Round(time.Second))
 	for _, f := range s.Failures {
-		fmt.Fprintf(out, "  failed: %s: %s\n", f.Job.Name, firstLine(f.Error))
+		fmt.Fprintf(out, "  failed: %s: %s\n", f.Job.Name, sweep.FirstLine(f.Error))
 	}
 	fmt.Fprintf(out, "report:  %s\nresults: %s\n", filepath.Join(r.Dir, "report.md"), filepath.Join(r.ResultsDir(), "{jobs,metrics}.parquet"))
-}
-
-func firstLine(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			return s[:i]
-		}
-	}
-	return s
 }

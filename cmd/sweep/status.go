@@ -62,8 +62,8 @@ func printStatus(out io.Writer, r *sweep.Run, states map[string]*sweep.JobState,
 				durations[j.Spec.Kind] = append(durations[j.Spec.Kind], s.Last.Time.Sub(s.Started))
 			}
 		case ok && (s.State == sweep.StateGaveUp || s.State == sweep.StateFailed):
-			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s\n%s", j.Name, s.Last.Attempt, firstLine(s.Last.Error),
-				indent(logTail(filepath.Join(r.JobDir(j), "log"), 3))))
+			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s\n%s", j.Name, s.Last.Attempt, sweep.FirstLine(s.Last.Error),
+				indent(sweep.LogTail(filepath.Join(r.JobDir(j), "log"), 3))))
 			if s.State == sweep.StateFailed {
 				left++
 				leftByKind[j.Spec.Kind]++
@@ -130,18 +130,6 @@ func lastProgress(path string) string {
 		return "started"
 	}
 	return fmt.Sprintf("epoch %d/%d, step %d, loss %.4f, %.0f images/s", last.Epoch, last.Epochs, last.Step, last.Value, last.ImagesPerSec)
-}
-
-func logTail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	l := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }
 
 func indent(s string) string {

@@ -172,7 +172,7 @@ func (e *Executor) Run(ctx context.Context, r *sweep.Run, j *sweep.Job, attempt 
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			msg = strings.TrimSpace(fmt.Sprintf("killed by signal %d (%s) %s", int(ws.Signal()), ws.Signal(), msg))
 		} else if msg == "" {
-			msg = fmt.Sprintf("exit status %d; last log lines:\n%s", ee.ExitCode(), tail(filepath.Join(dir, "log"), 5))
+			msg = fmt.Sprintf("exit status %d; last log lines:\n%s", ee.ExitCode(), sweep.LogTail(filepath.Join(dir, "log"), 5))
 		}
 	} else if werr == nil && msg == "" {
 		msg = "exited without finishing"
@@ -185,17 +185,4 @@ func (e *Executor) Run(ctx context.Context, r *sweep.Run, j *sweep.Job, attempt 
 		return &sweep.PermanentError{Err: err}
 	}
 	return err
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
