@@ -5,24 +5,54 @@ import (
 	"math/rand/v2"
 
 	"github.com/dogo-sweep/sweep/data"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
-// augmenter draws SimCLR views of uint8 HWC images into normalized float32
-// batches: random resized crop (scale 0.08..1 for colour, 0.3..1 for grey),
-// horizontal flip p=.5, and for colour images colour jitter (p=.8) and
-// grayscale (p=.2); for grey images Gaussian noise. Seeded: the same seed and
-// step give the same views.
+// Views are made in two parts. The host draws each view's few random
+// parameters (crop box, flip, jitter factors: viewParams floats per view),
+// seeded per image, which is cheap and keeps a resumed run's views identical;
+// the step graph then applies them to the raw uint8 images on the device
+// (augmentViews): crop and resize as two batched matrix products, flip,
+// colour jitter, grayscale, Gaussian noise from the graph's own RNG.
+//
+// The method's views: RandomResizedCrop(scale 0.08..1, ratio 3/4..4/3),
+// horizontal flip p=.5, ColorJitter(.8,.8,.8,.2) with p=.8 (halved for
+// SimSiam), grayscale p=.2; grey images get crop (scale .3..1), flip and
+// Gaussian noise (std .1 of the pixel range) instead of colour changes.
+// Unlike torchvision, the jitter's four parts apply in a fixed order
+// (brightness, contrast, saturation, hue), and hue is a rotation of the
+// chroma plane in YIQ space, a linear stand-in for the HSV hue shift.
+
+// The parameters of one view, in this order.
+const (
+	pCropY    = iota // top edge of the crop, in pixels
+	pCropX           // left edge
+	pCropH           // height of the crop
+	pCropW           // width
+	pFlip            // 1: mirror horizontally
+	pBright          // brightness factor
+	pContrast        // contrast factor
+	pSat             // saturation factor
+	pHue             // hue rotation, in turns (within ±.2)
+	pGray            // 1: grayscale
+	viewParams
+)
+
+// augmenter draws the random parameters of a peer's views.
 type augmenter struct {
 	info     data.Info
 	minScale float64
-	jitter   float64 // colour-jitter strength (0.8 SimCLR, 0.4 SimSiam)
-	noise    float64
+	jitter   float64 // brightness, contrast, saturation strength (.8 SimCLR, .4 SimSiam)
+	hue      float64 // hue strength (.2 SimCLR, .1 SimSiam)
+	noise    float64 // std of the Gaussian noise added to grey images, in [0,1] pixel units
 }
 
 func newAugmenter(info data.Info, objective string) *augmenter {
-	a := &augmenter{info: info, minScale: 0.08, jitter: 0.8}
+	a := &augmenter{info: info, minScale: 0.08, jitter: 0.8, hue: 0.2}
 	if objective == "simsiam" {
-		a.jitter = 0.4
+		a.jitter, a.hue = 0.4, 0.1
 	}
 	if info.Channels == 1 {
 		a.minScale, a.noise = 0.3, 0.1
@@ -30,81 +60,150 @@ func newAugmenter(info data.Info, objective string) *augmenter {
 	return a
 }
 
-// view writes one augmented view of img into dst (H*W*C floats, normalized).
-func (a *augmenter) view(rng *rand.Rand, img []uint8, dst []float32) {
-	h, w, c := a.info.Height, a.info.Width, a.info.Channels
-	// Random resized crop: area scale and log-uniform aspect ratio.
-	var cx, cy, cw, ch float64
+// draw writes the parameters of one view into p (viewParams floats).
+func (a *augmenter) draw(rng *rand.Rand, p []float32) {
+	h, w := float64(a.info.Height), float64(a.info.Width)
+	var cw, ch float64
 	for try := 0; ; try++ {
-		area := float64(h*w) * (a.minScale + rng.Float64()*(1-a.minScale))
+		area := h * w * (a.minScale + rng.Float64()*(1-a.minScale))
 		ratio := math.Exp(math.Log(3.0/4) + rng.Float64()*(math.Log(4.0/3)-math.Log(3.0/4)))
 		cw, ch = math.Sqrt(area*ratio), math.Sqrt(area/ratio)
-		if (cw <= float64(w) && ch <= float64(h)) || try == 10 {
-			cw, ch = math.Min(cw, float64(w)), math.Min(ch, float64(h))
+		if (cw <= w && ch <= h) || try == 10 {
+			cw, ch = math.Min(cw, w), math.Min(ch, h)
 			break
 		}
 	}
-	cx = rng.Float64() * (float64(w) - cw)
-	cy = rng.Float64() * (float64(h) - ch)
-	flip := rng.Float64() < 0.5
-	var bright, contrast, sat float64 = 1, 1, 1
-	gray := false
-	if c == 3 {
+	p[pCropX] = float32(rng.Float64() * (w - cw))
+	p[pCropY] = float32(rng.Float64() * (h - ch))
+	p[pCropW], p[pCropH] = float32(cw), float32(ch)
+	p[pFlip] = 0
+	if rng.Float64() < 0.5 {
+		p[pFlip] = 1
+	}
+	p[pBright], p[pContrast], p[pSat], p[pHue], p[pGray] = 1, 1, 1, 0, 0
+	if a.info.Channels == 3 {
 		if rng.Float64() < 0.8 {
 			s := a.jitter
-			bright = 1 + (rng.Float64()*2-1)*s
-			contrast = 1 + (rng.Float64()*2-1)*s
-			sat = 1 + (rng.Float64()*2-1)*s
+			p[pBright] = float32(1 + (rng.Float64()*2-1)*s)
+			p[pContrast] = float32(1 + (rng.Float64()*2-1)*s)
+			p[pSat] = float32(1 + (rng.Float64()*2-1)*s)
+			p[pHue] = float32((rng.Float64()*2 - 1) * a.hue)
 		}
-		gray = rng.Float64() < 0.2
-	}
-	for y := 0; y < h; y++ {
-		sy := cy + (float64(y)+0.5)*ch/float64(h) - 0.5
-		y0 := int(math.Floor(sy))
-		fy := sy - float64(y0)
-		for x := 0; x < w; x++ {
-			xx := x
-			if flip {
-				xx = w - 1 - x
-			}
-			sx := cx + (float64(xx)+0.5)*cw/float64(w) - 0.5
-			x0 := int(math.Floor(sx))
-			fx := sx - float64(x0)
-			var px [3]float64
-			for k := 0; k < c; k++ {
-				p00 := at(img, h, w, c, y0, x0, k)
-				p01 := at(img, h, w, c, y0, x0+1, k)
-				p10 := at(img, h, w, c, y0+1, x0, k)
-				p11 := at(img, h, w, c, y0+1, x0+1, k)
-				px[k] = ((1-fy)*((1-fx)*p00+fx*p01) + fy*((1-fx)*p10+fx*p11)) / 255
-			}
-			if c == 3 {
-				lum := 0.299*px[0] + 0.587*px[1] + 0.114*px[2]
-				for k := 0; k < 3; k++ {
-					v := px[k] * bright
-					v = lum*bright + (v-lum*bright)*sat
-					v = 0.5 + (v-0.5)*contrast
-					if gray {
-						v = lum * bright
-					}
-					px[k] = math.Min(1, math.Max(0, v))
-				}
-			}
-			for k := 0; k < c; k++ {
-				v := (px[k] - float64(a.info.Mean[k])) / float64(a.info.Std[k])
-				if a.noise > 0 {
-					v += rng.NormFloat64() * a.noise / float64(a.info.Std[k])
-				}
-				dst[(y*w+x)*c+k] = float32(v)
-			}
+		if rng.Float64() < 0.2 {
+			p[pGray] = 1
 		}
 	}
 }
 
-func at(img []uint8, h, w, c, y, x, k int) float64 {
-	y = min(max(y, 0), h-1)
-	x = min(max(x, 0), w-1)
-	return float64(img[(y*w+x)*c+k])
+// lumaWeights are the grayscale weights of R, G, B (ITU-R 601, as torchvision).
+var lumaWeights = [3]float64{0.299, 0.587, 0.114}
+
+// hueBasis returns matrices A, C, S such that A + cos(t) C + sin(t) S maps an
+// RGB pixel to the pixel whose YIQ chroma (I, Q) is rotated by t.
+func hueBasis() (a, c, s [3][3]float64) {
+	toYIQ := [3][3]float64{lumaWeights, {0.596, -0.274, -0.322}, {0.211, -0.523, 0.312}}
+	fromYIQ := invert3(toYIQ)
+	// A keeps Y; C keeps I and Q; S maps (I, Q) to (-Q, I).
+	for i := 0; i < 3; i++ {
+		for j := 0; j < 3; j++ {
+			a[i][j] = fromYIQ[i][0] * toYIQ[0][j]
+			c[i][j] = fromYIQ[i][1]*toYIQ[1][j] + fromYIQ[i][2]*toYIQ[2][j]
+			s[i][j] = -fromYIQ[i][1]*toYIQ[2][j] + fromYIQ[i][2]*toYIQ[1][j]
+		}
+	}
+	return a, c, s
+}
+
+func invert3(m [3][3]float64) [3][3]float64 {
+	det := m[0][0]*(m[1][1]*m[2][2]-m[1][2]*m[2][1]) -
+		m[0][1]*(m[1][0]*m[2][2]-m[1][2]*m[2][0]) +
+		m[0][2]*(m[1][0]*m[2][1]-m[1][1]*m[2][0])
+	var inv [3][3]float64
+	for i := 0; i < 3; i++ {
+		for j := 0; j < 3; j++ {
+			// Cofactor of (j, i), transposed.
+			r0, r1 := (j+1)%3, (j+2)%3
+			c0, c1 := (i+1)%3, (i+2)%3
+			inv[i][j] = (m[r0][c0]*m[r1][c1] - m[r0][c1]*m[r1][c0]) / det
+		}
+	}
+	return inv
+}
+
+// augmentViews is the graph part of augmentation: images [N, H, W, C] uint8,
+// params [N, viewParams] (one row per view), rng an RNG state for the noise.
+// It returns the normalized views [N, H, W, C] float32 and the next RNG state.
+func (a *augmenter) augmentViews(images, params, rng *Node) (views, next *Node) {
+	g := images.Graph()
+	dims := images.Shape().Dimensions
+	n, h, w, c := dims[0], dims[1], dims[2], dims[3]
+	f32 := dtypes.Float32
+	col := func(i int) *Node { return Slice(params, AxisRange(), AxisElem(i)) } // [N, 1]
+
+	// Bilinear resampling as matrices: out = Ry . img . Rx^T per image, where
+	// R[o, i] = max(0, 1 - |s(o) - i|) for the source coordinate s(o) of
+	// output pixel o, clamped to the image (edge pixels repeat).
+	resample := func(start, length *Node, size int, flip *Node) *Node {
+		o := Iota(g, shapes.Make(f32, 1, size), 1) // [1, size]
+		if flip != nil {                           // o -> size-1-o where flipped
+			o = Add(o, Mul(flip, AddScalar(MulScalar(o, -2), float64(size-1))))
+		}
+		s := Add(start, MulScalar(Mul(AddScalar(o, 0.5), length), 1/float64(size)))
+		s = ClipScalar(AddScalar(s, -0.5), 0, float64(size-1))          // [N, size]
+		i := Iota(g, shapes.Make(f32, 1, 1, size), 2)                   // [1, 1, size]
+		return MaxScalar(OneMinus(Abs(Sub(InsertAxes(s, -1), i))), 0.0) // [N, out, in]
+	}
+	ry := resample(col(pCropY), col(pCropH), h, nil)
+	rx := resample(col(pCropX), col(pCropW), w, col(pFlip))
+	x := DivScalar(ConvertDType(images, f32), 255)
+	x = Einsum("nyi,nixc->nyxc", ry, x)
+	x = Einsum("nxj,nyjc->nyxc", rx, x)
+
+	if c == 3 {
+		perImage := func(i int) *Node { return Reshape(col(i), n, 1, 1, 1) }
+		luma := Const(g, []float32{float32(lumaWeights[0]), float32(lumaWeights[1]), float32(lumaWeights[2])})
+		gray := func(x *Node) *Node { return InsertAxes(Einsum("nhwc,c->nhw", x, luma), -1) } // [N, H, W, 1]
+		clip := func(x *Node) *Node { return ClipScalar(x, 0, 1) }
+		x = clip(Mul(x, perImage(pBright)))
+		m := ReduceAndKeep(gray(x), ReduceMean, 1, 2)
+		x = clip(Add(m, Mul(Sub(x, m), perImage(pContrast))))
+		y := gray(x)
+		x = clip(Add(y, Mul(Sub(x, y), perImage(pSat))))
+		// Hue: per image the 3x3 matrix A + cos(t) C + sin(t) S.
+		ha, hc, hs := hueBasis()
+		mat := func(m [3][3]float64) *Node {
+			var flat []float32
+			for _, row := range m {
+				for _, v := range row {
+					flat = append(flat, float32(v))
+				}
+			}
+			return Reshape(Const(g, flat), 1, 3, 3)
+		}
+		t := Reshape(MulScalar(col(pHue), 2*math.Pi), n, 1, 1)
+		rot := Add(mat(ha), Add(Mul(Cos(t), mat(hc)), Mul(Sin(t), mat(hs)))) // [N, 3, 3]
+		x = clip(Einsum("nhwc,ndc->nhwd", x, rot))
+		gf := perImage(pGray)
+		x = Add(Mul(gf, gray(x)), Mul(OneMinus(gf), x))
+	}
+
+	mean := make([]float32, c)
+	inv := make([]float32, c)
+	for k := 0; k < c; k++ {
+		mean[k], inv[k] = a.info.Mean[k], 1/a.info.Std[k]
+	}
+	chans := func(v []float32) *Node { return Reshape(Const(g, v), 1, 1, 1, c) }
+	if a.noise > 0 {
+		// Near-Gaussian noise as the sum of 4 uniforms (Irwin-Hall: mean 2,
+		// variance 1/3, bounded at 3.5 std): the Go backend computes
+		// RandomNormal's logarithm and cosine in scalar code, which made the
+		// noise cost as much as an MLP's whole training step.
+		var u *Node
+		rng, u = RandomUniform(rng, shapes.Make(f32, 4, n, h, w, c))
+		z := MulScalar(AddScalar(ReduceSum(u, 0), -2), math.Sqrt(3))
+		x = Add(x, MulScalar(z, a.noise))
+	}
+	return Mul(Sub(x, chans(mean)), chans(inv)), rng
 }
 
 // normalize writes img, normalized without augmentation, into dst.

@@ -26,14 +26,7 @@ func BenchStep(backend compute.Backend, spec sweep.Spec, info data.Info, steps i
 		return StepTiming{}, err
 	}
 	defer t.exec.Finalize()
-	rng := rand.New(rand.NewPCG(1, 2))
-	views := make([][]float32, len(t.peers))
-	for k := range views {
-		views[k] = make([]float32, 2*spec.Pretrain.Batch*info.Pixels())
-		for i := range views[k] {
-			views[k][i] = float32(rng.NormFloat64())
-		}
-	}
+	views := t.randomBatch(1)
 	start := time.Now()
 	if _, err := t.step(views, spec.Pretrain.LR); err != nil {
 		return StepTiming{}, fmt.Errorf("first step: %w", err)
@@ -46,4 +39,20 @@ func BenchStep(backend compute.Backend, spec sweep.Spec, info data.Info, steps i
 		}
 	}
 	return StepTiming{FirstStep: first, StepsPerSec: float64(steps) / time.Since(start).Seconds(), Steps: steps}, nil
+}
+
+// randomBatch is a step's input of random images with views drawn as in
+// training.
+func (t *trainer) randomBatch(seed uint64) stepBatch {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	b := stepBatch{
+		images: make([]uint8, t.batch*t.info.Pixels()),
+		params: make([]float32, len(t.peers)*2*t.batch*viewParams),
+		seed:   int64(seed),
+	}
+	for i := range b.images {
+		b.images[i] = uint8(rng.IntN(256))
+	}
+	t.drawViews(b.params, seed, 0)
+	return b
 }

@@ -73,6 +73,7 @@ func Features(ctx context.Context, env Env, spec sweep.Spec, parentDir string) e
 		if err != nil {
 			return permanent(err)
 		}
+		a.nativeConv = nativeConv(env.Backend)
 		store := model.NewStore()
 		store.SetParam(model.ParamInitialSeed, int64(spec.Seed)+1)
 		if spec.Method != sweep.MethodRandom {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers"
@@ -22,7 +23,14 @@ type archSpec struct {
 	strides  []int
 	resnet   *resnetSpec
 	features int
+	// nativeConv: 3x3 convolutions use the backend's convolution op (XLA)
+	// instead of im2col (the Go backend); both read the same variables.
+	nativeConv bool
 }
+
+// nativeConv reports whether a backend's own convolution is the fast one:
+// on XLA it is; on the Go backend im2col is 20-60x faster.
+func nativeConv(b compute.Backend) bool { return b.Name() == "xla" }
 
 var cpuArchs = map[string]archSpec{
 	"mlp-s": {mlp: []int{256, 128}, features: 128},
@@ -56,13 +64,13 @@ func lookupArch(name string) (archSpec, error) {
 // encoder maps images [B, H, W, C] (normalized) to features [B, d].
 func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
 	if a.resnet != nil {
-		return resnetEncoder(scope, *a.resnet, x)
+		return resnetEncoder(scope, *a.resnet, a.nativeConv, x)
 	}
 	if len(a.mlp) > 0 {
 		b := x.Shape().Dimensions[0]
 		h := Reshape(x, b, -1)
 		for i, w := range a.mlp {
-			h = activation.Relu(layers.DenseWithBias(scope.In("dense_%d", i), h, w))
+			h = activation.Relu(dense(scope.In("dense_%d", i), h, true, w))
 		}
 		return h
 	}
@@ -71,19 +79,29 @@ func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
 	// without, 73.2% with; see the issue notes). The head keeps the method's BN.
 	h := x
 	for i, c := range a.conv {
-		h = activation.Relu(conv3x3(scope.In("conv_%d", i), h, c, a.strides[i]))
+		h = activation.Relu(conv3x3(scope.In("conv_%d", i), h, c, a.strides[i], a.nativeConv))
 	}
 	return ReduceMean(h, 1, 2) // global average pool
 }
 
-// conv3x3 is a SAME-padded 3x3 convolution written as im2col: nine strided
-// slices of the padded input, concatenated, then one MatMul with the
-// [9*cin, cout] kernel. On the Go backend this is 20-60x faster than the
-// built-in convolution, and its gradient uses only ops the backend has.
-func conv3x3(scope *model.Scope, x *Node, cout, stride int) *Node {
+// conv3x3 is a 3x3 convolution padded by 1 on each side (PyTorch's
+// padding=1), with bias. Its kernel is the variable "dense/weights" of shape
+// [9*cin, cout] (rows: tap dy, tap dx, input channel), whichever way it is
+// computed, so checkpoints move between backends.
+//
+// native: the backend's convolution op. Otherwise im2col: nine strided
+// slices of the padded input, concatenated, then one MatMul with the kernel.
+// On the Go backend this is 20-60x faster than its built-in convolution, and
+// its gradient uses only ops the backend has.
+func conv3x3(scope *model.Scope, x *Node, cout, stride int, native bool) *Node {
 	dims := x.Shape().Dimensions
 	b, h, w, cin := dims[0], dims[1], dims[2], dims[3]
 	ho, wo := (h+stride-1)/stride, (w+stride-1)/stride
+	if native {
+		kernel, bias := denseVars(scope, x, 9*cin, cout, true)
+		y := Convolve(x, Reshape(kernel, 3, 3, cin, cout)).Strides(stride).PaddingPerDim([][2]int{{1, 1}, {1, 1}}).Done()
+		return Add(y, Reshape(bias, 1, 1, 1, cout))
+	}
 	zero := ScalarZero(x.Graph(), x.DType())
 	xp := Pad(x, zero, compute.PadAxis{}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{})
 	var taps []*Node
@@ -96,16 +114,51 @@ func conv3x3(scope *model.Scope, x *Node, cout, stride int) *Node {
 		}
 	}
 	patches := Reshape(Concatenate(taps, 3), b*ho*wo, 9*cin)
-	out := layers.DenseWithBias(scope, patches, cout)
+	out := dense(scope, patches, true, cout)
 	return Reshape(out, b, ho, wo, cout)
+}
+
+// dense is a linear layer over the last axis of x [..., in]. Its variables
+// ("dense/weights" [in, out], "dense/biases" [out], as GoMLX's layers.Dense
+// names them) are float32 whatever x's dtype: in bf16 mixed precision they
+// are cast at use, and their gradients and updates stay float32.
+func dense(scope *model.Scope, x *Node, bias bool, out int) *Node {
+	if x.DType() == dtypes.Float32 {
+		return layers.Dense(scope, x, bias, out)
+	}
+	dims := x.Shape().Dimensions
+	in := dims[len(dims)-1]
+	w, b := denseVars(scope, x, in, out, bias)
+	y := Reshape(MatMul(Reshape(x, -1, in), w), append(dims[:len(dims)-1:len(dims)-1], out)...)
+	if b != nil {
+		bshape := make([]int, len(dims))
+		for i := range bshape {
+			bshape[i] = 1
+		}
+		bshape[len(dims)-1] = out
+		y = Add(y, Reshape(b, bshape...))
+	}
+	return y
+}
+
+// denseVars returns dense's float32 variables (bias nil unless asked) as
+// nodes of x's graph and dtype.
+func denseVars(scope *model.Scope, x *Node, in, out int, bias bool) (w, b *Node) {
+	scope = scope.In("dense")
+	g, dtype := x.Graph(), x.DType()
+	w = ConvertDType(scope.VariableWithShape("weights", shapes.Make(dtypes.Float32, in, out)).NodeValue(g), dtype)
+	if bias {
+		b = ConvertDType(scope.VariableWithShape("biases", shapes.Make(dtypes.Float32, out)).NodeValue(g), dtype)
+	}
+	return w, b
 }
 
 // projector is the SimCLR head of the method:
 // Linear(d, 512, no bias) -> BatchNorm -> ReLU -> Linear(512, 128).
 func projector(scope *model.Scope, f *Node) *Node {
-	h := layers.Dense(scope.In("proj_0"), f, false, 512)
+	h := dense(scope.In("proj_0"), f, false, 512)
 	h = activation.Relu(batchNorm(scope.In("proj_bn"), h))
-	return layers.DenseWithBias(scope.In("proj_1"), h, 128)
+	return dense(scope.In("proj_1"), h, true, 128)
 }
 
 // bnMomentum is the weight of the old value in BatchNorm's moving averages
@@ -118,6 +171,9 @@ const bnMomentum = 0.9
 // moving averages that feature extraction uses. Graph-level, since the Go
 // backend has no fused BatchNorm op.
 func batchNorm(scope *model.Scope, x *Node) *Node {
+	if dt := x.DType(); dt != dtypes.Float32 { // statistics in float32 (mixed precision)
+		return ConvertDType(batchNorm(scope, ConvertDType(x, dtypes.Float32)), dt)
+	}
 	g := x.Graph()
 	dims := x.Shape().Dimensions
 	c := dims[len(dims)-1]
@@ -153,17 +209,17 @@ func batchNorm(scope *model.Scope, x *Node) *Node {
 func simsiamProjector(scope *model.Scope, f *Node) *Node {
 	h := f
 	for i := 0; i < 2; i++ {
-		h = layers.DenseWithBias(scope.In("proj_%d", i), h, 2048)
+		h = dense(scope.In("proj_%d", i), h, true, 2048)
 		h = activation.Relu(batchNorm(scope.In("proj_bn_%d", i), h))
 	}
-	h = layers.DenseWithBias(scope.In("proj_2"), h, 2048)
+	h = dense(scope.In("proj_2"), h, true, 2048)
 	return batchNorm(scope.In("proj_bn_2"), h)
 }
 
 // simsiamPredictor is SimSiam's predictor of the method:
 // Linear(2048, 512, no bias) -> BN -> ReLU -> Linear(512, 2048).
 func simsiamPredictor(scope *model.Scope, z *Node) *Node {
-	h := layers.Dense(scope.In("pred_0"), z, false, 512)
+	h := dense(scope.In("pred_0"), z, false, 512)
 	h = activation.Relu(batchNorm(scope.In("pred_bn"), h))
-	return layers.DenseWithBias(scope.In("pred_1"), h, 2048)
+	return dense(scope.In("pred_1"), h, true, 2048)
 }

@@ -7,8 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
-	"runtime"
-	"sync"
 	"time"
 
 	"github.com/dogo-sweep/sweep/data"
@@ -47,14 +45,24 @@ type trainer struct {
 	exec    *model.Exec
 	peers   []peerSpec
 	batch   int
-	pixels  int
 	info    data.Info
 	augment []*augmenter
-	// workers augment a step's images in parallel (0: GOMAXPROCS).
-	workers int
+	// dtype is what the encoders and heads compute in: float32, or
+	// bfloat16 for mixed precision (weights, optimizer and losses stay
+	// float32).
+	dtype dtypes.DType
 }
 
-func peersOf(spec sweep.Spec) ([]peerSpec, error) {
+// stepBatch is the input of one training step: B raw images, the
+// parameters of each peer's two views of each image (peer, view, image:
+// [P, 2, B, viewParams] flattened), and the seed of the step's noise.
+type stepBatch struct {
+	images []uint8
+	params []float32
+	seed   int64
+}
+
+func peersOf(spec sweep.Spec, backend compute.Backend) ([]peerSpec, error) {
 	objs := []string{spec.Objective}
 	if spec.Method == sweep.MethodDoGo {
 		s, l := sweep.SplitObjective(spec.Objective)
@@ -66,6 +74,7 @@ func peersOf(spec sweep.Spec) ([]peerSpec, error) {
 		if err != nil {
 			return nil, err
 		}
+		as.nativeConv = nativeConv(backend)
 		if objs[i] != "simclr" && objs[i] != "simsiam" {
 			return nil, fmt.Errorf("unknown objective %s (simclr, simsiam)", objs[i])
 		}
@@ -80,7 +89,8 @@ func peersOf(spec sweep.Spec) ([]peerSpec, error) {
 // losses is differentiated once and both peers step together.
 func (t *trainer) buildStep(scope *model.Scope, inputs []*Node) []*Node {
 	p := t.spec.Pretrain
-	g := inputs[0].Graph()
+	images, params, rng, lr := inputs[0], inputs[1], inputs[2], inputs[3]
+	g := images.Graph()
 	t.store.SetTraining(g, true) // batch statistics in BatchNorm
 	// Per peer: its SSL loss, the pair of cross-view embeddings its KD term
 	// is computed from, and the pair a SimSiam peer offers as a detached
@@ -92,19 +102,24 @@ func (t *trainer) buildStep(scope *model.Scope, inputs []*Node) []*Node {
 	half := func(x *Node) [2]*Node {
 		return [2]*Node{Slice(x, AxisRange(0, t.batch)), Slice(x, AxisRange(t.batch, 2*t.batch))}
 	}
+	// Both views of every image: [2B, H, W, C], first views then second.
+	twice := Concatenate([]*Node{images, images}, 0)
+	f32 := func(x *Node) *Node { return ConvertDType(x, dtypes.Float32) }
 	for k, ps := range t.peers {
-		x := inputs[k]
+		var x *Node
+		x, rng = t.augment[k].augmentViews(twice, Reshape(Slice(params, AxisElem(k)), 2*t.batch, viewParams), rng)
+		x = ConvertDType(x, t.dtype)
 		s := scope.In("peer%d", k)
 		f := encoder(s.In("encoder"), ps.arch, x)
 		switch ps.objective {
 		case "simsiam":
 			z := simsiamProjector(s.In("head"), f)
 			p := simsiamPredictor(s.In("predictor"), z)
-			zz, pp := half(z), half(p)
+			zz, pp := half(f32(z)), half(f32(p))
 			ssl[k] = simsiamLoss(zz[0], zz[1], pp[0], pp[1])
 			self[k], proj[k] = pp, zz
 		default:
-			ab := half(projector(s.In("head"), f))
+			ab := half(f32(projector(s.In("head"), f)))
 			ssl[k] = ntXent(ab[0], ab[1], p.Temperature)
 			self[k], proj[k] = ab, ab
 		}
@@ -131,7 +146,7 @@ func (t *trainer) buildStep(scope *model.Scope, inputs []*Node) []*Node {
 	// GoMLX v0.28.16 a variable's value set from Go between steps does not
 	// reach an already built graph, so a schedule would silently not apply.
 	lrVar := optimizer.LearningRateVar(scope, dtypes.Float32, p.LR)
-	lrVar.SetNodeValue(inputs[len(t.peers)])
+	lrVar.SetNodeValue(lr)
 	opt := optimizer.Adam().LearningRate(p.LR).WeightDecay(p.WeightDecay).Done()
 	opt.UpdateGraph(scope, g, total)
 	outs[0] = total
@@ -144,15 +159,19 @@ const stepsDoneVar = "/sweep/steps_done"
 // newTrainer builds the store, the learning-rate variable and the step
 // executor of a pretraining job.
 func newTrainer(backend compute.Backend, spec sweep.Spec, info data.Info) (*trainer, error) {
-	if prec := spec.Pretrain.Precision; prec != "" && prec != "float32" {
-		return nil, permanent(fmt.Errorf("precision %q is not implemented in this build (float32 is); remove pretrain.precision from the grid", prec))
-	}
-	peers, err := peersOf(spec)
+	peers, err := peersOf(spec, backend)
 	if err != nil {
 		return nil, permanent(err)
 	}
 	p := spec.Pretrain
-	t := &trainer{spec: spec, peers: peers, batch: p.Batch, pixels: info.Pixels(), info: info}
+	t := &trainer{spec: spec, peers: peers, batch: p.Batch, info: info, dtype: dtypes.Float32}
+	switch p.Precision {
+	case "", "float32":
+	case "bf16":
+		t.dtype = dtypes.BFloat16
+	default:
+		return nil, permanent(fmt.Errorf("precision %q: use float32 or bf16", p.Precision))
+	}
 	for _, ps := range peers {
 		t.augment = append(t.augment, newAugmenter(info, ps.objective))
 	}
@@ -165,15 +184,34 @@ func newTrainer(backend compute.Backend, spec sweep.Spec, info data.Info) (*trai
 	return t, nil
 }
 
-// step runs one training step on the views in bufs (per peer: 2B images, the
-// first views then the second views) at learning rate lr, and returns the
-// total loss and, per peer, the SSL loss and the KD term.
-func (t *trainer) step(bufs [][]float32, lr float64) ([]float64, error) {
-	args := make([]any, len(t.peers)+1)
-	for k := range t.peers {
-		args[k] = tensors.FromFlatDataAndDimensions(bufs[k], 2*t.batch, t.info.Height, t.info.Width, t.info.Channels)
+// inputShapes are the shapes of the step's inputs: images, view parameters,
+// RNG state, learning rate.
+func (t *trainer) inputShapes() ([]shapes.Shape, error) {
+	rng, err := RNGStateFromSeed(0)
+	if err != nil {
+		return nil, err
 	}
-	args[len(t.peers)] = float32(lr)
+	return []shapes.Shape{
+		shapes.Make(dtypes.Uint8, t.batch, t.info.Height, t.info.Width, t.info.Channels),
+		shapes.Make(dtypes.Float32, len(t.peers), 2, t.batch, viewParams),
+		rng.Shape(),
+		shapes.Make(dtypes.Float32),
+	}, nil
+}
+
+// step runs one training step at learning rate lr, and returns the total
+// loss and, per peer, the SSL loss and the KD term.
+func (t *trainer) step(b stepBatch, lr float64) ([]float64, error) {
+	rng, err := RNGStateFromSeed(b.seed)
+	if err != nil {
+		return nil, err
+	}
+	args := []any{
+		tensors.FromFlatDataAndDimensions(b.images, t.batch, t.info.Height, t.info.Width, t.info.Channels),
+		tensors.FromFlatDataAndDimensions(b.params, len(t.peers), 2, t.batch, viewParams),
+		rng,
+		float32(lr),
+	}
 	var outs []*tensors.Tensor
 	if err := exceptions.TryCatch[error](func() { outs = t.exec.MustCall(args...) }); err != nil {
 		return nil, err
@@ -220,11 +258,10 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 	// its updates back (a resumed job would silently stop learning);
 	// variables the graph created and the checkpoint then overwrites train
 	// normally. TestResumeGivesSameResult guards this.
-	inShapes := make([]shapes.Shape, len(t.peers)+1)
-	for k := range t.peers {
-		inShapes[k] = shapes.Make(dtypes.Float32, 2*p.Batch, set.Info.Height, set.Info.Width, set.Info.Channels)
+	inShapes, err := t.inputShapes()
+	if err != nil {
+		return err
 	}
-	inShapes[len(t.peers)] = shapes.Make(dtypes.Float32)
 	if err := exceptions.TryCatch[error](func() {
 		if _, err := t.exec.Compile(inShapes...); err != nil {
 			panic(err)
@@ -283,8 +320,7 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 				return err
 			}
 			gstep := int64(epoch*stepsPerEpoch + s)
-			bufs := <-batches
-			vals, err := t.step(bufs, currentLR(p, gstep, totalSteps))
+			vals, err := t.step(<-batches, currentLR(p, gstep, totalSteps))
 			if err != nil {
 				stopPrep()
 				return fmt.Errorf("training step %d: %w", gstep, err)
@@ -333,52 +369,33 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 	return nil
 }
 
-// prepare augments the views of an epoch's steps in the background, one
-// step ahead of training, so that the device does not wait for the host.
-// The views of a step depend only on the seed, the peer and the step. Three
-// buffer sets rotate: one in training, one ready, one being filled. stop
-// ends the producer and waits for it.
-func (t *trainer) prepare(set *data.Set, idx, order []int, epoch, first, steps int, seed uint64) (<-chan [][]float32, func()) {
-	out := make(chan [][]float32, 1)
+// prepare gathers the images of an epoch's steps and draws their views
+// parameters in the background, one step ahead of training. A step's
+// parameters depend only on the seed, the peer, the step and the image's
+// place in the batch. Three buffer sets rotate: one in training, one ready,
+// one being filled. stop ends the producer and waits for it.
+func (t *trainer) prepare(set *data.Set, idx, order []int, epoch, first, steps int, seed uint64) (<-chan stepBatch, func()) {
+	out := make(chan stepBatch, 1)
 	quit := make(chan struct{})
 	finished := make(chan struct{})
-	var sets [3][][]float32
+	pixels := t.info.Pixels()
+	var sets [3]stepBatch
 	for b := range sets {
-		sets[b] = make([][]float32, len(t.peers))
-		for k := range sets[b] {
-			sets[b][k] = make([]float32, 2*t.batch*t.pixels)
-		}
-	}
-	workers := t.workers
-	if workers < 1 {
-		workers = runtime.GOMAXPROCS(0)
+		sets[b].images = make([]uint8, t.batch*pixels)
+		sets[b].params = make([]float32, len(t.peers)*2*t.batch*viewParams)
 	}
 	go func() {
 		defer close(finished)
 		for s := first; s < steps; s++ {
-			bufs := sets[(s-first)%3]
+			b := &sets[(s-first)%3]
 			gstep := uint64(epoch*steps + s)
-			// Images are spread over the workers; each has its own seed
-			// (seed, peer, step, image), so the views do not depend on
-			// how many workers there are.
-			var wg sync.WaitGroup
-			for w := 0; w < workers; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					for k := range t.peers {
-						for i := w; i < t.batch; i += workers {
-							rng := rand.New(rand.NewPCG(seed<<32|uint64(k), gstep<<20|uint64(i)))
-							img := set.Image(idx[order[s*t.batch+i]])
-							t.augment[k].view(rng, img, bufs[k][i*t.pixels:(i+1)*t.pixels])
-							t.augment[k].view(rng, img, bufs[k][(t.batch+i)*t.pixels:(t.batch+i+1)*t.pixels])
-						}
-					}
-				}(w)
+			for i := 0; i < t.batch; i++ {
+				copy(b.images[i*pixels:(i+1)*pixels], set.Image(idx[order[s*t.batch+i]]))
 			}
-			wg.Wait()
+			t.drawViews(b.params, seed, gstep)
+			b.seed = rand.New(rand.NewPCG(seed, gstep)).Int64()
 			select {
-			case out <- bufs:
+			case out <- *b:
 			case <-quit:
 				return
 			}
@@ -390,6 +407,21 @@ func (t *trainer) prepare(set *data.Set, idx, order []int, epoch, first, steps i
 			once = true
 			close(quit)
 			<-finished
+		}
+	}
+}
+
+// drawViews writes the view parameters of a step into params ([P, 2, B,
+// viewParams]): each image of each peer has its own seed (seed, peer, step,
+// image), so the views of a step never depend on what came before it.
+func (t *trainer) drawViews(params []float32, seed, gstep uint64) {
+	for k := range t.peers {
+		for i := 0; i < t.batch; i++ {
+			rng := rand.New(rand.NewPCG(seed<<32|uint64(k), gstep<<20|uint64(i)))
+			for v := 0; v < 2; v++ {
+				at := ((k*2+v)*t.batch + i) * viewParams
+				t.augment[k].draw(rng, params[at:at+viewParams])
+			}
 		}
 	}
 }

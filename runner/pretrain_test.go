@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/dogo-sweep/sweep/data"
@@ -52,18 +53,6 @@ func pretrainSpec(method string, archs []string, epochs, batch int, kdWeight flo
 	return sweep.Spec{Kind: sweep.KindPretrain, Dataset: "fashion-mnist", Method: method, Objective: "simclr", Seed: 7, Archs: archs, Pretrain: &p}
 }
 
-func randomViews(peers, batch int, seed uint64) [][]float32 {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	out := make([][]float32, peers)
-	for k := range out {
-		out[k] = make([]float32, 2*batch*784)
-		for i := range out[k] {
-			out[k][i] = float32(rng.NormFloat64())
-		}
-	}
-	return out
-}
-
 func variables(t *testing.T, tr *trainer, scope string) map[string][]float32 {
 	t.Helper()
 	out := map[string][]float32{}
@@ -97,17 +86,18 @@ func TestDoGoWithZeroWeightMatchesSolo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	views := randomViews(2, batch, 3)
+	// Peer 0's views are drawn from the same seeds in both.
+	soloBatch, dogoBatch := solo.randomBatch(3), dogo.randomBatch(3)
 	var soloLoss, dogoLoss []float64
 	for step := 0; step < 3; step++ {
-		ls, err := solo.step(views[:1], 1e-3)
+		ls, err := solo.step(soloBatch, 1e-3)
 		if err != nil {
 			t.Fatal(err)
 		}
 		soloLoss = append(soloLoss, ls[1])
 	}
 	for step := 0; step < 3; step++ {
-		ld, err := dogo.step(views, 1e-3)
+		ld, err := dogo.step(dogoBatch, 1e-3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,14 +133,14 @@ func TestDoGoWeightChangesUpdates(t *testing.T) {
 	const batch = 16
 	solo, _ := newTrainer(b, pretrainSpec(sweep.MethodSolo, []string{"mlp-s"}, 1, batch, 0), info)
 	dogo, _ := newTrainer(b, pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "cnn-s"}, 1, batch, 100), info)
-	views := randomViews(2, batch, 3)
+	soloBatch, dogoBatch := solo.randomBatch(3), dogo.randomBatch(3)
 	for step := 0; step < 2; step++ {
-		if _, err := solo.step(views[:1], 1e-3); err != nil {
+		if _, err := solo.step(soloBatch, 1e-3); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for step := 0; step < 2; step++ {
-		ld, err := dogo.step(views, 1e-3)
+		ld, err := dogo.step(dogoBatch, 1e-3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +294,7 @@ func TestLearningRateReachesTheStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	views := randomViews(1, 16, 5)
+	views := tr.randomBatch(5)
 	var losses []float64
 	for _, lr := range []float64{0, 0, 1e-2, 0} {
 		l, err := tr.step(views, lr)
@@ -421,7 +411,7 @@ func BenchmarkStep(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			views := randomViews(len(c.archs), batch, 1)
+			views := tr.randomBatch(1)
 			if _, err := tr.step(views, 1e-3); err != nil { // compile
 				b.Fatal(err)
 			}
@@ -457,7 +447,7 @@ func TestSimSiamAndMixedObjectivesTrain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			views := randomViews(len(tc.archs), 16, 2)
+			views := tr.randomBatch(2)
 			var first, last []float64
 			for step := 0; step < 4; step++ {
 				l, err := tr.step(views, 1e-3)
@@ -488,44 +478,43 @@ func TestSimSiamAndMixedObjectivesTrain(t *testing.T) {
 	}
 }
 
-// The views of a step are the same whatever the number of workers that
-// prepare them.
-func TestViewsDoNotDependOnWorkers(t *testing.T) {
+// A step's input depends only on the seed and the step: preparing an epoch
+// from its third step (a resumed run) gives the same third batch.
+func TestStepInputIsSeededPerStep(t *testing.T) {
 	b := testBackend(t)
 	set := synthetic(64, 3)
 	spec := pretrainSpec(sweep.MethodDoGo, []string{"mlp-s", "mlp-s"}, 1, 16, 100)
-	var got [][][]float32
-	for _, w := range []int{1, 3} {
-		tr, err := newTrainer(b, spec, set.Info)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr.workers = w
-		idx := subset(set.N, 0, 1)
-		order := permutation(len(idx), 1, 0)
-		ch, stop := tr.prepare(set, idx, order, 0, 0, 4, 7)
-		var bufs [][]float32
-		for _, v := range <-ch {
-			bufs = append(bufs, append([]float32(nil), v...))
-		}
-		stop()
-		got = append(got, bufs)
+	tr, err := newTrainer(b, spec, set.Info)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for k := range got[0] {
-		for i := range got[0][k] {
-			if got[0][k][i] != got[1][k][i] {
-				t.Fatalf("peer %d value %d: %g with 1 worker, %g with 3", k, i, got[0][k][i], got[1][k][i])
-			}
+	idx := subset(set.N, 0, 1)
+	order := permutation(len(idx), 1, 0)
+	third := func(first int) stepBatch {
+		ch, stop := tr.prepare(set, idx, order, 0, first, 4, 7)
+		defer stop()
+		var sb stepBatch
+		for s := first; s <= 2; s++ {
+			sb = <-ch
+			sb.images, sb.params = slices.Clone(sb.images), slices.Clone(sb.params)
 		}
+		return sb
+	}
+	a, c := third(0), third(2)
+	if !slices.Equal(a.images, c.images) || !slices.Equal(a.params, c.params) || a.seed != c.seed {
+		t.Fatal("step 2's input differs when the epoch starts at step 2")
+	}
+	if a.params[0] == a.params[viewParams] {
+		t.Fatal("the two views of image 0 have the same crop")
 	}
 }
 
-// A setting this build cannot honour is an error, never silently ignored.
-func TestUnsupportedPrecisionIsAnError(t *testing.T) {
+// A precision this build does not know is an error, never silently ignored.
+func TestUnknownPrecisionIsAnError(t *testing.T) {
 	spec := pretrainSpec(sweep.MethodSolo, []string{"mlp-s"}, 1, 16, 0)
-	spec.Pretrain.Precision = "bf16"
+	spec.Pretrain.Precision = "fp8"
 	_, err := newTrainer(testBackend(t), spec, data.Known()["fashion-mnist"])
 	if err == nil || !IsPermanent(err) {
-		t.Fatalf("bf16: %v", err)
+		t.Fatalf("fp8: %v", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
 )
@@ -51,13 +50,19 @@ func conv1x1(scope *model.Scope, x *Node, cout, stride int) *Node {
 		x = Slice(x, AxisRange(), AxisRange().Stride(stride), AxisRange().Stride(stride), AxisRange())
 	}
 	d := x.Shape().Dimensions
-	y := layers.Dense(scope, Reshape(x, d[0]*d[1]*d[2], d[3]), false, cout)
+	y := dense(scope, Reshape(x, d[0]*d[1]*d[2], d[3]), false, cout)
 	return Reshape(y, d[0], d[1], d[2], cout)
 }
 
+// convFunc is a 3x3 convolution with stride (conv3x3 on the chosen path).
+type convFunc func(scope *model.Scope, x *Node, cout, stride int) *Node
+
 // resnetEncoder maps images [B, H, W, C] to features [B, d].
-func resnetEncoder(scope *model.Scope, r resnetSpec, x *Node) *Node {
-	h := conv3x3(scope.In("stem"), x, r.stem, 1)
+func resnetEncoder(scope *model.Scope, r resnetSpec, native bool, x *Node) *Node {
+	var conv convFunc = func(scope *model.Scope, x *Node, cout, stride int) *Node {
+		return conv3x3(scope, x, cout, stride, native)
+	}
+	h := conv(scope.In("stem"), x, r.stem, 1)
 	if r.wide == 0 {
 		h = activation.Relu(batchNorm(scope.In("stem_bn"), h))
 	}
@@ -75,13 +80,13 @@ func resnetEncoder(scope *model.Scope, r resnetSpec, x *Node) *Node {
 			s := scope.In("stage%d_block%d", stage, b)
 			switch {
 			case r.wide > 0:
-				h = wideBlock(s, h, cin, width, stride)
+				h = wideBlock(s, conv, h, cin, width, stride)
 				cin = width
 			case r.bottleneck:
-				h = bottleneckBlock(s, h, cin, width, stride)
+				h = bottleneckBlock(s, conv, h, cin, width, stride)
 				cin = width * 4
 			default:
-				h = basicBlock(s, h, cin, width, stride)
+				h = basicBlock(s, conv, h, cin, width, stride)
 				cin = width
 			}
 		}
@@ -99,24 +104,24 @@ func shortcut(scope *model.Scope, x *Node, cin, cout, stride int) *Node {
 	return batchNorm(scope.In("short_bn"), conv1x1(scope.In("short"), x, cout, stride))
 }
 
-func basicBlock(scope *model.Scope, x *Node, cin, cout, stride int) *Node {
-	h := activation.Relu(batchNorm(scope.In("bn1"), conv3x3(scope.In("conv1"), x, cout, stride)))
-	h = batchNorm(scope.In("bn2"), conv3x3(scope.In("conv2"), h, cout, 1))
+func basicBlock(scope *model.Scope, conv convFunc, x *Node, cin, cout, stride int) *Node {
+	h := activation.Relu(batchNorm(scope.In("bn1"), conv(scope.In("conv1"), x, cout, stride)))
+	h = batchNorm(scope.In("bn2"), conv(scope.In("conv2"), h, cout, 1))
 	return activation.Relu(Add(h, shortcut(scope, x, cin, cout, stride)))
 }
 
-func bottleneckBlock(scope *model.Scope, x *Node, cin, width, stride int) *Node {
+func bottleneckBlock(scope *model.Scope, conv convFunc, x *Node, cin, width, stride int) *Node {
 	h := activation.Relu(batchNorm(scope.In("bn1"), conv1x1(scope.In("conv1"), x, width, 1)))
-	h = activation.Relu(batchNorm(scope.In("bn2"), conv3x3(scope.In("conv2"), h, width, stride)))
+	h = activation.Relu(batchNorm(scope.In("bn2"), conv(scope.In("conv2"), h, width, stride)))
 	h = batchNorm(scope.In("bn3"), conv1x1(scope.In("conv3"), h, width*4, 1))
 	return activation.Relu(Add(h, shortcut(scope, x, cin, width*4, stride)))
 }
 
 // wideBlock is WRN's pre-activation block: BN-ReLU-conv twice.
-func wideBlock(scope *model.Scope, x *Node, cin, cout, stride int) *Node {
+func wideBlock(scope *model.Scope, conv convFunc, x *Node, cin, cout, stride int) *Node {
 	pre := activation.Relu(batchNorm(scope.In("bn1"), x))
-	h := conv3x3(scope.In("conv1"), pre, cout, stride)
-	h = conv3x3(scope.In("conv2"), activation.Relu(batchNorm(scope.In("bn2"), h)), cout, 1)
+	h := conv(scope.In("conv1"), pre, cout, stride)
+	h = conv(scope.In("conv2"), activation.Relu(batchNorm(scope.In("bn2"), h)), cout, 1)
 	short := x
 	if cin != cout || stride != 1 {
 		short = conv1x1(scope.In("short"), pre, cout, stride)

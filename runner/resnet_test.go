@@ -49,11 +49,7 @@ func TestResidualEncoders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			views := make([][]float32, 1)
-			views[0] = make([]float32, 2*4*32*32*3)
-			for i := range views[0] {
-				views[0][i] = float32(math.Sin(float64(i)))
-			}
+			views := tr.randomBatch(1)
 			l0, err := tr.step(views, 1e-3)
 			if err != nil {
 				t.Fatal(err)

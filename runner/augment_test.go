@@ -1,0 +1,262 @@
+package runner
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/dogo-sweep/sweep/data"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// refView is an independent float64 reference of one augmented view
+// (without noise): bilinear sampling with clamped reads, pixel by pixel, then
+// the jitter in the documented order, hue through explicit YIQ coordinates.
+func refView(info data.Info, img []uint8, p []float32) []float64 {
+	h, w, c := info.Height, info.Width, info.Channels
+	at := func(y, x, k int) float64 {
+		y, x = min(max(y, 0), h-1), min(max(x, 0), w-1)
+		return float64(img[(y*w+x)*c+k]) / 255
+	}
+	clip := func(v float64) float64 { return math.Min(1, math.Max(0, v)) }
+	px := make([][]float64, h*w)
+	for y := 0; y < h; y++ {
+		sy := float64(p[pCropY]) + (float64(y)+0.5)*float64(p[pCropH])/float64(h) - 0.5
+		y0 := int(math.Floor(sy))
+		fy := sy - float64(y0)
+		for x := 0; x < w; x++ {
+			xx := x
+			if p[pFlip] == 1 {
+				xx = w - 1 - x
+			}
+			sx := float64(p[pCropX]) + (float64(xx)+0.5)*float64(p[pCropW])/float64(w) - 0.5
+			x0 := int(math.Floor(sx))
+			fx := sx - float64(x0)
+			v := make([]float64, c)
+			for k := range v {
+				v[k] = (1-fy)*((1-fx)*at(y0, x0, k)+fx*at(y0, x0+1, k)) + fy*((1-fx)*at(y0+1, x0, k)+fx*at(y0+1, x0+1, k))
+			}
+			px[y*w+x] = v
+		}
+	}
+	if c == 3 {
+		luma := func(v []float64) float64 { return 0.299*v[0] + 0.587*v[1] + 0.114*v[2] }
+		for _, v := range px {
+			for k := range v {
+				v[k] = clip(v[k] * float64(p[pBright]))
+			}
+		}
+		var m float64
+		for _, v := range px {
+			m += luma(v) / float64(len(px))
+		}
+		for _, v := range px {
+			for k := range v {
+				v[k] = clip(m + (v[k]-m)*float64(p[pContrast]))
+			}
+		}
+		for _, v := range px {
+			l := luma(v)
+			for k := range v {
+				v[k] = clip(l + (v[k]-l)*float64(p[pSat]))
+			}
+		}
+		toYIQ := [3][3]float64{{0.299, 0.587, 0.114}, {0.596, -0.274, -0.322}, {0.211, -0.523, 0.312}}
+		t := 2 * math.Pi * float64(p[pHue])
+		for _, v := range px {
+			var yiq [3]float64
+			for i := range yiq {
+				yiq[i] = toYIQ[i][0]*v[0] + toYIQ[i][1]*v[1] + toYIQ[i][2]*v[2]
+			}
+			yiq[1], yiq[2] = math.Cos(t)*yiq[1]-math.Sin(t)*yiq[2], math.Sin(t)*yiq[1]+math.Cos(t)*yiq[2]
+			rgb := solve3(toYIQ, yiq)
+			for k := range v {
+				v[k] = clip(rgb[k])
+			}
+		}
+		if p[pGray] == 1 {
+			for _, v := range px {
+				l := luma(v)
+				v[0], v[1], v[2] = l, l, l
+			}
+		}
+	}
+	out := make([]float64, 0, h*w*c)
+	for _, v := range px {
+		for k := range v {
+			out = append(out, (v[k]-float64(info.Mean[k]))/float64(info.Std[k]))
+		}
+	}
+	return out
+}
+
+// solve3 solves m x = b by Gaussian elimination with partial pivoting.
+func solve3(m [3][3]float64, b [3]float64) [3]float64 {
+	for col := 0; col < 3; col++ {
+		piv := col
+		for r := col + 1; r < 3; r++ {
+			if math.Abs(m[r][col]) > math.Abs(m[piv][col]) {
+				piv = r
+			}
+		}
+		m[col], m[piv] = m[piv], m[col]
+		b[col], b[piv] = b[piv], b[col]
+		for r := col + 1; r < 3; r++ {
+			f := m[r][col] / m[col][col]
+			for k := col; k < 3; k++ {
+				m[r][k] -= f * m[col][k]
+			}
+			b[r] -= f * b[col]
+		}
+	}
+	var x [3]float64
+	for r := 2; r >= 0; r-- {
+		x[r] = b[r]
+		for k := r + 1; k < 3; k++ {
+			x[r] -= m[r][k] * x[k]
+		}
+		x[r] /= m[r][r]
+	}
+	return x
+}
+
+// runAugment applies augmentViews in a graph to n images with the given
+// parameters and returns the views, flat.
+func runAugment(t *testing.T, b compute.Backend, a *augmenter, images []uint8, params []float32, n int) []float32 {
+	t.Helper()
+	info := a.info
+	rng, err := RNGStateFromSeed(42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec, err := NewExec(b, func(img, p, r *Node) *Node {
+		v, _ := a.augmentViews(img, p, r)
+		return v
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Finalize()
+	out, err := exec.Exec(
+		tensors.FromFlatDataAndDimensions(images, n, info.Height, info.Width, info.Channels),
+		tensors.FromFlatDataAndDimensions(params, n, viewParams), rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out[0].Shape(); !got.Equal(shapes.Make(dtypes.Float32, n, info.Height, info.Width, info.Channels)) {
+		t.Fatalf("views shape %s", got)
+	}
+	return tensors.MustCopyFlatData[float32](out[0])
+}
+
+// The device augmentation matches the float64 reference on colour and grey
+// images, for drawn parameters and for hand-picked edge cases (crop at the
+// border, flip, grayscale, strong hue), on a non-square image so that rows
+// and columns cannot be swapped unnoticed.
+func TestAugmentViewsMatchReference(t *testing.T) {
+	b := testBackend(t)
+	for _, tc := range []struct {
+		name      string
+		info      data.Info
+		objective string
+	}{
+		{"colour simclr", data.Info{Height: 5, Width: 7, Channels: 3, Mean: []float32{.49, .48, .45}, Std: []float32{.25, .24, .26}}, "simclr"},
+		{"colour simsiam", data.Info{Height: 6, Width: 4, Channels: 3, Mean: []float32{.5, .5, .5}, Std: []float32{.5, .5, .5}}, "simsiam"},
+		{"grey", data.Info{Height: 6, Width: 9, Channels: 1, Mean: []float32{.29}, Std: []float32{.35}}, "simclr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAugmenter(tc.info, tc.objective)
+			a.noise = 0 // noise is random in the graph: checked apart
+			rng := rand.New(rand.NewPCG(1, 2))
+			const n = 24
+			pix := tc.info.Pixels()
+			images := make([]uint8, n*pix)
+			for i := range images {
+				images[i] = uint8(rng.IntN(256))
+			}
+			params := make([]float32, n*viewParams)
+			for i := 0; i < n; i++ {
+				a.draw(rng, params[i*viewParams:(i+1)*viewParams])
+			}
+			h, w := float32(tc.info.Height), float32(tc.info.Width)
+			edge := [][viewParams]float32{
+				{0, 0, h, w, 0, 1, 1, 1, 0, 0},                       // identity
+				{0, 0, h, w, 1, 1, 1, 1, 0, 0},                       // flip only
+				{h / 2, w / 2, h / 2, w / 2, 1, 1.5, .4, 1.7, .2, 0}, // bottom-right corner, strong jitter
+				{.3, .1, 1.2, 1.5, 0, .3, 1.8, .2, -.2, 1},           // tiny crop (upsampled), grayscale
+			}
+			for i, e := range edge {
+				copy(params[i*viewParams:], e[:])
+			}
+			got := runAugment(t, b, a, images, params, n)
+			var worst float64
+			for i := 0; i < n; i++ {
+				want := refView(tc.info, images[i*pix:(i+1)*pix], params[i*viewParams:(i+1)*viewParams])
+				for j, v := range want {
+					worst = math.Max(worst, math.Abs(v-float64(got[i*pix+j])))
+				}
+			}
+			if worst > 2e-5 {
+				t.Fatalf("largest difference from the float64 reference %g", worst)
+			}
+			// The identity view is the normalized image.
+			norm := make([]float32, pix)
+			normalize(tc.info, images[:pix], norm)
+			for j := range norm {
+				if math.Abs(float64(norm[j]-got[j])) > 2e-5 {
+					t.Fatalf("identity view differs from the image at %d: %g vs %g", j, got[j], norm[j])
+				}
+			}
+		})
+	}
+}
+
+// Grey images get Gaussian noise of std 0.1 (pixel units), zero mean,
+// different in each view.
+func TestAugmentNoise(t *testing.T) {
+	b := testBackend(t)
+	info := data.Known()["fashion-mnist"]
+	a := newAugmenter(info, "simclr")
+	const n = 64
+	images := make([]uint8, n*784)
+	params := make([]float32, n*viewParams)
+	for i := 0; i < n; i++ {
+		copy(params[i*viewParams:], []float32{0, 0, 28, 28, 0, 1, 1, 1, 0, 0})
+	}
+	got := runAugment(t, b, a, images, params, n)
+	var sum, sq float64
+	for _, v := range got {
+		z := (float64(v) - (0-float64(info.Mean[0]))/float64(info.Std[0])) * float64(info.Std[0])
+		sum += z
+		sq += z * z
+	}
+	mean := sum / float64(len(got))
+	std := math.Sqrt(sq/float64(len(got)) - mean*mean)
+	// 50,176 samples: the standard error of the mean is 0.00045.
+	if math.Abs(mean) > 0.003 || math.Abs(std-0.1) > 0.003 {
+		t.Fatalf("noise mean %.4f std %.4f, want 0 and 0.1", mean, std)
+	}
+	if got[0] == got[784] {
+		t.Fatal("two views got the same noise")
+	}
+}
+
+func TestInvert3(t *testing.T) {
+	m := [3][3]float64{{2, 1, 0}, {1, 3, 1}, {0, 1, 4}}
+	inv := invert3(m)
+	for i := 0; i < 3; i++ {
+		for j := 0; j < 3; j++ {
+			var s float64
+			for k := 0; k < 3; k++ {
+				s += m[i][k] * inv[k][j]
+			}
+			if want := map[bool]float64{true: 1, false: 0}[i == j]; math.Abs(s-want) > 1e-12 {
+				t.Fatalf("(m inv)[%d][%d] = %g", i, j, s)
+			}
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package runner
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/dogo-sweep/sweep/data"
+	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+func maxAbsDiff(a, b []float32) float64 {
+	var m float64
+	for i := range a {
+		m = math.Max(m, math.Abs(float64(a[i]-b[i])))
+	}
+	return m
+}
+
+// The backend's convolution (used on XLA) and im2col (used on the Go
+// backend) compute the same function from the same variables: outputs and
+// gradients (to the input and to the kernel) agree, at stride 1 and 2, on
+// even and odd image sizes.
+func TestNativeConvMatchesIm2col(t *testing.T) {
+	b := testBackend(t)
+	if nativeConv(b) {
+		t.Fatal("the Go backend must use im2col: its own convolution is 20-60x slower")
+	}
+	for _, tc := range []struct{ h, w, cin, cout, stride int }{
+		{6, 5, 3, 4, 1}, {6, 5, 3, 4, 2}, {7, 7, 2, 3, 2}, {4, 4, 1, 2, 1},
+	} {
+		t.Run(fmt.Sprintf("%dx%dx%d_to_%d_stride%d", tc.h, tc.w, tc.cin, tc.cout, tc.stride), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(tc.h), uint64(tc.stride)))
+			xs := make([]float32, 2*tc.h*tc.w*tc.cin)
+			for i := range xs {
+				xs[i] = float32(rng.NormFloat64())
+			}
+			store := model.NewStore()
+			outs := make([][]float32, 2)
+			for i, native := range []bool{false, true} {
+				res, err := model.CallOnceN(b, store, func(scope *model.Scope, x *Node) []*Node {
+					y := conv3x3(scope.In("conv"), x, tc.cout, tc.stride, native)
+					// A loss that weighs every output differently.
+					w := AddScalar(MulScalar(IotaFull(x.Graph(), y.Shape()), 0.01), 0.5)
+					loss := ReduceAllSum(Mul(Sin(y), w))
+					kernel := store.GetVariable("/conv/dense/weights").NodeValue(x.Graph())
+					grads := Gradient(loss, x, kernel)
+					return []*Node{y, grads[0], grads[1]}
+				}, tensors.FromFlatDataAndDimensions(xs, 2, tc.h, tc.w, tc.cin))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var flat []float32
+				for _, r := range res {
+					flat = append(flat, tensors.MustCopyFlatData[float32](r)...)
+				}
+				outs[i] = flat
+			}
+			if len(outs[0]) != len(outs[1]) {
+				t.Fatalf("sizes %d vs %d", len(outs[0]), len(outs[1]))
+			}
+			if d := maxAbsDiff(outs[0], outs[1]); d > 1e-4 {
+				t.Fatalf("native and im2col differ by %g", d)
+			}
+		})
+	}
+}
+
+// bf16 mixed precision: the step computes in bfloat16 but keeps float32
+// weights, optimizer state and losses; its losses track the float32 step's
+// within bfloat16's precision, and it trains.
+func TestBF16MixedPrecision(t *testing.T) {
+	b := testBackend(t)
+	info := data.Known()["fashion-mnist"]
+	run := func(precision string, archs []string) ([][]float64, *trainer) {
+		spec := pretrainSpec(sweep.MethodDoGo, archs, 1, 16, 100)
+		spec.Pretrain.Precision = precision
+		tr, err := newTrainer(b, spec, info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := tr.randomBatch(4)
+		var losses [][]float64
+		for step := 0; step < 4; step++ {
+			l, err := tr.step(batch, 1e-3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			losses = append(losses, l)
+		}
+		return losses, tr
+	}
+	archs := []string{"mlp-s", "cnn-s"}
+	f32, _ := run("float32", archs)
+	bf16, tr := run("bf16", archs)
+	t.Logf("float32 losses %.4f -> %.4f, bf16 %.4f -> %.4f", f32[0][0], f32[3][0], bf16[0][0], bf16[3][0])
+	for i := range f32[0] {
+		if d := math.Abs(f32[0][i] - bf16[0][i]); d > 0.02*math.Max(1, math.Abs(f32[0][i])) {
+			t.Errorf("first step output %d: float32 %.5f, bf16 %.5f", i, f32[0][i], bf16[0][i])
+		}
+	}
+	if !(bf16[3][1] < bf16[0][1]) {
+		t.Errorf("bf16 SSL loss did not fall: %.4f -> %.4f", bf16[0][1], bf16[3][1])
+	}
+	n := 0
+	for v := range tr.store.IterVariables() {
+		if val, err := v.Value(); err == nil && val.DType().IsFloat() && val.DType() != dtypes.Float32 {
+			t.Errorf("variable %s is %s, want float32 master weights", v.Path(), val.DType())
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no variables")
+	}
+}
