@@ -141,7 +141,7 @@ func runAugment(t *testing.T, b compute.Backend, a *augmenter, images []uint8, p
 		t.Fatal(err)
 	}
 	defer exec.Finalize()
-	out, err := exec.Exec(
+	out, err := exec.Call(
 		tensors.FromFlatDataAndDimensions(images, n, info.Height, info.Width, info.Channels),
 		tensors.FromFlatDataAndDimensions(params, n, viewParams), rng)
 	if err != nil {
