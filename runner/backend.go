@@ -15,26 +15,56 @@ import (
 // GOMLX_BACKEND overrides it. Plugins are never downloaded
 // (GOMLX_NO_AUTO_INSTALL is set unless the user set it).
 func BackendConfig(setting string, cpus int) string {
+	return backendConfig(setting, cpus, xlaBuilt, gpuVisible)
+}
+
+func backendConfig(setting string, cpus int, xla bool, gpu func() bool) string {
 	if env := os.Getenv("GOMLX_BACKEND"); env != "" {
 		return env
 	}
 	if os.Getenv("GOMLX_NO_AUTO_INSTALL") == "" {
 		os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
 	}
-	goCfg := "go"
-	if cpus > 0 {
-		goCfg = fmt.Sprintf("go:parallelism=%d", cpus)
-	}
 	switch {
 	case setting == "auto":
-		if xlaBuilt && gpuVisible() {
+		if xla && gpu() {
 			return "xla:cuda"
 		}
-		return goCfg
+		return goConfig(cpus)
 	case setting == "go":
-		return goCfg
+		return goConfig(cpus)
 	}
 	return setting
+}
+
+func goConfig(cpus int) string {
+	if cpus > 0 {
+		return fmt.Sprintf("go:parallelism=%d", cpus)
+	}
+	return "go"
+}
+
+// OpenBackend creates the backend for a grid's setting (see BackendConfig)
+// and returns it with its configuration. When "auto" chose xla:cuda but the
+// CUDA plugin cannot be opened (not installed, wrong driver), it falls back
+// to the Go backend and says why in warning: the job still runs, slowly.
+func OpenBackend(setting string, cpus int) (b compute.Backend, cfg, warning string, err error) {
+	return openBackend(setting, cpus, BackendConfig(setting, cpus), NewBackend)
+}
+
+func openBackend(setting string, cpus int, cfg string, open func(string) (compute.Backend, error)) (compute.Backend, string, string, error) {
+	b, err := open(cfg)
+	if err == nil {
+		return b, cfg, "", nil
+	}
+	if setting != "auto" || os.Getenv("GOMLX_BACKEND") != "" || !strings.HasPrefix(cfg, "xla") {
+		return nil, cfg, "", err
+	}
+	goCfg := goConfig(cpus)
+	if b, gerr := open(goCfg); gerr == nil {
+		return b, goCfg, fmt.Sprintf("backend auto: a GPU is visible but %s failed (%v); running on the Go backend, far slower: install JAX's CUDA plugin and set GOMLX_BACKEND=xla:/path/xla_cuda_plugin.so (docs/gpu.md)", cfg, err), nil
+	}
+	return nil, cfg, "", err
 }
 
 // gpuVisible reports whether nvidia-smi lists a GPU (respecting CUDA_VISIBLE_DEVICES).

@@ -1,8 +1,10 @@
 package runner
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -216,5 +218,43 @@ func TestSimSiamLossMatchesFloat64Reference(t *testing.T) {
 	}
 	if !nonzero {
 		t.Error("no gradient into the predictions")
+	}
+}
+
+// "auto" takes xla:cuda only with XLA built in and a GPU visible; when the
+// CUDA plugin then fails to open, the job falls back to the Go backend with a
+// warning, while an explicit backend's failure stays an error.
+func TestBackendChoice(t *testing.T) {
+	t.Setenv("GOMLX_BACKEND", "")
+	yes, no := func() bool { return true }, func() bool { return false }
+	for _, tc := range []struct {
+		setting string
+		xla     bool
+		gpu     func() bool
+		want    string
+	}{
+		{"auto", true, yes, "xla:cuda"},
+		{"auto", true, no, "go:parallelism=2"},
+		{"auto", false, yes, "go:parallelism=2"},
+		{"go", true, yes, "go:parallelism=2"},
+		{"xla:/opt/plugin.so", false, no, "xla:/opt/plugin.so"},
+	} {
+		if got := backendConfig(tc.setting, 2, tc.xla, tc.gpu); got != tc.want {
+			t.Errorf("backendConfig(%q, xla %v) = %q, want %q", tc.setting, tc.xla, got, tc.want)
+		}
+	}
+	noCUDA := func(cfg string) (compute.Backend, error) {
+		if cfg == "xla:cuda" {
+			return nil, errors.New("plugin not found")
+		}
+		return NewBackend(cfg)
+	}
+	b, cfg, warning, err := openBackend("auto", 2, "xla:cuda", noCUDA)
+	if err != nil || cfg != "go:parallelism=2" || !strings.Contains(warning, "plugin not found") {
+		t.Fatalf("auto without the plugin: %q %q %v", cfg, warning, err)
+	}
+	b.Finalize()
+	if _, _, _, err := openBackend("xla:cuda", 2, "xla:cuda", noCUDA); err == nil {
+		t.Fatal("an explicit xla:cuda without the plugin must fail")
 	}
 }

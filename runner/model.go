@@ -81,7 +81,16 @@ func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
 	for i, c := range a.conv {
 		h = activation.Relu(conv3x3(scope.In("conv_%d", i), h, c, a.strides[i], a.nativeConv))
 	}
-	return ReduceMean(h, 1, 2) // global average pool
+	return avgPool(h)
+}
+
+// avgPool is global average pooling [B, H, W, C] -> [B, C], summed in
+// float32 also under mixed precision.
+func avgPool(h *Node) *Node {
+	if dt := h.DType(); dt != dtypes.Float32 {
+		return ConvertDType(ReduceMean(ConvertDType(h, dtypes.Float32), 1, 2), dt)
+	}
+	return ReduceMean(h, 1, 2)
 }
 
 // conv3x3 is a 3x3 convolution padded by 1 on each side (PyTorch's

@@ -94,7 +94,7 @@ func resnetEncoder(scope *model.Scope, r resnetSpec, native bool, x *Node) *Node
 	if r.wide > 0 {
 		h = activation.Relu(batchNorm(scope.In("final_bn"), h))
 	}
-	return ReduceMean(h, 1, 2)
+	return avgPool(h)
 }
 
 func shortcut(scope *model.Scope, x *Node, cin, cout, stride int) *Node {

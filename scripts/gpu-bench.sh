@@ -13,7 +13,14 @@ RES="$OUT/gpu-bench.jsonl"
 : > "$RES"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 for archs in resnet18+resnet18 resnet18+resnet50; do
-  GOMLX_BACKEND="xla:$PLUGIN" "$BIN" bench-step --archs "$archs" --dataset cifar10 --batch 256 --steps 20 | tee -a "$RES"
+  for prec in float32 bf16; do
+    GOMLX_BACKEND="xla:$PLUGIN" "$BIN" bench-step --archs "$archs" --dataset cifar10 --batch 256 --steps 20 --precision "$prec" | tee -a "$RES"
+  done
+  if [ "$archs" = resnet18+resnet18 ]; then
+    # The first step is mostly XLA's convolution autotuning: its cost and worth.
+    GOMLX_BACKEND="xla:$PLUGIN" XLA_FLAGS=--xla_gpu_autotune_level=0 "$BIN" bench-step --archs "$archs" --dataset cifar10 --batch 256 --steps 20 \
+      | sed 's/"impl":"gomlx float32"/"impl":"gomlx fp32 no-autotune"/' | tee -a "$RES"
+  fi
   if python3 -c 'import torch, torchvision' 2>/dev/null; then
     python3 scripts/torch_dogo_step.py --archs "$archs" --batch 256 --steps 20 | tee -a "$RES"
   fi
@@ -21,11 +28,11 @@ done
 python3 - "$RES" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(f"{'archs':22} {'impl':14} {'steps/s':>8} {'first step s':>12} {'gomlx / this':>12}")
+print(f"{'archs':22} {'impl':24} {'steps/s':>8} {'first step s':>12} {'gomlx fp32 / this':>17}")
 for archs in dict.fromkeys(r["archs"] for r in rows):
-    g = next((r for r in rows if r["archs"] == archs and r["impl"] == "gomlx"), None)
+    g = next((r for r in rows if r["archs"] == archs and r["impl"] == "gomlx float32"), None)
     for r in rows:
         if r["archs"] == archs:
             ratio = g["steps_per_s"] / r["steps_per_s"] if g else float("nan")
-            print(f"{archs:22} {r['impl']:14} {r['steps_per_s']:8.2f} {r['first_step_s']:12.1f} {ratio:12.2f}")
+            print(f"{archs:22} {r['impl']:24} {r['steps_per_s']:8.2f} {r['first_step_s']:12.1f} {ratio:17.2f}")
 PY

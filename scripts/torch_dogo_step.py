@@ -3,12 +3,16 @@
 Same model and loss: CIFAR-stem ResNets (3x3 stride-1 stem, no max-pool, no fc),
 SimCLR head Linear(d,512,no bias)-BN-ReLU-Linear(512,128), NT-Xent at tau 0.5,
 the DoGo KL of B x B cross-view softmaxes at tau 0.1 (element mean, weight 100),
-both peers in one step, Adam lr 3e-4 wd 1e-6, random 32x32x3 images.
+both peers in one step, Adam lr 3e-4 wd 1e-6, random 32x32x3 uint8 images.
+Like GoMLX's step, the step makes each peer's two views on the GPU (random
+resized crop and flip through affine_grid/grid_sample, brightness, contrast,
+saturation, hue as a YIQ rotation, grayscale); --no-augment hands it ready views.
 Prints one JSON line per mode (eager, compile).
 Usage: python3 scripts/torch_dogo_step.py --archs resnet18+resnet50 --batch 256 --steps 20
 """
 import argparse
 import json
+import math
 import time
 
 import torch
@@ -54,8 +58,53 @@ def kl(self_s, target_s):
     return (log_t.exp() * (log_t - F.log_softmax(self_s, dim=1))).sum() / self_s.numel()
 
 
-def make_step(peers, opt, weight=100.0):
-    def step(views):
+MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
+STD = torch.tensor([0.247, 0.243, 0.261]).view(1, 3, 1, 1)
+LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def views_of(images):
+    """One SimCLR view per image of a uint8 NCHW batch, made on its device."""
+    n, dev = images.shape[0], images.device
+    x = images.float() / 255
+    # Random resized crop (scale .08..1, ratio 3/4..4/3) and flip, as an affine map.
+    area = 0.08 + 0.92 * torch.rand(n, device=dev)
+    logr = torch.empty(n, device=dev).uniform_(math.log(3 / 4), math.log(4 / 3))
+    w = torch.sqrt(area * logr.exp()).clamp(max=1)
+    h = torch.sqrt(area / logr.exp()).clamp(max=1)
+    cx = (torch.rand(n, device=dev) * (1 - w) + w / 2) * 2 - 1
+    cy = (torch.rand(n, device=dev) * (1 - h) + h / 2) * 2 - 1
+    flip = torch.where(torch.rand(n, device=dev) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3, device=dev)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w * flip, cx, h, cy
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # Colour jitter with p=.8, grayscale with p=.2.
+    on = (torch.rand(n, 1, 1, 1, device=dev) < 0.8).float()
+    jit = lambda s: 1 + on * (torch.rand(n, 1, 1, 1, device=dev) * 2 - 1) * s
+    luma = LUMA.to(dev)
+    gray = lambda v: (v * luma).sum(1, keepdim=True)
+    x = (x * jit(0.8)).clamp(0, 1)
+    m = gray(x).mean((2, 3), keepdim=True)
+    x = (m + (x - m) * jit(0.8)).clamp(0, 1)
+    g = gray(x)
+    x = (g + (x - g) * jit(0.8)).clamp(0, 1)
+    t = on.view(n) * (torch.rand(n, device=dev) * 2 - 1) * 0.2 * 2 * math.pi
+    to_yiq = TO_YIQ.to(dev)
+    rot = torch.zeros(n, 3, 3, device=dev)
+    rot[:, 0, 0], rot[:, 1, 1], rot[:, 2, 2] = 1, t.cos(), t.cos()
+    rot[:, 1, 2], rot[:, 2, 1] = -t.sin(), t.sin()
+    mat = torch.linalg.inv(to_yiq) @ rot @ to_yiq
+    x = torch.einsum("ndc,nchw->ndhw", mat, x).clamp(0, 1)
+    gf = (torch.rand(n, 1, 1, 1, device=dev) < 0.2).float()
+    x = gf * gray(x) + (1 - gf) * x
+    return (x - MEAN.to(dev)) / STD.to(dev)
+
+
+def make_step(peers, opt, weight=100.0, augment=True):
+    def step(batch):
+        views = [(views_of(batch), views_of(batch)) for _ in peers] if augment else batch
         outs = []
         for p, (x, y) in zip(peers, views):
             z = p(torch.cat([x, y]))
@@ -79,27 +128,34 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--modes", default="eager,compile")
+    ap.add_argument("--no-augment", action="store_true", help="hand the step ready views")
+    ap.add_argument("--device", default="cuda", help="cuda, or cpu for a smoke test")
     args = ap.parse_args()
-    dev = torch.device("cuda")
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for mode in args.modes.split(","):
         torch.manual_seed(0)
         peers = [Peer(n).to(dev) for n in args.archs.split("+")]
         params = [q for p in peers for q in p.parameters()]
         opt = torch.optim.Adam(params, lr=3e-4, weight_decay=1e-6)
-        step = make_step(peers, opt)
+        step = make_step(peers, opt, augment=not args.no_augment)
         if mode == "compile":
             step = torch.compile(step)
-        views = [(torch.randn(args.batch, 3, 32, 32, device=dev), torch.randn(args.batch, 3, 32, 32, device=dev)) for _ in peers]
+        if args.no_augment:
+            views = [(torch.randn(args.batch, 3, 32, 32, device=dev), torch.randn(args.batch, 3, 32, 32, device=dev)) for _ in peers]
+        else:
+            views = torch.randint(0, 256, (args.batch, 3, 32, 32), dtype=torch.uint8, device=dev)
         t0 = time.time()
         step(views)
-        torch.cuda.synchronize()
+        sync()
         first = time.time() - t0
         t0 = time.time()
         for _ in range(args.steps):
             step(views)
-        torch.cuda.synchronize()
+        sync()
         sps = args.steps / (time.time() - t0)
-        print(json.dumps({"impl": "torch-" + mode, "archs": args.archs, "batch": args.batch,
+        impl = "torch-" + mode + ("-ready-views" if args.no_augment else "")
+        print(json.dumps({"impl": impl, "archs": args.archs, "batch": args.batch,
                           "first_step_s": first, "steps_per_s": sps, "images_per_s": sps * args.batch}), flush=True)
 
 

@@ -20,7 +20,11 @@ func benchStepCommand() *cli.Command {
 
 Examples:
    sweep bench-step --archs resnet18+resnet50 --dataset cifar10 --batch 256 --backend xla:cuda
-   sweep bench-step --archs mlp-m+mlp-m --dataset fashion-mnist --backend go`,
+   sweep bench-step --archs resnet18+resnet18 --precision bf16 --backend xla:cuda
+   sweep bench-step --archs mlp-m+mlp-m --dataset fashion-mnist --backend go
+
+The step includes the views' augmentation, in the graph (PyTorch's step in
+scripts/torch_dogo_step.py is given ready views: the comparison favours it).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "archs", Value: "resnet18+resnet18", Usage: "small+large for a DoGo pair, one name for solo"},
 			&cli.StringFlag{Name: "objective", Value: "simclr"},
@@ -28,6 +32,7 @@ Examples:
 			&cli.IntFlag{Name: "batch", Value: 256},
 			&cli.IntFlag{Name: "steps", Value: 20},
 			&cli.StringFlag{Name: "backend", Value: "auto"},
+			&cli.StringFlag{Name: "precision", Value: "float32", Usage: "float32, or bf16 (mixed precision: float32 weights and losses)"},
 		},
 		Action: func(c *cli.Context) error {
 			info, ok := data.Known()[c.String("dataset")]
@@ -40,12 +45,14 @@ Examples:
 				method = sweep.MethodDoGo
 			}
 			p := sweep.DefaultGrid().Pretrain
-			p.Batch = c.Int("batch")
+			p.Batch, p.Precision = c.Int("batch"), c.String("precision")
 			spec := sweep.Spec{Kind: sweep.KindPretrain, Dataset: info.Name, Method: method, Objective: c.String("objective"), Archs: archs, Pretrain: &p}
-			cfg := runner.BackendConfig(c.String("backend"), 0)
-			backend, err := runner.NewBackend(cfg)
+			backend, cfg, warning, err := runner.OpenBackend(c.String("backend"), 0)
 			if err != nil {
 				return err
+			}
+			if warning != "" {
+				fmt.Fprintln(c.App.ErrWriter, warning)
 			}
 			defer backend.Finalize()
 			tm, err := runner.BenchStep(backend, spec, info, c.Int("steps"))
@@ -53,7 +60,7 @@ Examples:
 				return err
 			}
 			return json.NewEncoder(c.App.Writer).Encode(map[string]any{
-				"impl": "gomlx", "backend": cfg, "archs": c.String("archs"), "batch": p.Batch,
+				"impl": "gomlx " + p.Precision, "backend": cfg, "archs": c.String("archs"), "batch": p.Batch,
 				"first_step_s": tm.FirstStep.Seconds(), "steps_per_s": tm.StepsPerSec, "images_per_s": tm.StepsPerSec * float64(p.Batch),
 			})
 		},

@@ -115,12 +115,14 @@ func dispatch(ctx context.Context, r *sweep.Run, j *sweep.Job, dataDir, dir stri
 		if err != nil {
 			return err
 		}
-		cfg := runner.BackendConfig(g.Backend, j.CPUs)
-		backend, err := runner.NewBackend(cfg)
+		backend, cfg, warning, err := runner.OpenBackend(g.Backend, j.CPUs)
 		if err != nil {
 			return err
 		}
 		defer backend.Finalize()
+		if warning != "" {
+			emit(sweep.Record{Type: sweep.RecInfo, Name: "backend_fallback", Message: warning})
+		}
 		emit(sweep.Record{Type: sweep.RecInfo, Name: "backend", Backend: cfg})
 		env := runner.Env{Backend: backend, DataDir: dataDir, Dir: dir, Emit: emit}
 		if spec.Kind == sweep.KindPretrain {
