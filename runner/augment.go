@@ -156,8 +156,10 @@ func (a *augmenter) augmentViews(images, params, rng *Node) (views, next *Node) 
 	ry := resample(col(pCropY), col(pCropH), h, nil)
 	rx := resample(col(pCropX), col(pCropW), w, col(pFlip))
 	x := DivScalar(ConvertDType(images, f32), 255)
-	x = Einsum("nyi,nixc->nyxc", ry, x)
-	x = Einsum("nxj,nyjc->nyxc", rx, x)
+	// Columns first, then rows: each product's natural output order is the
+	// next one's input order, so no transpose is needed.
+	x = Einsum("nxj,nijc->nxic", rx, x)
+	x = Einsum("nyi,nxic->nyxc", ry, x)
 
 	if c == 3 {
 		perImage := func(i int) *Node { return Reshape(col(i), n, 1, 1, 1) }

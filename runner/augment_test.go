@@ -260,3 +260,49 @@ func TestInvert3(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAugment reports the cost of making one peer's views of a batch of
+// 256 images (512 views) in the graph, on the Go backend.
+func BenchmarkAugment(b *testing.B) {
+	backend := testBackend(b)
+	for _, name := range []string{"fashion-mnist", "cifar10"} {
+		b.Run(name, func(b *testing.B) {
+			info := data.Known()[name]
+			a := newAugmenter(info, "simclr")
+			const n = 512
+			rng := rand.New(rand.NewPCG(1, 1))
+			images := make([]uint8, n*info.Pixels())
+			for i := range images {
+				images[i] = uint8(rng.IntN(256))
+			}
+			params := make([]float32, n*viewParams)
+			for i := 0; i < n; i++ {
+				a.draw(rng, params[i*viewParams:(i+1)*viewParams])
+			}
+			state, err := RNGStateFromSeed(1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			exec, err := NewExec(backend, func(img, p, r *Node) *Node {
+				v, _ := a.augmentViews(img, p, r)
+				return ReduceAllSum(v)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer exec.Finalize()
+			args := []any{tensors.FromFlatDataAndDimensions(images, n, info.Height, info.Width, info.Channels),
+				tensors.FromFlatDataAndDimensions(params, n, viewParams), state}
+			if _, err := exec.Call(args...); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := exec.Call(args...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/512views")
+		})
+	}
+}
