@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dogo-sweep/sweep/data"
@@ -323,7 +324,7 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 			vals, err := t.step(<-batches, currentLR(p, gstep, totalSteps))
 			if err != nil {
 				stopPrep()
-				return fmt.Errorf("training step %d: %w", gstep, err)
+				return fmt.Errorf("training step %d: %w", gstep, explainStepError(err, p.Batch))
 			}
 			if math.IsNaN(vals[0]) || math.IsInf(vals[0], 0) {
 				stopPrep()
@@ -455,6 +456,17 @@ func subset(total, n int, seed uint64) []int {
 func permutation(n int, seed, epoch uint64) []int {
 	rng := rand.New(rand.NewPCG(seed, epoch+1))
 	return rng.Perm(n)
+}
+
+// explainStepError adds what to do to an accelerator's out-of-memory error
+// (XLA reports RESOURCE_EXHAUSTED). It stays retryable: with gpu_fraction a
+// job sharing the GPU may have held the memory.
+func explainStepError(err error, batch int) error {
+	msg := strings.ToLower(err.Error())
+	if strings.Contains(msg, "resource_exhausted") || strings.Contains(msg, "out of memory") {
+		return fmt.Errorf("%w (out of device memory at batch %d: lower pretrain.batch, set pretrain.precision: bf16, or give each job a whole GPU with resources.gpus: 1)", err, batch)
+	}
+	return err
 }
 
 // PermanentError marks errors a retry cannot fix.

@@ -2,9 +2,11 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dogo-sweep/sweep/data"
@@ -516,5 +518,25 @@ func TestUnknownPrecisionIsAnError(t *testing.T) {
 	_, err := newTrainer(testBackend(t), spec, data.Known()["fashion-mnist"])
 	if err == nil || !IsPermanent(err) {
 		t.Fatalf("fp8: %v", err)
+	}
+}
+
+func TestExplainStepError(t *testing.T) {
+	for _, tc := range []struct {
+		err  string
+		hint bool
+	}{
+		{"RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.5GiB", true},
+		{"CUDA_ERROR_OUT_OF_MEMORY: out of memory", true},
+		{"INVALID_ARGUMENT: shape mismatch", false},
+	} {
+		base := errors.New(tc.err)
+		got := explainStepError(base, 256)
+		if !errors.Is(got, base) {
+			t.Errorf("%q: the original error is lost", tc.err)
+		}
+		if hint := strings.Contains(got.Error(), "lower pretrain.batch"); hint != tc.hint {
+			t.Errorf("%q: hint %v, want %v: %v", tc.err, hint, tc.hint, got)
+		}
 	}
 }
