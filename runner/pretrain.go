@@ -370,7 +370,7 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 	return nil
 }
 
-// prepare gathers the images of an epoch's steps and draws their views
+// prepare gathers the images of an epoch's steps and draws their views'
 // parameters in the background, one step ahead of training. A step's
 // parameters depend only on the seed, the peer, the step and the image's
 // place in the batch. Three buffer sets rotate: one in training, one ready,
