@@ -306,3 +306,64 @@ func BenchmarkAugment(b *testing.B) {
 		})
 	}
 }
+
+// The drawn view parameters follow the method: crop area 8-100% of the image
+// (30-100% for grey) with aspect ratio 3/4..4/3 where it fits, flip half the
+// time, colour jitter 80% of the time within the objective's strengths, and
+// grayscale 20% of the time.
+func TestDrawFollowsTheMethod(t *testing.T) {
+	for _, tc := range []struct {
+		info               data.Info
+		objective          string
+		minScale, jitter   float64
+		hue, jitterP, gray float64
+	}{
+		{data.Known()["cifar10"], "simclr", 0.08, 0.8, 0.2, 0.8, 0.2},
+		{data.Known()["cifar10"], "simsiam", 0.08, 0.4, 0.1, 0.8, 0.2},
+		{data.Known()["fashion-mnist"], "simclr", 0.3, 0, 0, 0, 0},
+	} {
+		a := newAugmenter(tc.info, tc.objective)
+		rng := rand.New(rand.NewPCG(3, 4))
+		h, w := float64(tc.info.Height), float64(tc.info.Width)
+		const n = 20000
+		var flips, jittered, grays float64
+		p := make([]float32, viewParams)
+		for i := 0; i < n; i++ {
+			a.draw(rng, p)
+			ch, cw := float64(p[pCropH]), float64(p[pCropW])
+			if area := ch * cw / (h * w); area < tc.minScale-1e-4 || area > 1+1e-4 {
+				t.Fatalf("%s %s: crop area %.3f", tc.info.Name, tc.objective, area)
+			}
+			if ch < h && cw < w { // not clipped by the image: the ratio holds
+				if r := cw / ch; r < 0.75-1e-4 || r > 4.0/3+1e-4 {
+					t.Fatalf("crop ratio %.3f", r)
+				}
+			}
+			if p[pCropY] < 0 || float64(p[pCropY])+ch > h+1e-4 || p[pCropX] < 0 || float64(p[pCropX])+cw > w+1e-4 {
+				t.Fatalf("crop %v outside the %gx%g image", p[:4], h, w)
+			}
+			flips += float64(p[pFlip])
+			grays += float64(p[pGray])
+			if p[pBright] != 1 || p[pContrast] != 1 || p[pSat] != 1 || p[pHue] != 0 {
+				jittered++
+				for _, f := range []float32{p[pBright], p[pContrast], p[pSat]} {
+					if math.Abs(float64(f)-1) > tc.jitter+1e-6 {
+						t.Fatalf("jitter factor %g beyond strength %g", f, tc.jitter)
+					}
+				}
+				if math.Abs(float64(p[pHue])) > tc.hue+1e-6 {
+					t.Fatalf("hue %g beyond %g", p[pHue], tc.hue)
+				}
+			}
+		}
+		// Binomial standard errors at n = 20,000 are at most 0.0035.
+		for _, c := range []struct {
+			name      string
+			got, want float64
+		}{{"flip", flips / n, 0.5}, {"jitter", jittered / n, tc.jitterP}, {"grayscale", grays / n, tc.gray}} {
+			if math.Abs(c.got-c.want) > 0.015 {
+				t.Errorf("%s %s: %s rate %.3f, want %.2f", tc.info.Name, tc.objective, c.name, c.got, c.want)
+			}
+		}
+	}
+}
