@@ -15,12 +15,12 @@ import (
 // seeded per image, which is cheap and keeps a resumed run's views identical;
 // the step graph then applies them to the raw uint8 images on the device
 // (augmentViews): crop and resize as two batched matrix products, flip,
-// colour jitter, grayscale, Gaussian noise from the graph's own RNG.
+// colour jitter, grayscale, near-Gaussian noise from the graph's own RNG.
 //
 // The method's views: RandomResizedCrop(scale 0.08..1, ratio 3/4..4/3),
 // horizontal flip p=.5, ColorJitter(.8,.8,.8,.2) with p=.8 (halved for
 // SimSiam), grayscale p=.2; grey images get crop (scale .3..1), flip and
-// Gaussian noise (std .1 of the pixel range) instead of colour changes.
+// near-Gaussian noise (std .1 of the pixel range) instead of colour changes.
 // Unlike torchvision, the jitter's four parts apply in a fixed order
 // (brightness, contrast, saturation, hue), and hue is a rotation of the
 // chroma plane in YIQ space, a linear stand-in for the HSV hue shift.
@@ -46,7 +46,7 @@ type augmenter struct {
 	minScale float64
 	jitter   float64 // brightness, contrast, saturation strength (.8 SimCLR, .4 SimSiam)
 	hue      float64 // hue strength (.2 SimCLR, .1 SimSiam)
-	noise    float64 // std of the Gaussian noise added to grey images, in [0,1] pixel units
+	noise    float64 // std of the noise added to grey images, in [0,1] pixel units
 }
 
 func newAugmenter(info data.Info, objective string) *augmenter {

@@ -215,7 +215,7 @@ func TestAugmentViewsMatchReference(t *testing.T) {
 	}
 }
 
-// Grey images get Gaussian noise of std 0.1 (pixel units), zero mean,
+// Grey images get near-Gaussian noise of std 0.1 (pixel units), zero mean,
 // different in each view.
 func TestAugmentNoise(t *testing.T) {
 	b := testBackend(t)
