@@ -80,10 +80,12 @@ type Job struct {
 
 // Plan is the job graph a grid expands to, in dependency order.
 type Plan struct {
-	Name  string    `json:"name"`
-	Jobs  []*Job    `json:"jobs"`
-	Stats PlanStats `json:"stats"`
-	index map[string]*Job
+	Name string `json:"name"`
+	// Revision is the PretrainRevision of the sweep that made the plan.
+	Revision string    `json:"pretrain_revision"`
+	Jobs     []*Job    `json:"jobs"`
+	Stats    PlanStats `json:"stats"`
+	index    map[string]*Job
 }
 
 // PlanStats counts what the plan holds.
@@ -140,7 +142,7 @@ type probeJobKey struct {
 
 // NewPlan expands a validated grid into its job graph.
 func NewPlan(g *Grid) *Plan {
-	pl := &planner{g: g, plan: &Plan{Name: g.Name}, pretrains: map[pretrainKey]*Job{}, featureJobs: map[featuresKey]*Job{}, probeJobs: map[*Job]map[probeJobKey]*Job{}}
+	pl := &planner{g: g, plan: &Plan{Name: g.Name, Revision: PretrainRevision}, pretrains: map[pretrainKey]*Job{}, featureJobs: map[featuresKey]*Job{}, probeJobs: map[*Job]map[probeJobKey]*Job{}}
 	pl.pretrain = digest(g.Pretrain)
 	pl.eval = digest(g.Eval)
 	points := g.Points()
@@ -252,6 +254,14 @@ func add[K comparable](pl *planner, m map[K]*Job, k K, key func() string, build 
 	return j
 }
 
+// PretrainRevision names what pretraining computes beyond its settings. It is
+// part of every pretraining job's ID, hence of every job downstream and of
+// the run folder's name: bump it when a change alters what training produces
+// (views, models, losses), so that a grid launched after the upgrade trains
+// anew in a new run folder instead of mixing old and new results.
+// History: "" the first release; "2" views made in the training graph.
+const PretrainRevision = "2"
+
 func (pl *planner) pretrainJob(dataset, method, objective string, archs []string, seed int) *Job {
 	joined := archs[0]
 	if len(archs) == 2 {
@@ -259,7 +269,7 @@ func (pl *planner) pretrainJob(dataset, method, objective string, archs []string
 	}
 	k := pretrainKey{dataset, method, objective, joined, seed}
 	key := func() string {
-		return strings.Join([]string{"pretrain", dataset, method, objective, joined, strconv.Itoa(seed), pl.pretrain}, "|")
+		return strings.Join([]string{"pretrain", dataset, method, objective, joined, strconv.Itoa(seed), pl.pretrain, "revision " + PretrainRevision}, "|")
 	}
 	return add(pl, pl.pretrains, k, key, func() *Job {
 		p := pl.g.Pretrain

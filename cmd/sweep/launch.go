@@ -107,6 +107,10 @@ func resumeCommand(logger *slog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if r.Plan.Revision != sweep.PretrainRevision {
+				logger.Warn("this run was planned by a sweep that trains differently: its unfinished pretraining jobs will be trained by this version, and their results mixed with the finished ones; for comparable results launch the grid again (a new run folder)",
+					"run", r.Dir, "planned_revision", r.Plan.Revision, "this_revision", sweep.PretrainRevision)
+			}
 			g, err := loadGrid(filepath.Join(r.Dir, "grid.yaml"))
 			if err != nil {
 				return err
