@@ -17,24 +17,24 @@ type StepTiming struct {
 	Steps       int
 }
 
-// BenchStep times training steps of a pretraining spec on random views of
-// the data set's image shape: the first step (which compiles) apart, then
-// steps at steady state.
+// BenchStep times training steps of a pretraining spec on random images of
+// the data set's shape (views made in the step, as in training): the first
+// step (which compiles) apart, then steps at steady state.
 func BenchStep(backend compute.Backend, spec sweep.Spec, info data.Info, steps int) (StepTiming, error) {
 	t, err := newTrainer(backend, spec, info)
 	if err != nil {
 		return StepTiming{}, err
 	}
 	defer t.exec.Finalize()
-	views := t.randomBatch(1)
+	batch := t.randomBatch(1)
 	start := time.Now()
-	if _, err := t.step(views, spec.Pretrain.LR); err != nil {
+	if _, err := t.step(batch, spec.Pretrain.LR); err != nil {
 		return StepTiming{}, fmt.Errorf("first step: %w", err)
 	}
 	first := time.Since(start)
 	start = time.Now()
 	for i := 0; i < steps; i++ {
-		if _, err := t.step(views, spec.Pretrain.LR); err != nil {
+		if _, err := t.step(batch, spec.Pretrain.LR); err != nil {
 			return StepTiming{}, err
 		}
 	}

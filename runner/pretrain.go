@@ -39,7 +39,8 @@ type peerSpec struct {
 	objective string
 }
 
-// stepOutputs: total loss, then per peer the SSL loss and the KD term.
+// trainer holds a pretraining job's model and its compiled step, whose
+// outputs are the total loss, then per peer the SSL loss and the KD term.
 type trainer struct {
 	spec    sweep.Spec
 	store   *model.Store
