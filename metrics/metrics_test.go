@@ -2,21 +2,16 @@ package metrics
 
 import (
 	"errors"
-	"flag"
 	"io"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dogo-sweep/sweep/internal/golden"
 	"github.com/dogo-sweep/sweep/sweep"
-	"github.com/google/go-cmp/cmp"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func testPlan(t *testing.T) *sweep.Plan {
 	t.Helper()
@@ -73,17 +68,7 @@ func TestExpositionGolden(t *testing.T) {
 	now = t0.Add(200 * time.Second)
 	replay(e, p, t0)
 	got := scrape(t, e)
-	path := filepath.Join("testdata", "exposition.golden")
-	if *update {
-		os.WriteFile(path, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("exposition (-want +got):\n%s", d)
-	}
+	golden.Check(t, "exposition.golden", got)
 	for _, bad := range []string{"job=", "seed="} {
 		if strings.Contains(got, bad) {
 			t.Errorf("exposition has unbounded label %q", bad)

@@ -2,7 +2,6 @@ package reports
 
 import (
 	"bytes"
-	"flag"
 	"image/png"
 	"math"
 	"os"
@@ -11,12 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dogo-sweep/sweep/internal/golden"
 	"github.com/dogo-sweep/sweep/results"
 	"github.com/dogo-sweep/sweep/sweep"
-	"github.com/google/go-cmp/cmp"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // Statistics checked against values computed by hand.
 func TestStatsByHand(t *testing.T) {
@@ -135,17 +132,7 @@ func TestReportGolden(t *testing.T) {
 			if err := Render(&buf, p, g, tc.fx.tables(t, p), Options{Now: now}); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", tc.name+".md")
-			if *update {
-				os.WriteFile(path, buf.Bytes(), 0o644)
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(string(want), buf.String()); d != "" {
-				t.Errorf("report (-want +got):\n%s", d)
-			}
+			golden.Check(t, tc.name+".md", buf.String())
 		})
 	}
 }

@@ -1,36 +1,12 @@
 package main
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/dogo-sweep/sweep/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s (-want +got):\n%s", name, d)
-	}
-}
 
 func TestPlanGolden(t *testing.T) {
 	for _, tc := range []struct{ golden, format, grid string }{
@@ -42,7 +18,7 @@ func TestPlanGolden(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errs)
 			}
-			golden(t, tc.golden, out)
+			golden.Check(t, tc.golden, out)
 		})
 	}
 }
@@ -52,7 +28,7 @@ func TestShowDefaultsGolden(t *testing.T) {
 	if code != 0 {
 		t.Fatal(code)
 	}
-	golden(t, "defaults.yaml", out)
+	golden.Check(t, "defaults.yaml", out)
 }
 
 func TestValidateConfigs(t *testing.T) {

@@ -1,16 +1,11 @@
 package slurm
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/dogo-sweep/sweep/internal/golden"
 	"github.com/dogo-sweep/sweep/sweep"
-	"github.com/google/go-cmp/cmp"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestScriptGolden(t *testing.T) {
 	for _, tc := range []struct {
@@ -28,17 +23,7 @@ func TestScriptGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", tc.name+".sbatch")
-			if *update {
-				os.WriteFile(path, []byte(got), 0o644)
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(string(want), got); d != "" {
-				t.Errorf("(-want +got):\n%s", d)
-			}
+			golden.Check(t, tc.name+".sbatch", got)
 		})
 	}
 	if _, err := Script(ScriptData{Tasks: 0}); err == nil {
