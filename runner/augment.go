@@ -160,11 +160,16 @@ func (a *augmenter) augmentViews(images, params, rng *Node) (views, next *Node) 
 	// next one's input order, so no transpose is needed.
 	x = Einsum("nxj,nijc->nxic", rx, x)
 	x = Einsum("nyi,nxic->nyxc", ry, x)
+	matMulFLOPs(g, n*w, w, h*c, 1)
+	matMulFLOPs(g, n*h, h, w*c, 1)
 
 	if c == 3 {
 		perImage := func(i int) *Node { return Reshape(col(i), n, 1, 1, 1) }
 		luma := Const(g, []float32{float32(lumaWeights[0]), float32(lumaWeights[1]), float32(lumaWeights[2])})
-		gray := func(x *Node) *Node { return InsertAxes(Einsum("nhwc,c->nhw", x, luma), -1) } // [N, H, W, 1]
+		gray := func(x *Node) *Node { // [N, H, W, 1]
+			matMulFLOPs(g, n*h*w, 3, 1, 1)
+			return InsertAxes(Einsum("nhwc,c->nhw", x, luma), -1)
+		}
 		clip := func(x *Node) *Node { return ClipScalar(x, 0, 1) }
 		x = clip(Mul(x, perImage(pBright)))
 		m := ReduceAndKeep(gray(x), ReduceMean, 1, 2)
@@ -185,6 +190,7 @@ func (a *augmenter) augmentViews(images, params, rng *Node) (views, next *Node) 
 		t := Reshape(MulScalar(col(pHue), 2*math.Pi), n, 1, 1)
 		rot := Add(mat(ha), Add(Mul(Cos(t), mat(hc)), Mul(Sin(t), mat(hs)))) // [N, 3, 3]
 		x = clip(Einsum("nhwc,ndc->nhwd", x, rot))
+		matMulFLOPs(g, n*h*w, 3, 3, 1)
 		gf := perImage(pGray)
 		x = Add(Mul(gf, gray(x)), Mul(OneMinus(gf), x))
 	}

@@ -15,6 +15,9 @@ type StepTiming struct {
 	FirstStep   time.Duration // graph build, compile (and autotuning on XLA), one step
 	StepsPerSec float64
 	Steps       int
+	// FLOPs of one step's matrix products (see flops.go): FLOPs *
+	// StepsPerSec is the arithmetic rate to compare with the device's peak.
+	FLOPs float64
 }
 
 // BenchStep times training steps of a pretraining spec on random images of
@@ -38,7 +41,7 @@ func BenchStep(backend compute.Backend, spec sweep.Spec, info data.Info, steps i
 			return StepTiming{}, err
 		}
 	}
-	return StepTiming{FirstStep: first, StepsPerSec: float64(steps) / time.Since(start).Seconds(), Steps: steps}, nil
+	return StepTiming{FirstStep: first, StepsPerSec: float64(steps) / time.Since(start).Seconds(), Steps: steps, FLOPs: t.stepFLOPs}, nil
 }
 
 // randomBatch is a step's input of random images with views drawn as in

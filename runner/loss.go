@@ -11,6 +11,7 @@ func ntXent(a, b *Node, tau float64) *Node {
 	g := a.Graph()
 	n := a.Shape().Dimensions[0]
 	z := L2Normalize(Concatenate([]*Node{a, b}, 0), -1)
+	matMulFLOPs(g, 2*n, a.Shape().Dimensions[1], 2*n, 3)
 	sim := DivScalar(MatMul(z, Transpose(z, 0, 1)), tau)
 	// Remove self-similarity with a large negative on the diagonal.
 	eye := ConvertDType(Diagonal(g, 2*n), sim.DType())

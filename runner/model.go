@@ -70,7 +70,7 @@ func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
 		b := x.Shape().Dimensions[0]
 		h := Reshape(x, b, -1)
 		for i, w := range a.mlp {
-			h = activation.Relu(dense(scope.In("dense_%d", i), h, true, w))
+			h = onViews(x.Graph(), i == 0, func() *Node { return activation.Relu(dense(scope.In("dense_%d", i), h, true, w)) })
 		}
 		return h
 	}
@@ -79,7 +79,9 @@ func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
 	// without, 73.2% with; see the issue notes). The head keeps the method's BN.
 	h := x
 	for i, c := range a.conv {
-		h = activation.Relu(conv3x3(scope.In("conv_%d", i), h, c, a.strides[i], a.nativeConv))
+		h = onViews(x.Graph(), i == 0, func() *Node {
+			return activation.Relu(conv3x3(scope.In("conv_%d", i), h, c, a.strides[i], a.nativeConv))
+		})
 	}
 	return avgPool(h)
 }
@@ -98,31 +100,33 @@ func avgPool(h *Node) *Node {
 // [9*cin, cout] (rows: tap dy, tap dx, input channel), whichever way it is
 // computed, so checkpoints move between backends.
 //
-// native: the backend's convolution op. Otherwise im2col: nine strided
-// slices of the padded input, concatenated, then one MatMul with the kernel.
-// On the Go backend this is 20-60x faster than its built-in convolution, and
-// its gradient uses only ops the backend has.
+// native: the backend's convolution op. Otherwise im2col: one Gather of
+// every output pixel's 3x3 window (rows of 3*cin contiguous values), then
+// one MatMul with the kernel; its gradient is a ScatterSum. On the Go
+// backend this is 20-60x faster than its built-in convolution, and 1.5x
+// faster than nine strided Slices concatenated (the Go backend's Slice
+// copies value by value; Gather copies rows).
 func conv3x3(scope *model.Scope, x *Node, cout, stride int, native bool) *Node {
 	dims := x.Shape().Dimensions
 	b, h, w, cin := dims[0], dims[1], dims[2], dims[3]
 	ho, wo := (h+stride-1)/stride, (w+stride-1)/stride
 	if native {
 		kernel, bias := denseVars(scope, x, 9*cin, cout, true)
+		layerFLOPs(x.Graph(), b*ho*wo, 9*cin, cout)
 		y := Convolve(x, Reshape(kernel, 3, 3, cin, cout)).Strides(stride).PaddingPerDim([][2]int{{1, 1}, {1, 1}}).Done()
 		return Add(y, Reshape(bias, 1, 1, 1, cout))
 	}
-	zero := ScalarZero(x.Graph(), x.DType())
-	xp := Pad(x, zero, compute.PadAxis{}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{})
-	var taps []*Node
-	for dy := 0; dy < 3; dy++ {
-		for dx := 0; dx < 3; dx++ {
-			taps = append(taps, Slice(xp, AxisRange(),
-				AxisRange(dy, dy+stride*(ho-1)+1).Stride(stride),
-				AxisRange(dx, dx+stride*(wo-1)+1).Stride(stride),
-				AxisRange()))
-		}
-	}
-	patches := Reshape(Concatenate(taps, 3), b*ho*wo, 9*cin)
+	g := x.Graph()
+	xp := Pad(x, ScalarZero(g, x.DType()), compute.PadAxis{}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{})
+	// Each output pixel's 3x3 window of the padded input, from its top-left
+	// corner (b, y*stride, x*stride): [B, ho, wo, 1, 3, 3, cin].
+	corner := shapes.Make(dtypes.Int32, b, ho, wo, 1)
+	start := Concatenate([]*Node{
+		Iota(g, corner, 0),
+		MulScalar(Iota(g, corner, 1), float64(stride)),
+		MulScalar(Iota(g, corner, 2), float64(stride)),
+	}, 3)
+	patches := Reshape(GatherSlices(xp, []int{0, 1, 2}, start, []int{1, 3, 3}, true), b*ho*wo, 9*cin)
 	out := dense(scope, patches, true, cout)
 	return Reshape(out, b, ho, wo, cout)
 }
@@ -132,11 +136,12 @@ func conv3x3(scope *model.Scope, x *Node, cout, stride int, native bool) *Node {
 // names them) are float32 whatever x's dtype: in bf16 mixed precision they
 // are cast at use, and their gradients and updates stay float32.
 func dense(scope *model.Scope, x *Node, bias bool, out int) *Node {
+	dims := x.Shape().Dimensions
+	in := dims[len(dims)-1]
+	layerFLOPs(x.Graph(), x.Shape().Size()/in, in, out)
 	if x.DType() == dtypes.Float32 {
 		return layers.Dense(scope, x, bias, out)
 	}
-	dims := x.Shape().Dimensions
-	in := dims[len(dims)-1]
 	w, b := denseVars(scope, x, in, out, bias)
 	y := Reshape(MatMul(Reshape(x, -1, in), w), append(dims[:len(dims)-1:len(dims)-1], out)...)
 	if b != nil {

@@ -53,6 +53,9 @@ type trainer struct {
 	// bfloat16 for mixed precision (weights, optimizer and losses stay
 	// float32).
 	dtype dtypes.DType
+	// stepFLOPs are the FLOPs of the step's matrix products (flops.go),
+	// known once the step graph is built (at the first step).
+	stepFLOPs float64
 }
 
 // stepBatch is the input of one training step: B raw images, the
@@ -94,6 +97,8 @@ func (t *trainer) buildStep(scope *model.Scope, inputs []*Node) []*Node {
 	images, params, rng, lr := inputs[0], inputs[1], inputs[2], inputs[3]
 	g := images.Graph()
 	t.store.SetTraining(g, true) // batch statistics in BatchNorm
+	flops := countFLOPs(g)
+	defer func() { t.stepFLOPs = flops.total }()
 	// Per peer: its SSL loss, the pair of cross-view embeddings its KD term
 	// is computed from, and the pair a SimSiam peer offers as a detached
 	// target to another SimSiam peer (its projector outputs).
@@ -139,6 +144,9 @@ func (t *trainer) buildStep(scope *model.Scope, inputs []*Node) []*Node {
 				target = proj[o]
 			}
 			kd = dogoKL(crossView(self[k][0], self[k][1], p.KDTemperature), crossView(target[0], target[1], p.KDTemperature), p.KDReduction)
+			// Its own similarities, differentiated; the target's, forward only.
+			matMulFLOPs(g, t.batch, self[k][0].Shape().Dimensions[1], t.batch, 3)
+			matMulFLOPs(g, t.batch, target[0].Shape().Dimensions[1], t.batch, 1)
 		}
 		lk := Add(ssl[k], MulScalar(kd, p.KDWeight))
 		total = Add(total, lk)

@@ -62,7 +62,7 @@ func resnetEncoder(scope *model.Scope, r resnetSpec, native bool, x *Node) *Node
 	var conv convFunc = func(scope *model.Scope, x *Node, cout, stride int) *Node {
 		return conv3x3(scope, x, cout, stride, native)
 	}
-	h := conv(scope.In("stem"), x, r.stem, 1)
+	h := onViews(x.Graph(), true, func() *Node { return conv(scope.In("stem"), x, r.stem, 1) })
 	if r.wide == 0 {
 		h = activation.Relu(batchNorm(scope.In("stem_bn"), h))
 	}

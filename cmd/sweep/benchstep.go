@@ -23,8 +23,10 @@ Examples:
    sweep bench-step --archs resnet18+resnet18 --precision bf16 --backend xla:cuda
    sweep bench-step --archs mlp-m+mlp-m --dataset fashion-mnist --backend go
 
-The step includes the views' augmentation, in the graph (PyTorch's step in
-scripts/torch_dogo_step.py is given ready views: the comparison favours it).`,
+The step includes making the views, in the graph, as PyTorch's step in
+scripts/torch_dogo_step.py does on the GPU. gflop_per_step counts the step's
+matrix products (layers forward and backward, losses, views); tflop_per_s,
+their rate, is what to compare with the device's peak.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "archs", Value: "resnet18+resnet18", Usage: "small+large for a DoGo pair, one name for solo"},
 			&cli.StringFlag{Name: "objective", Value: "simclr"},
@@ -62,6 +64,7 @@ scripts/torch_dogo_step.py is given ready views: the comparison favours it).`,
 			return json.NewEncoder(c.App.Writer).Encode(map[string]any{
 				"impl": "gomlx " + p.Precision, "backend": cfg, "archs": c.String("archs"), "batch": p.Batch,
 				"first_step_s": tm.FirstStep.Seconds(), "steps_per_s": tm.StepsPerSec, "images_per_s": tm.StepsPerSec * float64(p.Batch),
+				"gflop_per_step": tm.FLOPs / 1e9, "tflop_per_s": tm.FLOPs * tm.StepsPerSec / 1e12,
 			})
 		},
 	}
