@@ -28,11 +28,14 @@ done
 python3 - "$RES" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(f"{'archs':22} {'impl':24} {'steps/s':>8} {'first step s':>12} {'gomlx fp32 / this':>17}")
+# TFLOP/s: the step's matrix products (counted by GoMLX; PyTorch's step does
+# the same products) times steps/s.
+print(f"{'archs':22} {'impl':24} {'steps/s':>8} {'TFLOP/s':>8} {'first step s':>12} {'gomlx fp32 / this':>17}")
 for archs in dict.fromkeys(r["archs"] for r in rows):
     g = next((r for r in rows if r["archs"] == archs and r["impl"] == "gomlx float32"), None)
     for r in rows:
         if r["archs"] == archs:
             ratio = g["steps_per_s"] / r["steps_per_s"] if g else float("nan")
-            print(f"{archs:22} {r['impl']:24} {r['steps_per_s']:8.2f} {r['first_step_s']:12.1f} {ratio:17.2f}")
+            tflops = g["gflop_per_step"] * r["steps_per_s"] / 1000 if g else float("nan")
+            print(f"{archs:22} {r['impl']:24} {r['steps_per_s']:8.2f} {tflops:8.1f} {r['first_step_s']:12.1f} {ratio:17.2f}")
 PY
