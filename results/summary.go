@@ -1,6 +1,9 @@
 package results
 
-import "sort"
+import (
+	"cmp"
+	"sort"
+)
 
 // SummaryRow is one evaluation of one encoder: the probe's configuration and
 // its final numbers.
@@ -56,6 +59,18 @@ func Summary(t *Tables) []SummaryRow {
 	for _, r := range rows {
 		out = append(out, *r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Job < out[j].Job })
+	// Grouped as a reader scans them: by data set, objective, probe, then
+	// encoder, labels and seed.
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if c := cmp.Or(
+			cmp.Compare(a.Dataset, b.Dataset), cmp.Compare(a.Objective, b.Objective), cmp.Compare(a.Kind, b.Kind),
+			cmp.Compare(a.Arch, b.Arch), cmp.Compare(a.Method, b.Method), cmp.Compare(a.Role, b.Role), cmp.Compare(a.PeerArch, b.PeerArch),
+			cmp.Compare(a.NoiseKind, b.NoiseKind), cmp.Compare(a.NoiseRate, b.NoiseRate), cmp.Compare(a.Fraction, b.Fraction),
+			cmp.Compare(a.Seed, b.Seed)); c != 0 {
+			return c < 0
+		}
+		return a.Job < b.Job
+	})
 	return out
 }

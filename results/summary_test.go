@@ -1,0 +1,48 @@
+package results
+
+import (
+	"fmt"
+	"testing"
+)
+
+// Summary keeps the finished probes' last attempt numbers, skips pretraining,
+// feature extraction and failed attempts, and orders rows by data set, probe,
+// encoder, labels and seed, whatever order the job IDs give.
+func TestSummary(t *testing.T) {
+	job := func(id, kind, method, arch string, noise, fraction float64, seed int64, status string) JobRow {
+		return JobRow{Job: id, Attempt: 1, Kind: kind, Dataset: "fashion-mnist", Objective: "simclr", Method: method,
+			Arch: arch, NoiseRate: noise, Fraction: fraction, Seed: seed, Status: status}
+	}
+	tb := &Tables{Jobs: []JobRow{
+		job("a1", "linear", "solo", "cnn-s", 0, 1, 2, "done"),
+		job("b2", "linear", "solo", "cnn-s", 0, 1, 1, "done"),
+		job("c3", "knn", "dogo", "cnn-s", 0, 1, 1, "done"),
+		job("d4", "noise", "solo", "cnn-s", 0.5, 1, 1, "done"),
+		job("e5", "noise", "solo", "cnn-s", 0.2, 1, 1, "done"),
+		job("f6", "linear", "dogo", "cnn-l", 0, 1, 1, "failed"),
+		job("g7", "pretrain", "solo", "cnn-s", 0, 1, 1, "done"),
+		job("h8", "linear", "dogo", "cnn-l", 0, 1, 1, "done"),
+	}}
+	for i, j := range tb.Jobs {
+		tb.Metrics = append(tb.Metrics,
+			MetricRow{Job: j.Job, Attempt: 1, Split: "test", Name: "accuracy_at_best_val", Value: float64(i) / 10},
+			MetricRow{Job: j.Job, Attempt: 1, Split: "test", Name: "accuracy_final", Value: float64(i) / 20},
+			MetricRow{Job: j.Job, Attempt: 1, Split: "ood:gaussian_noise-3", Name: "accuracy_at_best_val", Value: 0.5})
+	}
+	tb.Metrics = append(tb.Metrics, MetricRow{Job: "c3", Attempt: 1, Split: "test", Name: "knn_accuracy", Value: 0.9})
+	var got []string
+	for _, r := range Summary(tb) {
+		got = append(got, fmt.Sprintf("%s %s %s %s %g %d %.2f %.2f", r.Job, r.Kind, r.Arch, r.Method, r.NoiseRate, r.Seed, r.AccBest, r.AccFinal))
+	}
+	want := []string{
+		"c3 knn cnn-s dogo 0 1 0.90 0.90",
+		"h8 linear cnn-l dogo 0 1 0.70 0.35",
+		"b2 linear cnn-s solo 0 1 0.10 0.05",
+		"a1 linear cnn-s solo 0 2 0.00 0.00",
+		"e5 noise cnn-s solo 0.2 1 0.40 0.20",
+		"d4 noise cnn-s solo 0.5 1 0.30 0.15",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Summary rows:\n got %q\nwant %q", got, want)
+	}
+}
