@@ -37,12 +37,18 @@ demo: data build
 	./bin/sweep launch configs/quickstart.yaml
 
 # What the tests need: the real data set, Prometheus and its Pushgateway
-# (integration tests, promtool), and DuckDB from npm (an independent Parquet
-# reader). Each is installed only when missing.
+# (integration tests, promtool), Slurm and munge (a real single-node cluster,
+# which the tests start and stop themselves), and DuckDB from npm (an
+# independent Parquet reader). Each is installed only when missing; go test
+# itself installs nothing.
 test-deps: data
 	@if ! command -v prometheus >/dev/null || ! command -v prometheus-pushgateway >/dev/null; then \
 		echo "installing prometheus"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus prometheus-pushgateway; \
+	fi
+	@if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then \
+		echo "installing slurm"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends munge slurmctld slurmd slurm-client >/dev/null; \
 	fi
 	@if [ ! -d $(DUCKDB)/node_modules/@duckdb/node-api ] && command -v npm >/dev/null; then \
 		echo "installing DuckDB (npm)"; \
@@ -63,9 +69,13 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./sweep/
 	$(GO) test -run '^$$' -bench Controller -benchtime 1x ./cmd/sweep/
 
+# The XLA build (cgo, -tags xla) is compiled and vetted too, so that the GPU
+# path cannot break unseen on machines without a GPU.
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) build -tags xla ./...
+	$(GO) vet -tags xla ./...
 	$(GO) run $(STATICCHECK) ./...
 
 dashboards:

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dogo-sweep/sweep/metrics"
+	"github.com/dogo-sweep/dogo-sweep/metrics"
 	"github.com/google/go-cmp/cmp"
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"

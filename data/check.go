@@ -1,6 +1,7 @@
 package data
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,18 +18,18 @@ func Check(name, dir string) error {
 	if !ok {
 		return fmt.Errorf("unknown data set %q (known: %s)", name, strings.Join(Names(), ", "))
 	}
-	looked := SearchPath(name, dir)
-	for _, d := range looked {
-		if st, err := os.Stat(d); err != nil || !st.IsDir() {
-			continue
+	d, err := Folder(name, dir)
+	if err != nil {
+		var m *MissingError
+		if errors.As(err, &m) {
+			m.Problem = "no folder with its files (" + strings.Join(info.Files, ", ") + ") found"
 		}
-		if err := checkFolder(info, d); err != nil {
-			return &MissingError{Dataset: name, Looked: []string{d}, Problem: err.Error(), Install: info.Install}
-		}
-		return nil
+		return err
 	}
-	return &MissingError{Dataset: name, Looked: looked,
-		Problem: "no folder with its files (" + strings.Join(info.Files, ", ") + ") found", Install: info.Install}
+	if err := checkFolder(info, d); err != nil {
+		return &MissingError{Dataset: name, Looked: []string{d}, Problem: err.Error(), Install: info.Install}
+	}
+	return nil
 }
 
 func checkFolder(info Info, d string) error {

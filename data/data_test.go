@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -413,8 +414,14 @@ func TestResizeByHand(t *testing.T) {
 
 func TestCheckBeforeAnyJob(t *testing.T) {
 	root := t.TempDir()
-	if err := Check("fashion-mnist", root); err == nil && func() bool { _, e := os.Stat("/usr/share/datasets/fashion-mnist"); return e != nil }() {
-		t.Error("a missing data set passed the check")
+	// A named data folder is where the data comes from: a data set missing
+	// there is an error naming that folder, even when the system has it.
+	err := Check("fashion-mnist", root)
+	if err == nil || !strings.Contains(err.Error(), "(looked in: "+filepath.Join(root, "fashion-mnist")+")") {
+		t.Errorf("a data set missing from the data folder: %v", err)
+	}
+	if _, err := Load("fashion-mnist", "train", root); err == nil {
+		t.Error("Load read a data set from outside the named data folder")
 	}
 	writeIDXSet(t, filepath.Join(root, "mnist"), 20, true)
 	if err := Check("mnist", root); err != nil {
@@ -423,7 +430,7 @@ func TestCheckBeforeAnyJob(t *testing.T) {
 	p := filepath.Join(root, "mnist", "t10k-labels-idx1-ubyte.gz")
 	b, _ := os.ReadFile(p)
 	os.WriteFile(p, b[:len(b)-4], 0o644)
-	err := Check("mnist", root)
+	err = Check("mnist", root)
 	var me *MissingError
 	if !errors.As(err, &me) || !strings.Contains(err.Error(), "t10k-labels") {
 		t.Fatalf("a damaged test split: %v", err)
@@ -460,5 +467,22 @@ func TestCIFAR100ClassNames(t *testing.T) {
 	}
 	if s.Labels[0] != 42 || s.Info.ClassNames[42] != "name42" {
 		t.Errorf("label %d, name %q: want the fine label and its name", s.Labels[0], s.Info.ClassNames[42])
+	}
+}
+
+// Only a data set that is not there reads as fs.ErrNotExist (tests skip on
+// it); a damaged one does not.
+func TestMissingIsNotExist(t *testing.T) {
+	root := t.TempDir()
+	if _, err := Load("mnist", "train", root); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("absent data set: %v", err)
+	}
+	writeIDXSet(t, filepath.Join(root, "mnist"), 20, true)
+	p := filepath.Join(root, "mnist", "train-images-idx3-ubyte.gz")
+	if err := os.WriteFile(p, []byte("not gzip"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load("mnist", "train", root); err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("damaged data set: %v", err)
 	}
 }

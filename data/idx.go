@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,57 +34,67 @@ type MissingError struct {
 	Looked  []string
 	Problem string
 	Install string
+	// Err is fs.ErrNotExist when no folder of the data set exists.
+	Err error
 }
+
+func (e *MissingError) Unwrap() error { return e.Err }
 
 func (e *MissingError) Error() string {
 	return fmt.Sprintf("data set %s: %s (looked in: %s); to get it: %s", e.Dataset, e.Problem, strings.Join(e.Looked, ", "), e.Install)
 }
 
-// SearchPath returns the folders where a data set is looked for, in order:
-// dir (from --data-dir) and $SWEEP_DATA_DIR, each with the data set's name
-// appended, then the system folders where packages install data.
+// SearchPath returns the folders where a data set is looked for: dir/NAME
+// alone when a data folder is given (--data-dir, or $SWEEP_DATA_DIR), else
+// the system folders where packages install data.
 func SearchPath(name, dir string) []string {
-	var out []string
-	for _, d := range []string{dir, os.Getenv("SWEEP_DATA_DIR")} {
-		if d != "" {
-			out = append(out, filepath.Join(d, name))
+	if dir != "" {
+		return []string{filepath.Join(dir, name)}
+	}
+	return []string{filepath.Join("/usr/share/datasets", name), filepath.Join("/usr/local/share/datasets", name)}
+}
+
+// Folder returns the folder a data set is read from: the first folder of
+// SearchPath that exists.
+func Folder(name, dir string) (string, error) {
+	info, ok := Known()[name]
+	if !ok {
+		return "", fmt.Errorf("unknown data set %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	looked := SearchPath(name, dir)
+	for _, d := range looked {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			return d, nil
 		}
 	}
-	return append(out, filepath.Join("/usr/share/datasets", name), filepath.Join("/usr/local/share/datasets", name))
+	return "", &MissingError{Dataset: name, Looked: looked, Problem: "no folder with its files found", Install: info.Install, Err: fs.ErrNotExist}
 }
 
 // Load reads a split of a data set from the first folder of SearchPath that
 // has its files.
 func Load(name, split, dir string) (*Set, error) {
-	info, ok := Known()[name]
-	if !ok {
-		return nil, fmt.Errorf("unknown data set %q (known: %s)", name, strings.Join(Names(), ", "))
+	info := Known()[name]
+	d, err := Folder(name, dir)
+	if err != nil {
+		return nil, err
 	}
-	looked := SearchPath(name, dir)
-	for _, d := range looked {
-		if _, err := os.Stat(d); err != nil {
-			continue
-		}
-		var s *Set
-		var err error
-		switch name {
-		case "fashion-mnist", "mnist":
-			s, err = loadIDX(info, d, split)
-		case "cifar10", "cifar100":
-			s, err = loadCIFAR(info, d, split)
-		case "stl10":
-			s, err = loadSTL10(info, d, split)
-		case "tiny-imagenet":
-			s, err = loadTinyImageNet(info, d, split)
-		default:
-			err = fmt.Errorf("loader for %s is not in this build", name)
-		}
-		if err != nil {
-			return nil, &MissingError{Dataset: name, Looked: []string{d}, Problem: err.Error(), Install: info.Install}
-		}
-		return s, nil
+	var s *Set
+	switch name {
+	case "fashion-mnist", "mnist":
+		s, err = loadIDX(info, d, split)
+	case "cifar10", "cifar100":
+		s, err = loadCIFAR(info, d, split)
+	case "stl10":
+		s, err = loadSTL10(info, d, split)
+	case "tiny-imagenet":
+		s, err = loadTinyImageNet(info, d, split)
+	default:
+		err = fmt.Errorf("loader for %s is not in this build", name)
 	}
-	return nil, &MissingError{Dataset: name, Looked: looked, Problem: "no folder with its files found", Install: info.Install}
+	if err != nil {
+		return nil, &MissingError{Dataset: name, Looked: []string{d}, Problem: err.Error(), Install: info.Install}
+	}
+	return s, nil
 }
 
 // readMaybeGz reads base or base.gz from dir.

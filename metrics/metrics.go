@@ -9,19 +9,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/push"
 )
 
-// Exporter is a sweep.Observer that keeps Prometheus metrics.
+// Exporter is a controller.Observer that keeps Prometheus metrics.
 type Exporter struct {
 	reg      *prometheus.Registry
 	sweep    string
 	now      func() time.Time
 	mu       sync.Mutex
-	state    map[string]sweep.State
+	state    map[string]job.State
 	jobs     *prometheus.GaugeVec
 	finished *prometheus.CounterVec
 	retries  *prometheus.CounterVec
@@ -32,8 +32,8 @@ type Exporter struct {
 	slots    *prometheus.GaugeVec
 	eta      prometheus.Gauge
 	accSum   map[string]*meanAcc
-	left     map[sweep.Kind]int
-	durs     map[sweep.Kind][]time.Duration
+	left     map[job.Kind]int
+	durs     map[job.Kind][]time.Duration
 	running  int
 }
 
@@ -42,15 +42,13 @@ type meanAcc struct {
 	n   int
 }
 
-var _ sweep.Observer = (*Exporter)(nil)
-
 // New makes an exporter for a plan, registering on its own registry.
-func New(p *sweep.Plan, now func() time.Time) *Exporter {
+func New(p *job.Plan, now func() time.Time) *Exporter {
 	if now == nil {
 		now = time.Now
 	}
-	e := &Exporter{reg: prometheus.NewRegistry(), sweep: p.Name, now: now, state: map[string]sweep.State{}, accSum: map[string]*meanAcc{},
-		left: map[sweep.Kind]int{}, durs: map[sweep.Kind][]time.Duration{}}
+	e := &Exporter{reg: prometheus.NewRegistry(), sweep: p.Name, now: now, state: map[string]job.State{}, accSum: map[string]*meanAcc{},
+		left: map[job.Kind]int{}, durs: map[job.Kind][]time.Duration{}}
 	c := prometheus.Labels{"sweep": p.Name}
 	e.jobs = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_jobs", Help: "Jobs by kind and state.", ConstLabels: c}, []string{"kind", "state"})
 	e.finished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sweep_jobs_finished_total", Help: "Job attempts finished, by kind and outcome.", ConstLabels: c}, []string{"kind", "outcome"})
@@ -62,12 +60,12 @@ func New(p *sweep.Plan, now func() time.Time) *Exporter {
 	e.acc = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_eval_accuracy_ratio", Help: "Mean test accuracy (best-val epoch; kNN for kind=knn) of finished evaluations, over seeds and probe settings of the kind.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture", "role", "kind"})
 	e.slots = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_slots_in_use", Help: "CPU cores and GPUs held by running jobs.", ConstLabels: c}, []string{"resource"})
 	e.eta = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_eta_seconds", Help: "Estimated seconds until the sweep ends: jobs left of each kind times the kind's mean duration, over the jobs running at once.", ConstLabels: c})
-	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_build_info", Help: "Version of the sweep binary.", ConstLabels: prometheus.Labels{"sweep": p.Name, "version": sweep.Version}})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_build_info", Help: "Version of the sweep binary.", ConstLabels: prometheus.Labels{"sweep": p.Name, "version": job.Version}})
 	build.Set(1)
 	e.reg.MustRegister(e.jobs, e.finished, e.retries, e.duration, e.imgs, e.loss, e.acc, e.slots, e.eta, build)
 	for _, j := range p.Jobs {
-		e.state[j.ID] = sweep.StatePending
-		e.jobs.WithLabelValues(string(j.Spec.Kind), string(sweep.StatePending)).Inc()
+		e.state[j.ID] = job.StatePending
+		e.jobs.WithLabelValues(string(j.Spec.Kind), string(job.StatePending)).Inc()
 		e.left[j.Spec.Kind]++
 	}
 	for _, r := range []string{"cpu", "gpu"} {
@@ -85,24 +83,24 @@ func (e *Exporter) Handler() http.Handler {
 }
 
 // MarkDone records jobs found finished before this controller started.
-func (e *Exporter) MarkDone(j *sweep.Job) {
+func (e *Exporter) MarkDone(j *job.Job) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.move(j, sweep.StateDone)
+	e.move(j, job.StateDone)
 	e.left[j.Spec.Kind]--
 }
 
-func (e *Exporter) move(j *sweep.Job, to sweep.State) {
+func (e *Exporter) move(j *job.Job, to job.State) {
 	k := string(j.Spec.Kind)
 	e.jobs.WithLabelValues(k, string(e.state[j.ID])).Dec()
 	e.jobs.WithLabelValues(k, string(to)).Inc()
 	e.state[j.ID] = to
 }
 
-func group(j *sweep.Job) []string {
+func group(j *job.Job) []string {
 	s := j.Spec
 	arch := s.Arch
-	if s.Kind == sweep.KindPretrain {
+	if s.Kind == job.KindPretrain {
 		arch = ""
 		for i, a := range s.Archs {
 			if i > 0 {
@@ -115,10 +113,10 @@ func group(j *sweep.Job) []string {
 }
 
 // JobStarted counts a running job and its slots.
-func (e *Exporter) JobStarted(j *sweep.Job, attempt int) {
+func (e *Exporter) JobStarted(j *job.Job, attempt int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.move(j, sweep.StateRunning)
+	e.move(j, job.StateRunning)
 	e.running++
 	if attempt > 1 {
 		e.retries.WithLabelValues(string(j.Spec.Kind)).Inc()
@@ -130,14 +128,14 @@ func (e *Exporter) JobStarted(j *sweep.Job, attempt int) {
 }
 
 // JobRecord updates throughput, loss and accuracy.
-func (e *Exporter) JobRecord(j *sweep.Job, attempt int, r sweep.Record) {
+func (e *Exporter) JobRecord(j *job.Job, attempt int, r job.Record) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch {
-	case r.Type == sweep.RecProgress && j.Spec.Kind == sweep.KindPretrain:
+	case r.Type == job.RecProgress && j.Spec.Kind == job.KindPretrain:
 		e.imgs.WithLabelValues(group(j)...).Set(r.ImagesPerSec)
 		e.loss.WithLabelValues(group(j)...).Set(r.Value)
-	case r.Type == sweep.RecMetric && r.Split == "test" && (r.Name == "accuracy_at_best_val" || r.Name == "knn_accuracy"):
+	case r.Type == job.RecMetric && r.Split == job.SplitTest && (r.Name == job.MetricAccBest || r.Name == job.MetricKNN):
 		s := j.Spec
 		labels := []string{s.Dataset, s.Objective, s.Method, s.Arch, s.Role, string(s.Kind)}
 		k := ""
@@ -156,11 +154,11 @@ func (e *Exporter) JobRecord(j *sweep.Job, attempt int, r sweep.Record) {
 }
 
 // JobEnded counts the outcome and updates the ETA.
-func (e *Exporter) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error, start, end time.Time) {
+func (e *Exporter) JobEnded(j *job.Job, attempt int, st job.State, err error, start, end time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	outcome := "success"
-	if st != sweep.StateDone {
+	if st != job.StateDone {
 		outcome = "failure"
 	}
 	k := string(j.Spec.Kind)
@@ -171,15 +169,15 @@ func (e *Exporter) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error
 	if j.GPUs > 0 {
 		e.slots.WithLabelValues("gpu").Sub(float64(j.GPUs))
 	}
-	if j.Spec.Kind == sweep.KindPretrain {
+	if j.Spec.Kind == job.KindPretrain {
 		e.imgs.WithLabelValues(group(j)...).Set(0)
 	}
 	e.running--
-	if st == sweep.StateDone {
+	if st == job.StateDone {
 		e.left[j.Spec.Kind]--
 		e.durs[j.Spec.Kind] = append(e.durs[j.Spec.Kind], end.Sub(start))
 	}
-	eta, _ := sweep.ETA(e.left, e.durs, max(e.running, 1))
+	eta, _ := ETA(e.left, e.durs, max(e.running, 1))
 	e.eta.Set(eta.Seconds())
 }
 

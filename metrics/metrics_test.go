@@ -9,39 +9,40 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dogo-sweep/sweep/internal/golden"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/internal/golden"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 )
 
-func testPlan(t *testing.T) *sweep.Plan {
+func testPlan(t *testing.T) *job.Plan {
 	t.Helper()
-	g, err := sweep.ParseGrid("g.yaml", []byte("name: golden\ndatasets: [fashion-mnist]\npairs: [cnn-s+cnn-l]\nseeds: [1]\nreferences: []\n"))
+	g, err := grid.Parse("g.yaml", []byte("name: golden\ndatasets: [fashion-mnist]\npairs: [cnn-s+cnn-l]\nseeds: [1]\nreferences: []\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sweep.NewPlan(g)
+	return grid.NewPlan(g)
 }
 
 // Events replays a fixed sequence of job events: the DoGo pretraining job
 // fails once and is retried, the solo jobs succeed, a probe reports accuracy.
-func replay(e *Exporter, p *sweep.Plan, t0 time.Time) {
-	byKind := map[sweep.Kind][]*sweep.Job{}
+func replay(e *Exporter, p *job.Plan, t0 time.Time) {
+	byKind := map[job.Kind][]*job.Job{}
 	for _, j := range p.Jobs {
 		byKind[j.Spec.Kind] = append(byKind[j.Spec.Kind], j)
 	}
-	pre := byKind[sweep.KindPretrain]
+	pre := byKind[job.KindPretrain]
 	e.JobStarted(pre[0], 1)
-	e.JobRecord(pre[0], 1, sweep.Record{Type: sweep.RecProgress, Name: "loss", Value: 9.5, ImagesPerSec: 400})
-	e.JobEnded(pre[0], 1, sweep.StateFailed, errors.New("exit status 2"), t0, t0.Add(3*time.Second))
+	e.JobRecord(pre[0], 1, job.Record{Type: job.RecProgress, Name: "loss", Value: 9.5, ImagesPerSec: 400})
+	e.JobEnded(pre[0], 1, job.StateFailed, errors.New("exit status 2"), t0, t0.Add(3*time.Second))
 	e.JobStarted(pre[0], 2)
-	e.JobRecord(pre[0], 2, sweep.Record{Type: sweep.RecProgress, Name: "loss", Value: 8.25, ImagesPerSec: 420})
+	e.JobRecord(pre[0], 2, job.Record{Type: job.RecProgress, Name: "loss", Value: 8.25, ImagesPerSec: 420})
 	e.JobStarted(pre[1], 1)
-	e.JobEnded(pre[1], 1, sweep.StateDone, nil, t0, t0.Add(40*time.Second))
-	e.JobEnded(pre[0], 2, sweep.StateDone, nil, t0, t0.Add(100*time.Second))
-	lin := byKind[sweep.KindLinear][0]
+	e.JobEnded(pre[1], 1, job.StateDone, nil, t0, t0.Add(40*time.Second))
+	e.JobEnded(pre[0], 2, job.StateDone, nil, t0, t0.Add(100*time.Second))
+	lin := byKind[job.KindLinear][0]
 	e.JobStarted(lin, 1)
-	e.JobRecord(lin, 1, sweep.Record{Type: sweep.RecMetric, Split: "test", Name: "accuracy_at_best_val", Value: 0.8125})
-	e.JobEnded(lin, 1, sweep.StateDone, nil, t0, t0.Add(2*time.Second))
+	e.JobRecord(lin, 1, job.Record{Type: job.RecMetric, Split: "test", Name: "accuracy_at_best_val", Value: 0.8125})
+	e.JobEnded(lin, 1, job.StateDone, nil, t0, t0.Add(2*time.Second))
 }
 
 func scrape(t *testing.T, e *Exporter) string {

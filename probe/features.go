@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
 )
 
 // FeaturesFile is the name of a features job's output in its folder.
@@ -46,7 +46,7 @@ func (f *Features) Write(dir string) error {
 	if err := gob.NewEncoder(&buf).Encode(f); err != nil {
 		return fmt.Errorf("write features: %w", err)
 	}
-	return sweep.WriteFileAtomic(filepath.Join(dir, FeaturesFile), buf.Bytes())
+	return atomicfile.Write(filepath.Join(dir, FeaturesFile), buf.Bytes())
 }
 
 // ReadFeatures loads a features file.

@@ -6,7 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 )
 
 // blobs makes features of k well-separated Gaussian clusters in d dimensions.
@@ -136,11 +137,11 @@ func TestRunWritesMetricsAndRoundTripsFeatures(t *testing.T) {
 	if err := f.Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	e := sweep.DefaultGrid().Eval
+	e := grid.Default().Eval
 	e.Epochs, e.LR, e.Standardize = 10, 1e-2, true
-	var recs []sweep.Record
-	spec := sweep.Spec{Kind: sweep.KindNoise, Dataset: "fashion-mnist", Seed: 1, NoiseRate: 0.2, NoiseKind: "symmetric", Fraction: 0.5, Eval: &e}
-	if err := Run(spec, dir, func(r sweep.Record) { recs = append(recs, r) }); err != nil {
+	var recs []job.Record
+	spec := job.Spec{Kind: job.KindNoise, Dataset: "fashion-mnist", Seed: 1, NoiseRate: 0.2, NoiseKind: "symmetric", Fraction: 0.5, Eval: &e}
+	if err := Run(spec, dir, func(r job.Record) { recs = append(recs, r) }); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]float64{}

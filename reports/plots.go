@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"math"
@@ -9,8 +10,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/dogo-sweep/sweep/results"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/results"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -28,11 +30,11 @@ type curveKey struct{ method, arch, role, peer string }
 
 func (k curveKey) label() string {
 	switch k.method {
-	case sweep.MethodDoGo:
+	case job.MethodDoGo:
 		return fmt.Sprintf("DoGo %s (%s)", k.arch, as(k.role, k.arch, k.peer))
-	case sweep.MethodPixels:
+	case job.MethodPixels:
 		return "raw pixels"
-	case sweep.MethodRandom:
+	case job.MethodRandom:
 		return "random-init " + k.arch
 	}
 	return "solo " + k.arch
@@ -52,10 +54,10 @@ func writePlots(runDir string, sum []results.SummaryRow, t *results.Tables) ([]P
 			x            func(results.SummaryRow) (float64, bool)
 		}{
 			{"fraction", "fraction of labels (log scale)", func(s results.SummaryRow) (float64, bool) {
-				return s.Fraction, (s.Kind == "fraction" || s.Kind == "linear") && s.NoiseRate == 0
+				return s.Fraction, (s.Kind == job.KindFraction || s.Kind == job.KindLinear) && s.NoiseRate == 0
 			}},
 			{"noise", "symmetric label noise rate", func(s results.SummaryRow) (float64, bool) {
-				return s.NoiseRate, (s.Kind == "noise" && s.NoiseKind == "symmetric" && s.Fraction == 1) || s.Kind == "linear"
+				return s.NoiseRate, (s.Kind == job.KindNoise && s.NoiseKind == "symmetric" && s.Fraction == 1) || s.Kind == job.KindLinear
 			}},
 		} {
 			pts := map[curveKey]map[float64][]float64{}
@@ -100,8 +102,8 @@ func writePlots(runDir string, sum []results.SummaryRow, t *results.Tables) ([]P
 }
 
 func objectiveMatches(objective string, s results.SummaryRow) bool {
-	a, b := sweep.SplitObjective(objective)
-	return s.Objective == a || s.Objective == b || s.Method == sweep.MethodRandom || s.Method == sweep.MethodPixels
+	a, b := job.SplitObjective(objective)
+	return s.Objective == a || s.Objective == b || s.Method == job.MethodRandom || s.Method == job.MethodPixels
 }
 
 func hasSpread(pts map[curveKey]map[float64][]float64) bool {
@@ -168,7 +170,7 @@ func lineFigure(path, title, xlabel string, logX, legendLeft bool, pts map[curve
 		c := palette[i%len(palette)]
 		line.Color, points.Color = c, c
 		points.Shape = plotutil.Shape(i)
-		if k.method != sweep.MethodDoGo {
+		if k.method != job.MethodDoGo {
 			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
 		bars, err := plotter.NewYErrorBars(struct {
@@ -185,7 +187,7 @@ func lineFigure(path, title, xlabel string, logX, legendLeft bool, pts map[curve
 	p.Legend.Top = false
 	p.Legend.Left = legendLeft
 	p.Add(plotter.NewGrid())
-	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+	return savePNG(p, path)
 }
 
 // trainingFigure draws a per-epoch training metric (mean over seeds) of every
@@ -193,7 +195,7 @@ func lineFigure(path, title, xlabel string, logX, legendLeft bool, pts map[curve
 func trainingFigure(runDir string, t *results.Tables, metric, file, title, ylabel string) (*Plot, error) {
 	jobs := map[string]results.JobRow{}
 	for _, j := range t.Jobs {
-		if j.Kind == "pretrain" && j.Status == "done" {
+		if j.Kind == string(job.KindPretrain) && j.Status == string(job.StateDone) {
 			jobs[j.Job] = j
 		}
 	}
@@ -210,8 +212,8 @@ func trainingFigure(runDir string, t *results.Tables, metric, file, title, ylabe
 		}
 		archs := strings.Split(j.Arch, "+")
 		label := "solo " + archs[0]
-		if j.Method == sweep.MethodDoGo && int(m.Peer) < len(archs) {
-			role := []string{"small", "large"}[m.Peer]
+		if j.Method == job.MethodDoGo && int(m.Peer) < len(archs) {
+			role := []string{job.RoleSmall, job.RoleLarge}[m.Peer]
 			label = fmt.Sprintf("DoGo %s (%s)", archs[m.Peer], as(role, archs[m.Peer], archs[1-m.Peer]))
 		}
 		labels[label] = true
@@ -262,8 +264,21 @@ func trainingFigure(runDir string, t *results.Tables, metric, file, title, ylabe
 		p.Legend.Add(name, line, points)
 	}
 	p.Add(plotter.NewGrid())
-	if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(runDir, file)); err != nil {
+	if err := savePNG(p, filepath.Join(runDir, file)); err != nil {
 		return nil, err
 	}
 	return &Plot{File: file, Title: p.Title.Text}, nil
+}
+
+// savePNG renders a plot and replaces path with it atomically.
+func savePNG(p *plot.Plot, path string) error {
+	w, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if _, err := w.WriteTo(&b); err != nil {
+		return err
+	}
+	return atomicfile.Write(path, b.Bytes())
 }

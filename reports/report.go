@@ -1,18 +1,19 @@
 package reports
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/dogo-sweep/sweep/results"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/results"
 )
 
 // Options configure a report.
@@ -24,34 +25,19 @@ type Options struct {
 	Plots []Plot
 }
 
-// Write reads a run folder's results and writes report.md into it.
-func Write(runDir string, opt Options) error {
-	r, err := sweep.OpenRun(runDir)
-	if err != nil {
-		return err
-	}
-	t, err := results.Read(filepath.Join(runDir, "results"))
-	if err != nil {
-		return err
-	}
-	g, _ := sweep.LoadGrid(filepath.Join(runDir, "grid.yaml"))
-	plots, err := writePlots(runDir, results.Summary(t), t)
+// Write writes report.md and its plots (plots/) into dir, from a sweep's
+// plan and its result tables. Every file is replaced atomically.
+func Write(dir string, p *job.Plan, t *results.Tables, opt Options) error {
+	plots, err := writePlots(dir, results.Summary(t), t)
 	if err != nil {
 		return fmt.Errorf("plots: %w", err)
 	}
 	opt.Plots = plots
-	f, err := os.Create(filepath.Join(runDir, ".report.md.tmp"))
-	if err != nil {
+	var b bytes.Buffer
+	if err := Render(&b, p, t, opt); err != nil {
 		return err
 	}
-	if err := Render(f, r.Plan, g, t, opt); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(runDir, "report.md"))
+	return atomicfile.Write(filepath.Join(dir, "report.md"), b.Bytes())
 }
 
 // cell groups the accuracies of one encoder kind over seeds.
@@ -61,7 +47,7 @@ type cellKey struct {
 }
 
 // Render writes the report for a plan and its result tables.
-func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Options) error {
+func Render(w io.Writer, p *job.Plan, t *results.Tables, opt Options) error {
 	now := time.Now
 	if opt.Now != nil {
 		now = opt.Now
@@ -69,8 +55,8 @@ func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Op
 	sum := results.Summary(t)
 	cells := map[cellKey]map[int64]results.SummaryRow{}
 	for _, s := range sum {
-		k := cellKey{s.Dataset, s.Objective, s.Method, s.Arch, s.Role, s.PeerArch, s.Kind, s.NoiseKind, s.NoiseRate, s.Fraction}
-		if s.Kind == "linear" || s.Kind == "knn" {
+		k := cellKey{s.Dataset, s.Objective, s.Method, s.Arch, s.Role, s.PeerArch, string(s.Kind), s.NoiseKind, s.NoiseRate, s.Fraction}
+		if s.Kind == job.KindLinear || s.Kind == job.KindKNN {
 			k.fraction = 1
 		}
 		if cells[k] == nil {
@@ -79,11 +65,11 @@ func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Op
 		cells[k][s.Seed] = s
 	}
 	fmt.Fprintf(w, "# Sweep report: %s\n\n", p.Name)
-	fmt.Fprintf(w, "Generated %s by sweep %s from the run's Parquet results.\n\n", now().UTC().Format("2006-01-02 15:04 MST"), sweep.Version)
-	writeEnv(w, p, g, t)
+	fmt.Fprintf(w, "Generated %s by sweep %s from the run's Parquet results.\n\n", now().UTC().Format("2006-01-02 15:04 MST"), job.Version)
+	writeEnv(w, p, t)
 	done := 0
 	for _, j := range latest(t.Jobs) {
-		if j.Status == "done" {
+		if j.Status == string(job.StateDone) {
 			done++
 		}
 	}
@@ -98,22 +84,22 @@ func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Op
 	var verdicts []verdict
 	for _, dobj := range datasetObjectives(sum) {
 		fmt.Fprintf(w, "### %s, %s\n\n", dobj[0], dobj[1])
-		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], "linear", 0, "", 1, "accuracy")...)
-		refs(w, cells, dobj[0], "linear", 0, "", 1)
+		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindLinear), 0, "", 1, "accuracy")...)
+		refs(w, cells, dobj[0], string(job.KindLinear), 0, "", 1)
 		fmt.Fprintln(w, "\nkNN accuracy (same encoders):")
 		fmt.Fprintln(w)
-		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], "knn", 0, "", 1, "kNN accuracy")...)
-		refs(w, cells, dobj[0], "knn", 0, "", 1)
+		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindKNN), 0, "", 1, "kNN accuracy")...)
+		refs(w, cells, dobj[0], string(job.KindKNN), 0, "", 1)
 		fmt.Fprintln(w)
 	}
 
 	fmt.Fprintln(w, "## Limited labels")
 	fmt.Fprintln(w)
 	for _, dobj := range datasetObjectives(sum) {
-		for _, fr := range values(sum, func(s results.SummaryRow) (float64, bool) { return s.Fraction, s.Kind == "fraction" }) {
+		for _, fr := range values(sum, func(s results.SummaryRow) (float64, bool) { return s.Fraction, s.Kind == job.KindFraction }) {
 			fmt.Fprintf(w, "### %s, %s: %g%% of the labels\n\n", dobj[0], dobj[1], fr*100)
-			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], "fraction", 0, "", fr, "accuracy")...)
-			refs(w, cells, dobj[0], "fraction", 0, "", fr)
+			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindFraction), 0, "", fr, "accuracy")...)
+			refs(w, cells, dobj[0], string(job.KindFraction), 0, "", fr)
 			fmt.Fprintln(w)
 		}
 	}
@@ -122,7 +108,7 @@ func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Op
 	for _, dobj := range datasetObjectives(sum) {
 		for _, nk := range noiseSettings(sum) {
 			fmt.Fprintf(w, "### %s, %s: %g%% %s label noise (best-val / final accuracy)\n\n", dobj[0], dobj[1], nk.rate*100, nk.kind)
-			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], "noise", nk.rate, nk.kind, nk.fraction, "accuracy")...)
+			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindNoise), nk.rate, nk.kind, nk.fraction, "accuracy")...)
 			finalTable(w, cells, dobj[0], dobj[1], nk)
 			fmt.Fprintln(w)
 		}
@@ -134,7 +120,7 @@ func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Op
 		oc := oodCells(cells, set)
 		for _, dobj := range datasetObjectives(sum) {
 			fmt.Fprintf(w, "### %s, %s: %s\n\n", dobj[0], dobj[1], set)
-			verdicts = append(verdicts, comparison(w, oc, dobj[0], dobj[1], "ood:"+set, 0, "", 1, "accuracy")...)
+			verdicts = append(verdicts, comparison(w, oc, dobj[0], dobj[1], job.OODSplit(set), 0, "", 1, "accuracy")...)
 			fmt.Fprintln(w)
 		}
 	}
@@ -157,7 +143,8 @@ func Render(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables, opt Op
 	return nil
 }
 
-func writeEnv(w io.Writer, p *sweep.Plan, g *sweep.Grid, t *results.Tables) {
+func writeEnv(w io.Writer, p *job.Plan, t *results.Tables) {
+	g := p.Settings
 	backends, hosts, devices := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	var first, last time.Time
 	for _, j := range t.Jobs {
@@ -215,7 +202,7 @@ func datasetObjectives(sum []results.SummaryRow) [][2]string {
 	seen := map[[2]string]bool{}
 	var out [][2]string
 	for _, s := range sum {
-		if s.Method != sweep.MethodDoGo {
+		if s.Method != job.MethodDoGo {
 			continue
 		}
 		k := [2]string{s.Dataset, s.Objective}
@@ -251,7 +238,7 @@ func noiseSettings(sum []results.SummaryRow) []noiseSetting {
 	seen := map[noiseSetting]bool{}
 	var out []noiseSetting
 	for _, s := range sum {
-		if s.Kind != "noise" {
+		if s.Kind != job.KindNoise {
 			continue
 		}
 		n := noiseSetting{s.NoiseRate, s.NoiseKind, s.Fraction}
@@ -301,7 +288,7 @@ func (v verdict) outcome() string {
 // as describes the encoder's place in its pair.
 func as(role, arch, peer string) string {
 	if arch == peer {
-		return map[string]string{"small": "copy 1", "large": "copy 2"}[role] + " with " + peer + ", control"
+		return map[string]string{job.RoleSmall: "copy 1", job.RoleLarge: "copy 2"}[role] + " with " + peer + ", control"
 	}
 	return role + " peer with " + peer
 }
@@ -314,7 +301,7 @@ func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dat
 	var verdicts []verdict
 	var keys []cellKey
 	for k := range cells {
-		if k.dataset == dataset && k.kind == kind && k.method == sweep.MethodDoGo && k.noise == noise && k.noiseKind == noiseKind && k.fraction == fraction {
+		if k.dataset == dataset && k.kind == kind && k.method == job.MethodDoGo && k.noise == noise && k.noiseKind == noiseKind && k.fraction == fraction {
 			keys = append(keys, k)
 		}
 	}
@@ -322,16 +309,16 @@ func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dat
 		return keys[i].arch+keys[i].role+keys[i].peer < keys[j].arch+keys[j].role+keys[j].peer
 	})
 	for _, k := range keys {
-		so, sl := sweep.SplitObjective(objective)
+		so, sl := job.SplitObjective(objective)
 		peerObj := so
-		if k.role == "large" {
+		if k.role == job.RoleLarge {
 			peerObj = sl
 		}
 		if k.objective != peerObj {
 			continue
 		}
 		soloKey := k
-		soloKey.method, soloKey.role, soloKey.peer = sweep.MethodSolo, "solo", ""
+		soloKey.method, soloKey.role, soloKey.peer = job.MethodSolo, job.RoleSolo, ""
 		dogo, solo := cells[k], cells[soloKey]
 		var ds, ss, diffs []float64
 		wins := 0
@@ -386,8 +373,8 @@ func summary(w io.Writer, vs []verdict) {
 	fmt.Fprintln(w, ".")
 	fmt.Fprintln(w)
 	for _, role := range []struct{ role, peer, title string }{
-		{"small", "larger", "The small peer with a larger peer (the pair DoGo should help):"},
-		{"small", "same", "The small architecture paired with a copy of itself (control: mutual regularization without a larger peer):"},
+		{job.RoleSmall, "larger", "The small peer with a larger peer (the pair DoGo should help):"},
+		{job.RoleSmall, "same", "The small architecture paired with a copy of itself (control: mutual regularization without a larger peer):"},
 	} {
 		var lines []string
 		for _, v := range vs {
@@ -414,15 +401,15 @@ func summary(w io.Writer, vs []verdict) {
 }
 
 func describe(kind string, noise float64, noiseKind string, fraction float64) string {
-	if strings.HasPrefix(kind, "ood:") {
-		return "linear probe tested on " + strings.TrimPrefix(kind, "ood:")
+	if set, ok := job.OODSet(kind); ok {
+		return "linear probe tested on " + set
 	}
-	switch kind {
-	case "knn":
+	switch job.Kind(kind) {
+	case job.KindKNN:
 		return "kNN"
-	case "fraction":
+	case job.KindFraction:
 		return fmt.Sprintf("linear probe on %g%% of the labels", fraction*100)
-	case "noise":
+	case job.KindNoise:
 		return fmt.Sprintf("linear probe with %g%% %s noise", noise*100, noiseKind)
 	}
 	return "linear probe"
@@ -432,7 +419,7 @@ func describe(kind string, noise float64, noiseKind string, fraction float64) st
 func refs(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, kind string, noise float64, noiseKind string, fraction float64) {
 	var lines []string
 	for k, c := range cells {
-		if k.dataset != dataset || k.kind != kind || k.role != "reference" || k.noise != noise || k.noiseKind != noiseKind || k.fraction != fraction {
+		if k.dataset != dataset || k.kind != kind || k.role != job.RoleReference || k.noise != noise || k.noiseKind != noiseKind || k.fraction != fraction {
 			continue
 		}
 		var xs []float64
@@ -441,7 +428,7 @@ func refs(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, 
 		}
 		m, s := MeanStd(xs)
 		name := "raw pixels"
-		if k.method == sweep.MethodRandom {
+		if k.method == job.MethodRandom {
 			name = "random-init " + k.arch
 		}
 		lines = append(lines, fmt.Sprintf("%s %s ± %s (%d seeds)", name, pct(m), pct(s), len(xs)))
@@ -455,7 +442,7 @@ func refs(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, 
 func finalTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, objective string, n noiseSetting) {
 	var rows []string
 	for k, c := range cells {
-		if k.dataset != dataset || k.kind != "noise" || k.noise != n.rate || k.noiseKind != n.kind || k.fraction != n.fraction {
+		if k.dataset != dataset || k.kind != string(job.KindNoise) || k.noise != n.rate || k.noiseKind != n.kind || k.fraction != n.fraction {
 			continue
 		}
 		var b, f []float64
@@ -477,7 +464,7 @@ func finalTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dat
 func oodSets(cells map[cellKey]map[int64]results.SummaryRow) []string {
 	sets := map[string]bool{}
 	for k, c := range cells {
-		if k.kind == "linear" {
+		if k.kind == string(job.KindLinear) {
 			for _, s := range c {
 				for o := range s.OOD {
 					sets[o] = true
@@ -496,10 +483,10 @@ func oodSets(cells map[cellKey]map[int64]results.SummaryRow) []string {
 func oodCells(cells map[cellKey]map[int64]results.SummaryRow, set string) map[cellKey]map[int64]results.SummaryRow {
 	out := map[cellKey]map[int64]results.SummaryRow{}
 	for k, c := range cells {
-		if k.kind != "linear" {
+		if k.kind != string(job.KindLinear) {
 			continue
 		}
-		k.kind = "ood:" + set
+		k.kind = job.OODSplit(set)
 		out[k] = map[int64]results.SummaryRow{}
 		for seed, s := range c {
 			if v, ok := s.OOD[set]; ok {
@@ -513,11 +500,11 @@ func oodCells(cells map[cellKey]map[int64]results.SummaryRow, set string) map[ce
 
 func encoderName(k cellKey) string {
 	switch k.method {
-	case sweep.MethodDoGo:
+	case job.MethodDoGo:
 		return "DoGo " + k.arch + " (" + as(k.role, k.arch, k.peer) + ")"
-	case sweep.MethodPixels:
+	case job.MethodPixels:
 		return "raw pixels"
-	case sweep.MethodRandom:
+	case job.MethodRandom:
 		return "random-init " + k.arch
 	}
 	return k.method + " " + k.arch
@@ -533,7 +520,7 @@ func oodTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow) {
 	fmt.Fprintf(w, "| encoder | clean | %s | seeds |\n|---|---|%s---|\n", strings.Join(names, " | "), strings.Repeat("---|", len(names)))
 	var rows []string
 	for k, c := range cells {
-		if k.kind != "linear" {
+		if k.kind != string(job.KindLinear) {
 			continue
 		}
 		var clean []float64
@@ -569,7 +556,7 @@ func costTable(w io.Writer, t *results.Tables) {
 	byKind := map[string]*agg{}
 	for _, j := range t.Jobs {
 		k := j.Kind
-		if j.Kind == "pretrain" {
+		if j.Kind == string(job.KindPretrain) {
 			k = "pretrain " + j.Method + " " + j.Arch
 		}
 		a := byKind[k]
@@ -582,7 +569,7 @@ func costTable(w io.Writer, t *results.Tables) {
 	}
 	jobKind := map[string]string{}
 	for _, j := range t.Jobs {
-		if j.Kind == "pretrain" {
+		if j.Kind == string(job.KindPretrain) {
 			jobKind[j.Job] = "pretrain " + j.Method + " " + j.Arch
 		}
 	}
@@ -622,7 +609,7 @@ func latest(rows []results.JobRow) map[string]results.JobRow {
 	return out
 }
 
-func failures(w io.Writer, p *sweep.Plan, t *results.Tables) {
+func failures(w io.Writer, p *job.Plan, t *results.Tables) {
 	last := latest(t.Jobs)
 	var failed, missing []string
 	for _, j := range p.Jobs {
@@ -630,8 +617,8 @@ func failures(w io.Writer, p *sweep.Plan, t *results.Tables) {
 		switch {
 		case !ok:
 			missing = append(missing, j.Name)
-		case r.Status != "done":
-			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s", j.Name, r.Attempt, sweep.FirstLine(r.Error)))
+		case r.Status != string(job.StateDone):
+			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s", j.Name, r.Attempt, firstLine(r.Error)))
 		}
 	}
 	retried := 0
@@ -658,4 +645,10 @@ func head(s []string, n int) []string {
 		return append(s[:n:n], fmt.Sprintf("... and %d more", len(s)-n))
 	}
 	return s
+}
+
+// firstLine returns the first line of an error message.
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
 }

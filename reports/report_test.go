@@ -2,6 +2,8 @@ package reports
 
 import (
 	"bytes"
+	"fmt"
+	"hash/fnv"
 	"image/png"
 	"math"
 	"os"
@@ -10,9 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dogo-sweep/sweep/internal/golden"
-	"github.com/dogo-sweep/sweep/results"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/internal/golden"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/results"
+	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 )
 
 // Statistics checked against values computed by hand.
@@ -22,17 +25,24 @@ func TestStatsByHand(t *testing.T) {
 	if m != 2.5 || math.Abs(s-math.Sqrt(5.0/3)) > 1e-12 {
 		t.Errorf("MeanStd = %g, %g", m, s)
 	}
-	// Differences 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.303 -> half-width 4.303/sqrt(3) = 2.4843.
+	// Differences 1, 2, 3: mean 2, sd 1. With 2 degrees of freedom the t
+	// quantile has a closed form, (2p-1)/sqrt(2p(1-p)) at p = .975:
+	// .95/sqrt(.04875) = 4.302653; half-width 4.302653/sqrt(3) = 2.484138.
 	d, h := PairedCI([]float64{1, 2, 3})
-	if d != 2 || math.Abs(h-2.4843) > 1e-4 {
-		t.Errorf("PairedCI = %g +- %g, want 2 +- 2.4843", d, h)
+	if d != 2 || math.Abs(h-2.484138) > 1e-6 {
+		t.Errorf("PairedCI = %g +- %g, want 2 +- 2.484138", d, h)
+	}
+	// Five seeds (4 df): mean .5, squared deviations 4 x .25, sd sqrt(1/4)
+	// = .5; the textbook t = 2.7764451; half-width 2.7764451 x .5 / sqrt(5).
+	_, h = PairedCI([]float64{0, 1, 0, 1, 0.5})
+	if math.Abs(h-2.7764451*0.5/math.Sqrt(5)) > 1e-6 {
+		t.Errorf("5 seeds: half-width %g", h)
 	}
 	if _, h := PairedCI([]float64{0.5}); !math.IsNaN(h) {
 		t.Errorf("one seed has no interval, got %g", h)
 	}
-	// df 40: exact 2.0211; the approximation must be within 0.002.
-	if q := tQuantile975(40); math.Abs(q-2.0211) > 0.002 {
-		t.Errorf("t(40) = %g", q)
+	if _, s := MeanStd([]float64{0.5}); !math.IsNaN(s) {
+		t.Errorf("one value has no deviation, got %g", s)
 	}
 }
 
@@ -47,15 +57,36 @@ ood: [gaussian_noise-3]
 references: [random, pixels]
 `
 
-// tables fabricates the results of a plan: accuracies from a fixed formula,
-// with options to drop seeds, fail jobs, or give DoGo no gain.
+// fixture fabricates the results of a plan: accuracies from a fixed formula
+// plus per-seed noise, so that every interval has width. As a DoGo peer, the
+// small encoder gains 3 points (its interval is above zero), the large one
+// loses 3 (below zero), and a copy of itself changes nothing (a tie), all
+// times effect. Options drop seeds or fail jobs.
 type fixture struct {
-	seeds    map[int]bool // seeds that finished (all when nil)
-	fail     string       // name prefix of jobs that failed
-	dogoGain float64
+	seeds  map[int]bool // seeds that finished (all when nil)
+	fail   string       // name prefix of jobs that failed
+	effect float64
 }
 
-func (f fixture) tables(t *testing.T, p *sweep.Plan) *results.Tables {
+// noise is a deterministic per-seed deviation in [-0.3, +0.3] points.
+func noise(parts ...any) float64 {
+	h := fnv.New64a()
+	fmt.Fprint(h, parts...)
+	return (float64(h.Sum64()%1000)/999 - 0.5) * 0.006
+}
+
+// dogoEffect is what being a DoGo peer does to an encoder, in accuracy.
+func (f fixture) dogoEffect(s job.Spec) float64 {
+	switch {
+	case s.Method != job.MethodDoGo || s.Arch == s.PeerArch:
+		return 0
+	case s.Role == job.RoleSmall:
+		return 0.03 * f.effect
+	}
+	return -0.03 * f.effect
+}
+
+func (f fixture) tables(t *testing.T, p *job.Plan) *results.Tables {
 	t.Helper()
 	tb := &results.Tables{}
 	t0 := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
@@ -83,28 +114,28 @@ func (f fixture) tables(t *testing.T, p *sweep.Plan) *results.Tables {
 		if row.Status != "done" {
 			continue
 		}
-		base := map[string]float64{"pixels": 0.80, "random": 0.70, "solo": 0.75, "dogo": 0.75 + f.dogoGain}[s.Method]
+		base := map[string]float64{"pixels": 0.80, "random": 0.70, "solo": 0.75, "dogo": 0.75}[s.Method]
 		if s.Arch == "cnn-l" {
 			base += 0.02
 		}
-		acc := base + 0.004*float64(s.Seed) - 0.1*s.NoiseRate
-		if s.Kind == sweep.KindFraction {
+		acc := base + f.dogoEffect(s) - 0.1*s.NoiseRate + noise(s.Seed, s.Method, s.Arch, s.Role, s.PeerArch, s.Kind, s.Fraction, s.NoiseRate)
+		if s.Kind == job.KindFraction {
 			acc -= 0.08
 		}
 		add := func(split, name string, v float64) {
 			tb.Metrics = append(tb.Metrics, results.MetricRow{Job: j.ID, Attempt: 1, Split: split, Name: name, Value: v})
 		}
 		switch s.Kind {
-		case sweep.KindKNN:
-			add("test", "knn_accuracy", acc+0.01)
-		case sweep.KindLinear, sweep.KindFraction, sweep.KindNoise:
-			add("test", "accuracy_at_best_val", acc)
-			add("test", "accuracy_final", acc-0.01)
-			add("ood:gaussian_noise-3", "accuracy_at_best_val", acc-0.2)
-		case sweep.KindPretrain:
+		case job.KindKNN:
+			add(job.SplitTest, job.MetricKNN, acc+0.01)
+		case job.KindLinear, job.KindFraction, job.KindNoise:
+			add(job.SplitTest, job.MetricAccBest, acc)
+			add(job.SplitTest, job.MetricAccFinal, acc-0.01+noise("final", s.Seed, s.Arch, s.Role))
+			add(job.OODSplit("gaussian_noise-3"), job.MetricAccBest, acc-0.2)
+		case job.KindPretrain:
 			for e := int64(1); e <= 2; e++ {
-				tb.Metrics = append(tb.Metrics, results.MetricRow{Job: j.ID, Attempt: 1, Epoch: e, Split: "train", Name: "ssl_loss", Value: 5 - float64(e)})
-				tb.Metrics = append(tb.Metrics, results.MetricRow{Job: j.ID, Attempt: 1, Epoch: e, Split: "train", Name: "images_per_second", Value: 400})
+				tb.Metrics = append(tb.Metrics, results.MetricRow{Job: j.ID, Attempt: 1, Epoch: e, Split: job.SplitTrain, Name: "ssl_loss", Value: 5 - float64(e)})
+				tb.Metrics = append(tb.Metrics, results.MetricRow{Job: j.ID, Attempt: 1, Epoch: e, Split: job.SplitTrain, Name: "images_per_second", Value: 400})
 			}
 		}
 	}
@@ -112,24 +143,24 @@ func (f fixture) tables(t *testing.T, p *sweep.Plan) *results.Tables {
 }
 
 func TestReportGolden(t *testing.T) {
-	g, err := sweep.ParseGrid("grid.yaml", []byte(reportGrid))
+	g, err := grid.Parse("grid.yaml", []byte(reportGrid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := sweep.NewPlan(g)
+	p := grid.NewPlan(g)
 	now := func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) }
 	for _, tc := range []struct {
 		name string
 		fx   fixture
 	}{
-		{"dogo-gain", fixture{dogoGain: 0.012}},
-		{"no-dogo-gain", fixture{dogoGain: 0}},
-		{"single-seed", fixture{seeds: map[int]bool{2: true}, dogoGain: 0.01}},
-		{"missing-seed-and-failures", fixture{seeds: map[int]bool{1: true, 2: true}, fail: "features-fashion-mnist-dogo-cnn-s-small", dogoGain: 0.01}},
+		{"gain-tie-loss", fixture{effect: 1}},
+		{"no-dogo-effect", fixture{effect: 0}},
+		{"single-seed", fixture{seeds: map[int]bool{2: true}, effect: 1}},
+		{"missing-seed-and-failures", fixture{seeds: map[int]bool{1: true, 2: true}, fail: "features-fashion-mnist-dogo-cnn-s-small", effect: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := Render(&buf, p, g, tc.fx.tables(t, p), Options{Now: now}); err != nil {
+			if err := Render(&buf, p, tc.fx.tables(t, p), Options{Now: now}); err != nil {
 				t.Fatal(err)
 			}
 			golden.Check(t, tc.name+".md", buf.String())
@@ -138,30 +169,14 @@ func TestReportGolden(t *testing.T) {
 }
 
 func TestWriteMakesReportAndPlots(t *testing.T) {
-	g, err := sweep.ParseGrid("grid.yaml", []byte(reportGrid))
+	g, err := grid.Parse("grid.yaml", []byte(reportGrid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := sweep.NewPlan(g)
+	p := grid.NewPlan(g)
 	dir := t.TempDir()
-	r, err := sweep.CreateRun(dir, []byte(reportGrid), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Unlock()
-	tb := fixture{dogoGain: 0.01}.tables(t, p)
-	for _, j := range tb.Jobs {
-		var m []results.MetricRow
-		for _, x := range tb.Metrics {
-			if x.Job == j.Job {
-				m = append(m, x)
-			}
-		}
-		if err := results.WritePart(r.ResultsDir(), j, m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := Write(dir, Options{}); err != nil {
+	tb := fixture{effect: 1}.tables(t, p)
+	if err := Write(dir, p, tb, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	md, err := os.ReadFile(filepath.Join(dir, "report.md"))

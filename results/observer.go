@@ -7,13 +7,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
 )
 
 // Recorder turns job records into Parquet parts as each job attempt ends.
 type Recorder struct {
 	Dir      string
-	Grid     *sweep.Grid
+	Settings *job.Settings
 	mu       sync.Mutex
 	pending  map[string]*attemptRows
 	host     string
@@ -27,25 +27,23 @@ type attemptRows struct {
 	devices  string
 }
 
-var _ sweep.Observer = (*Recorder)(nil)
-
-// NewRecorder writes parts under dir.
-func NewRecorder(dir string, g *sweep.Grid) *Recorder {
+// NewRecorder writes parts under dir; settings are the sweep's (the plan's).
+func NewRecorder(dir string, settings *job.Settings) *Recorder {
 	h, _ := os.Hostname()
-	return &Recorder{Dir: dir, Grid: g, pending: map[string]*attemptRows{}, host: h}
+	return &Recorder{Dir: dir, Settings: settings, pending: map[string]*attemptRows{}, host: h}
 }
 
-func akey(j *sweep.Job, a int) string { return j.ID + "/" + strconv.Itoa(a) }
+func akey(j *job.Job, a int) string { return j.ID + "/" + strconv.Itoa(a) }
 
 // JobStarted starts collecting an attempt's rows.
-func (r *Recorder) JobStarted(j *sweep.Job, attempt int) {
+func (r *Recorder) JobStarted(j *job.Job, attempt int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pending[akey(j, attempt)] = &attemptRows{}
 }
 
 // JobRecord keeps metric records (progress records stay in the job's records.jsonl).
-func (r *Recorder) JobRecord(j *sweep.Job, attempt int, rec sweep.Record) {
+func (r *Recorder) JobRecord(j *job.Job, attempt int, rec job.Record) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a := r.pending[akey(j, attempt)]
@@ -53,10 +51,10 @@ func (r *Recorder) JobRecord(j *sweep.Job, attempt int, rec sweep.Record) {
 		return
 	}
 	switch rec.Type {
-	case sweep.RecMetric:
+	case job.RecMetric:
 		a.metrics = append(a.metrics, MetricRow{Job: j.ID, Attempt: int64(attempt), Step: rec.Step, Epoch: int64(rec.Epoch),
 			WallS: float64(rec.Time.UnixMilli()) / 1000, Peer: int64(rec.Peer), Split: rec.Split, Name: rec.Name, Value: rec.Value})
-	case sweep.RecInfo:
+	case job.RecInfo:
 		switch rec.Name {
 		case "realized_noise_rate":
 			v := rec.Value
@@ -70,7 +68,7 @@ func (r *Recorder) JobRecord(j *sweep.Job, attempt int, rec sweep.Record) {
 }
 
 // JobEnded writes the attempt's part files.
-func (r *Recorder) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error, start, end time.Time) {
+func (r *Recorder) JobEnded(j *job.Job, attempt int, st job.State, err error, start, end time.Time) {
 	r.mu.Lock()
 	a := r.pending[akey(j, attempt)]
 	delete(r.pending, akey(j, attempt))
@@ -78,7 +76,7 @@ func (r *Recorder) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error
 	if a == nil {
 		a = &attemptRows{}
 	}
-	row := JobRowOf(j, r.Grid)
+	row := JobRowOf(j, r.Settings)
 	row.Status, row.Attempt, row.Start, row.End = string(st), int64(attempt), start.UTC(), end.UTC()
 	row.DurationS = end.Sub(start).Seconds()
 	row.Host, row.Backend, row.Devices, row.RealizedNoiseRate = r.host, a.backend, a.devices, a.realized
@@ -100,24 +98,24 @@ func (r *Recorder) Errors() []error {
 }
 
 // JobRowOf fills the configuration columns of a job's row.
-func JobRowOf(j *sweep.Job, g *sweep.Grid) JobRow {
+func JobRowOf(j *job.Job, g *job.Settings) JobRow {
 	s := j.Spec
 	row := JobRow{Job: j.ID, Name: j.Name, Parent: s.Parent, Kind: string(s.Kind), Dataset: s.Dataset, Objective: s.Objective,
 		Method: s.Method, Arch: s.Arch, Role: s.Role, PeerArch: s.PeerArch, NoiseRate: s.NoiseRate, NoiseKind: s.NoiseKind,
-		Fraction: s.Fraction, Seed: int64(s.Seed), Version: sweep.Version}
-	if s.Kind == sweep.KindPretrain {
+		Fraction: s.Fraction, Seed: int64(s.Seed), Version: job.Version}
+	if s.Kind == job.KindPretrain {
 		row.Arch = strings.Join(s.Archs, "+")
 	}
-	if s.Kind == sweep.KindLinear || s.Kind == sweep.KindKNN {
+	if s.Kind == job.KindLinear || s.Kind == job.KindKNN {
 		row.Fraction = 1
 	}
-	if s.Kind == sweep.KindFeatures {
+	if s.Kind == job.KindFeatures {
 		row.OOD = strings.Join(s.OOD, ",")
 	}
 	if g != nil {
 		row.Epochs, row.Batch, row.LR = int64(g.Pretrain.Epochs), int64(g.Pretrain.Batch), g.Pretrain.LR
 		row.KDWeight, row.KDReduction = g.Pretrain.KDWeight, g.Pretrain.KDReduction
-		if s.Method != sweep.MethodDoGo {
+		if s.Method != job.MethodDoGo {
 			row.KDWeight = 0
 		}
 	}

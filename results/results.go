@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -109,7 +109,7 @@ func writeAtomic[T any](path string, rows []T) error {
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("parquet %s: %w", filepath.Base(path), err)
 	}
-	return sweep.WriteFileAtomic(path, buf.Bytes())
+	return atomicfile.Write(path, buf.Bytes())
 }
 
 type attemptKey struct {
@@ -118,24 +118,34 @@ type attemptKey struct {
 }
 
 // Read returns a run's tables: the compacted files plus any parts not yet
-// compacted, with each job attempt counted once. Temporary files are never read.
+// compacted, with each job attempt counted once. Compacted metrics count only
+// for the attempts the compacted jobs file holds (Compact writes metrics
+// first: after a crash between its two files, the parts still hold the rest).
+// Temporary files are never read.
 func Read(dir string) (*Tables, error) {
 	t := &Tables{}
 	seen := map[attemptKey]bool{}
-	if rows, err := readIfExists[JobRow](filepath.Join(dir, "jobs.parquet")); err != nil {
+	rows, err := readIfExists[JobRow](filepath.Join(dir, "jobs.parquet"))
+	if err != nil {
 		return nil, err
-	} else {
-		for _, r := range rows {
-			seen[attemptKey{r.Job, r.Attempt}] = true
-		}
-		t.Jobs = rows
 	}
+	for _, r := range rows {
+		seen[attemptKey{r.Job, r.Attempt}] = true
+	}
+	t.Jobs = rows
 	mrows, err := readIfExists[MetricRow](filepath.Join(dir, "metrics.parquet"))
 	if err != nil {
 		return nil, err
 	}
-	t.Metrics = mrows
-	parts, _ := filepath.Glob(filepath.Join(partsDir(dir), "jobs-*.parquet"))
+	for _, m := range mrows {
+		if seen[attemptKey{m.Job, m.Attempt}] {
+			t.Metrics = append(t.Metrics, m)
+		}
+	}
+	parts, err := filepath.Glob(filepath.Join(partsDir(dir), "jobs-*.parquet"))
+	if err != nil {
+		return nil, err
+	}
 	sort.Strings(parts)
 	for _, p := range parts {
 		rows, err := parquet.ReadFile[JobRow](p)
@@ -169,10 +179,17 @@ func readIfExists[T any](path string) ([]T, error) {
 }
 
 // Compact merges every part into jobs.parquet and metrics.parquet and removes
-// the parts. A crash at any point leaves readable files: the merged files are
-// renamed into place before any part is removed, and Read skips parts whose
-// attempt the merged file already holds.
+// the parts. A crash at any step leaves a folder that Read reads whole and
+// without duplicates: metrics.parquet is renamed into place first, then
+// jobs.parquet (Read ignores compacted metrics of attempts that jobs.parquet
+// lacks), and parts are removed only after both.
 func Compact(dir string) (*Tables, error) {
+	return compact(dir, func(string) error { return nil })
+}
+
+// compact is Compact with a hook after each step ("metrics", "jobs",
+// "part"), which tests use to stop it there.
+func compact(dir string, after func(step string) error) (*Tables, error) {
 	t, err := Read(dir)
 	if err != nil {
 		return nil, err
@@ -189,12 +206,26 @@ func Compact(dir string) (*Tables, error) {
 	if err := writeAtomic(filepath.Join(dir, "metrics.parquet"), t.Metrics); err != nil {
 		return nil, err
 	}
+	if err := after("metrics"); err != nil {
+		return nil, err
+	}
 	if err := writeAtomic(filepath.Join(dir, "jobs.parquet"), t.Jobs); err != nil {
 		return nil, err
 	}
-	parts, _ := filepath.Glob(filepath.Join(partsDir(dir), "*.parquet"))
+	if err := after("jobs"); err != nil {
+		return nil, err
+	}
+	parts, err := filepath.Glob(filepath.Join(partsDir(dir), "*.parquet"))
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range parts {
-		_ = os.Remove(p)
+		if err := os.Remove(p); err != nil {
+			return nil, fmt.Errorf("compact: %w", err)
+		}
+		if err := after("part"); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
 }

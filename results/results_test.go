@@ -2,6 +2,7 @@ package results
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -231,4 +232,64 @@ func BenchmarkMetricsTable(b *testing.B) {
 		}
 		b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
+}
+
+// Compact stopped after any of its steps (a crash) leaves a folder that
+// reads back whole, each attempt once: the stop after the new metrics file
+// and before the new jobs file is the one that counted metrics twice.
+func TestCompactCrashSafeAtEveryStep(t *testing.T) {
+	setup := func(t *testing.T) string {
+		dir := t.TempDir()
+		// Two attempts already compacted, then two more as parts.
+		for _, j := range []JobRow{jobRow("a", 1, nil), jobRow("b", 1, nil)} {
+			if err := WritePart(dir, j, metricRows(j.Job, j.Attempt, 3)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := Compact(dir); err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range []JobRow{jobRow("b", 2, nil), jobRow("c", 1, nil)} {
+			if err := WritePart(dir, j, metricRows(j.Job, j.Attempt, 4)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	want, err := Read(setup(t))
+	if err != nil || len(want.Jobs) != 4 || len(want.Metrics) != 14 {
+		t.Fatalf("before compaction: %d jobs, %d metrics, %v", len(want.Jobs), len(want.Metrics), err)
+	}
+	crash := errors.New("crash")
+	for _, tc := range []struct {
+		step string
+		n    int // stop at the n-th time the step is reached
+	}{{"metrics", 1}, {"jobs", 1}, {"part", 1}, {"part", 3}} {
+		t.Run(fmt.Sprintf("%s-%d", tc.step, tc.n), func(t *testing.T) {
+			dir := setup(t)
+			seen := 0
+			_, err := compact(dir, func(step string) error {
+				if step == tc.step {
+					if seen++; seen == tc.n {
+						return crash
+					}
+				}
+				return nil
+			})
+			if !errors.Is(err, crash) {
+				t.Fatalf("compact did not stop at %s: %v", tc.step, err)
+			}
+			got, err := Read(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Jobs) != 4 || len(got.Metrics) != 14 {
+				t.Errorf("after a stop at %s: %d jobs, %d metrics; want 4 and 14", tc.step, len(got.Jobs), len(got.Metrics))
+			}
+			// And the next compaction finishes the job.
+			if final, err := Compact(dir); err != nil || len(final.Jobs) != 4 || len(final.Metrics) != 14 {
+				t.Errorf("compaction after the stop: %v", err)
+			}
+		})
+	}
 }

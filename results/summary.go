@@ -3,16 +3,20 @@ package results
 import (
 	"cmp"
 	"sort"
+
+	"github.com/dogo-sweep/dogo-sweep/job"
 )
 
 // SummaryRow is one evaluation of one encoder: the probe's configuration and
 // its final numbers.
 type SummaryRow struct {
-	Job, Kind, Dataset, Objective, Method, Arch, Role, PeerArch string
-	NoiseRate                                                   float64
-	NoiseKind                                                   string
-	Fraction                                                    float64
-	Seed                                                        int64
+	Job                                              string
+	Kind                                             job.Kind
+	Dataset, Objective, Method, Arch, Role, PeerArch string
+	NoiseRate                                        float64
+	NoiseKind                                        string
+	Fraction                                         float64
+	Seed                                             int64
 	// AccBest is the test accuracy at the best-validation epoch (kNN: the kNN
 	// accuracy); AccFinal at the final epoch.
 	AccBest, AccFinal float64
@@ -28,13 +32,13 @@ func Summary(t *Tables) []SummaryRow {
 	}
 	done := map[key]JobRow{}
 	for _, j := range t.Jobs {
-		if j.Status == "done" && j.Kind != "pretrain" && j.Kind != "features" {
+		if j.Status == string(job.StateDone) && job.Kind(j.Kind).IsProbe() {
 			done[key{j.Job, j.Attempt}] = j
 		}
 	}
 	rows := map[key]*SummaryRow{}
 	for k, j := range done {
-		rows[k] = &SummaryRow{Job: j.Job, Kind: j.Kind, Dataset: j.Dataset, Objective: j.Objective, Method: j.Method,
+		rows[k] = &SummaryRow{Job: j.Job, Kind: job.Kind(j.Kind), Dataset: j.Dataset, Objective: j.Objective, Method: j.Method,
 			Arch: j.Arch, Role: j.Role, PeerArch: j.PeerArch, NoiseRate: j.NoiseRate, NoiseKind: j.NoiseKind,
 			Fraction: j.Fraction, Seed: j.Seed, OOD: map[string]float64{}}
 	}
@@ -44,15 +48,17 @@ func Summary(t *Tables) []SummaryRow {
 			continue
 		}
 		switch {
-		case m.Split == "test" && (m.Name == "accuracy_at_best_val" || m.Name == "knn_accuracy"):
+		case m.Split == job.SplitTest && (m.Name == job.MetricAccBest || m.Name == job.MetricKNN):
 			r.AccBest = m.Value
-			if m.Name == "knn_accuracy" {
+			if m.Name == job.MetricKNN {
 				r.AccFinal = m.Value
 			}
-		case m.Split == "test" && m.Name == "accuracy_final":
+		case m.Split == job.SplitTest && m.Name == job.MetricAccFinal:
 			r.AccFinal = m.Value
-		case len(m.Split) > 4 && m.Split[:4] == "ood:" && m.Name == "accuracy_at_best_val":
-			r.OOD[m.Split[4:]] = m.Value
+		case m.Name == job.MetricAccBest:
+			if set, ok := job.OODSet(m.Split); ok {
+				r.OOD[set] = m.Value
+			}
 		}
 	}
 	out := make([]SummaryRow, 0, len(rows))

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend" // registers "go"
 )
@@ -79,7 +80,7 @@ func gpuVisible() bool {
 // NewBackend creates the compute backend for a configuration string.
 func NewBackend(cfg string) (compute.Backend, error) {
 	if strings.HasPrefix(cfg, "xla") && !xlaBuilt {
-		return nil, permanent(fmt.Errorf("backend %q: this binary was built without XLA (build with -tags xla, see docs/gpu.md)", cfg))
+		return nil, job.Permanent(fmt.Errorf("backend %q: this binary was built without XLA (build with -tags xla, see docs/gpu.md)", cfg))
 	}
 	b, err := compute.NewWithConfig(cfg)
 	if err != nil {

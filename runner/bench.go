@@ -5,8 +5,8 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/dogo-sweep/sweep/data"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/gomlx/compute"
 )
 
@@ -23,7 +23,7 @@ type StepTiming struct {
 // BenchStep times training steps of a pretraining spec on random images of
 // the data set's shape (views made in the step, as in training): the first
 // step (which compiles) apart, then steps at steady state.
-func BenchStep(backend compute.Backend, spec sweep.Spec, info data.Info, steps int) (StepTiming, error) {
+func BenchStep(backend compute.Backend, spec job.Spec, info data.Info, steps int) (StepTiming, error) {
 	t, err := newTrainer(backend, spec, info)
 	if err != nil {
 		return StepTiming{}, err

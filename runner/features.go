@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/dogo-sweep/sweep/data"
-	"github.com/dogo-sweep/sweep/probe"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/probe"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -23,43 +23,43 @@ const featureBatch = 500
 // Features runs one frozen encoder once over the training split (or its
 // subset), the test split and every OOD set, and writes them for the probes.
 // parentDir is the pretraining job's folder ("" for reference encoders).
-func Features(ctx context.Context, env Env, spec sweep.Spec, parentDir string) error {
+func Features(ctx context.Context, env Env, spec job.Spec, parentDir string) error {
 	train, err := data.Load(spec.Dataset, "train", env.DataDir)
 	if err != nil {
-		return permanent(err)
+		return job.Permanent(err)
 	}
 	test, err := data.Load(spec.Dataset, "test", env.DataDir)
 	if err != nil {
-		return permanent(err)
+		return job.Permanent(err)
 	}
 	trainIdx := subset(train.N, spec.TrainSubset, uint64(spec.Seed)+0x7e57)
 	sets := map[string]*data.Set{}
 	for _, o := range spec.OOD {
-		if src, ok := sweep.CrossDatasetOOD(o); ok {
+		if src, ok := job.CrossDatasetOOD(o); ok {
 			other, err := data.Load(src, "test", env.DataDir)
 			if err != nil {
-				return permanent(err)
+				return job.Permanent(err)
 			}
 			cs, err := data.CrossDataset(train.Info, other)
 			if err != nil {
-				return permanent(err)
+				return job.Permanent(err)
 			}
 			sets[o] = cs
 			continue
 		}
-		c, sev, ok := sweep.ParseOOD(o)
+		c, sev, ok := job.ParseOOD(o)
 		if !ok {
-			return permanent(fmt.Errorf("unknown OOD set %q", o))
+			return job.Permanent(fmt.Errorf("unknown OOD set %q", o))
 		}
 		cs, err := data.Corrupt(test, c, sev, 1234)
 		if err != nil {
-			return permanent(err)
+			return job.Permanent(err)
 		}
 		sets[o] = cs
 	}
 	var encode func(s *data.Set, idx []int) ([]float32, int, error)
 	switch spec.Method {
-	case sweep.MethodPixels:
+	case job.MethodPixels:
 		encode = func(s *data.Set, idx []int) ([]float32, int, error) {
 			p := s.Info.Pixels()
 			out := make([]float32, len(idx)*p)
@@ -71,12 +71,12 @@ func Features(ctx context.Context, env Env, spec sweep.Spec, parentDir string) e
 	default:
 		a, err := lookupArch(spec.Arch)
 		if err != nil {
-			return permanent(err)
+			return job.Permanent(err)
 		}
 		a.nativeConv = nativeConv(env.Backend)
 		store := model.NewStore()
 		store.SetParam(model.ParamInitialSeed, int64(spec.Seed)+1)
-		if spec.Method != sweep.MethodRandom {
+		if spec.Method != job.MethodRandom {
 			if _, err := checkpoint.Build(store).Dir(filepath.Join(parentDir, "checkpoints")).Done(); err != nil {
 				return fmt.Errorf("load checkpoint of %s: %w", parentDir, err)
 			}
@@ -129,7 +129,7 @@ func Features(ctx context.Context, env Env, spec sweep.Spec, parentDir string) e
 		f.OODLabels[name] = s.Labels
 		encoded += s.N
 	}
-	env.Emit(sweep.Record{Type: sweep.RecInfo, Name: "images_encoded", Value: float64(encoded)})
+	env.Emit(job.Record{Type: job.RecInfo, Name: "images_encoded", Value: float64(encoded)})
 	return f.Write(env.Dir)
 }
 

@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/dogo-sweep/sweep/data"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/job"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -40,11 +40,11 @@ func TestStepFLOPs(t *testing.T) {
 		dataset string
 		want    float64
 	}{
-		{"solo mlp-m", sweep.MethodSolo, []string{"mlp-m"}, "fashion-mnist", greyViews + mlpM + simclr(256)},
-		{"dogo mlp-s+cnn-s", sweep.MethodDoGo, []string{"mlp-s", "cnn-s"}, "fashion-mnist",
+		{"solo mlp-m", job.MethodSolo, []string{"mlp-m"}, "fashion-mnist", greyViews + mlpM + simclr(256)},
+		{"dogo mlp-s+cnn-s", job.MethodDoGo, []string{"mlp-s", "cnn-s"}, "fashion-mnist",
 			greyViews + mlpS + simclr(128) + kd + greyViews + cnnSGrey + simclr(64) + kd},
-		{"solo cnn-s colour", sweep.MethodSolo, []string{"cnn-s"}, "cifar10", colourViews + cnnSColour + simclr(64)},
-		{"solo resnet18", sweep.MethodSolo, []string{"resnet18"}, "cifar10", colourViews + resnet18 + simclr(512)},
+		{"solo cnn-s colour", job.MethodSolo, []string{"cnn-s"}, "cifar10", colourViews + cnnSColour + simclr(64)},
+		{"solo resnet18", job.MethodSolo, []string{"resnet18"}, "cifar10", colourViews + resnet18 + simclr(512)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if testing.Short() && tc.archs[0] == "resnet18" {

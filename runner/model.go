@@ -6,6 +6,7 @@ package runner
 import (
 	"fmt"
 
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -16,13 +17,10 @@ import (
 	"github.com/gomlx/gomlx/ml/model/initializer"
 )
 
-// archSpec is how an encoder is built.
+// archSpec is how an encoder is built: its layout from the registry, and
+// how its convolutions are computed.
 type archSpec struct {
-	mlp      []int // hidden widths of an MLP
-	conv     []int // output channels of each 3x3 conv layer
-	strides  []int
-	resnet   *resnetSpec
-	features int
+	job.Arch
 	// nativeConv: 3x3 convolutions use the backend's convolution op (XLA)
 	// instead of im2col (the Go backend); both read the same variables.
 	nativeConv bool
@@ -32,15 +30,6 @@ type archSpec struct {
 // on XLA it is; on the Go backend im2col is 20-60x faster.
 func nativeConv(b compute.Backend) bool { return b.Name() == "xla" }
 
-var cpuArchs = map[string]archSpec{
-	"mlp-s": {mlp: []int{256, 128}, features: 128},
-	"mlp-m": {mlp: []int{512, 256}, features: 256},
-	"mlp-l": {mlp: []int{1024, 1024, 512}, features: 512},
-	"cnn-s": {conv: []int{16, 32, 64}, strides: []int{2, 2, 1}, features: 64},
-	"cnn-m": {conv: []int{32, 64, 64}, strides: []int{2, 2, 1}, features: 64},
-	"cnn-l": {conv: []int{32, 64, 128}, strides: []int{2, 2, 1}, features: 128},
-}
-
 // ErrNotInBuild is returned for architectures this build cannot train.
 type ErrNotInBuild struct{ Arch string }
 
@@ -49,27 +38,22 @@ func (e ErrNotInBuild) Error() string {
 }
 
 func lookupArch(name string) (archSpec, error) {
-	if a, ok := cpuArchs[name]; ok {
-		return a, nil
+	a, ok := job.LookupArch(name)
+	if !ok {
+		return archSpec{}, ErrNotInBuild{name}
 	}
-	if r, ok := resnets[name]; ok {
-		return archSpec{resnet: &r, features: r.features()}, nil
-	}
-	if r, ok := wrnSpec(name); ok {
-		return archSpec{resnet: &r, features: r.features()}, nil
-	}
-	return archSpec{}, ErrNotInBuild{name}
+	return archSpec{Arch: a}, nil
 }
 
 // encoder maps images [B, H, W, C] (normalized) to features [B, d].
 func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
-	if a.resnet != nil {
-		return resnetEncoder(scope, *a.resnet, a.nativeConv, x)
+	if a.ResNet != nil {
+		return resnetEncoder(scope, *a.ResNet, a.nativeConv, x)
 	}
-	if len(a.mlp) > 0 {
+	if len(a.MLP) > 0 {
 		b := x.Shape().Dimensions[0]
 		h := Reshape(x, b, -1)
-		for i, w := range a.mlp {
+		for i, w := range a.MLP {
 			h = onViews(x.Graph(), i == 0, func() *Node { return activation.Relu(dense(scope.In("dense_%d", i), h, true, w)) })
 		}
 		return h
@@ -78,9 +62,9 @@ func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
 	// features worse than a random encoder's (linear probe 71.6% vs 72.2%
 	// without, 73.2% with; see the issue notes). The head keeps the method's BN.
 	h := x
-	for i, c := range a.conv {
+	for i, c := range a.Conv {
 		h = onViews(x.Graph(), i == 0, func() *Node {
-			return activation.Relu(conv3x3(scope.In("conv_%d", i), h, c, a.strides[i], a.nativeConv))
+			return activation.Relu(conv3x3(scope.In("conv_%d", i), h, c, a.Strides[i], a.nativeConv))
 		})
 	}
 	return avgPool(h)

@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/dogo-sweep/sweep/data"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -78,7 +78,7 @@ func TestBF16MixedPrecision(t *testing.T) {
 	b := testBackend(t)
 	info := data.Known()["fashion-mnist"]
 	run := func(precision string, archs []string) ([][]float64, *trainer) {
-		spec := pretrainSpec(sweep.MethodDoGo, archs, 1, 16, 100)
+		spec := pretrainSpec(job.MethodDoGo, archs, 1, 16, 100)
 		spec.Pretrain.Precision = precision
 		tr, err := newTrainer(b, spec, info)
 		if err != nil {
@@ -116,5 +116,28 @@ func TestBF16MixedPrecision(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no variables")
+	}
+}
+
+// The registry that validation and help texts read is what the runner
+// builds: every CPU encoder's output has the registry's feature size.
+func TestEncodersMatchTheRegistry(t *testing.T) {
+	b := testBackend(t)
+	for _, name := range job.ArchNames() {
+		a, err := lookupArch(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Device != "cpu" {
+			continue
+		}
+		x := tensors.FromFlatDataAndDimensions(make([]float32, 2*28*28), 2, 28, 28, 1)
+		out, err := model.CallOnce(b, model.NewStore(), func(scope *model.Scope, x *Node) *Node { return encoder(scope, a, x) }, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := out.Shape().Dimensions; d[1] != a.Features() {
+			t.Errorf("%s: encoder gives %d features, the registry says %d (%s)", name, d[1], a.Features(), a.Summary())
+		}
 	}
 }

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dogo-sweep/sweep/data"
-	"github.com/dogo-sweep/sweep/probe"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/probe"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -30,7 +30,7 @@ type Env struct {
 	DataDir string
 	// Dir is the job's folder (checkpoints, outputs).
 	Dir  string
-	Emit func(sweep.Record)
+	Emit func(job.Record)
 }
 
 // peerSpec is one encoder of a pretraining job.
@@ -42,7 +42,7 @@ type peerSpec struct {
 // trainer holds a pretraining job's model and its compiled step, whose
 // outputs are the total loss, then per peer the SSL loss and the KD term.
 type trainer struct {
-	spec    sweep.Spec
+	spec    job.Spec
 	store   *model.Store
 	exec    *model.Exec
 	peers   []peerSpec
@@ -67,10 +67,10 @@ type stepBatch struct {
 	seed   int64
 }
 
-func peersOf(spec sweep.Spec, backend compute.Backend) ([]peerSpec, error) {
+func peersOf(spec job.Spec, backend compute.Backend) ([]peerSpec, error) {
 	objs := []string{spec.Objective}
-	if spec.Method == sweep.MethodDoGo {
-		s, l := sweep.SplitObjective(spec.Objective)
+	if spec.Method == job.MethodDoGo {
+		s, l := job.SplitObjective(spec.Objective)
 		objs = []string{s, l}
 	}
 	var ps []peerSpec
@@ -168,10 +168,10 @@ const stepsDoneVar = "/sweep/steps_done"
 
 // newTrainer builds the store, the learning-rate variable and the step
 // executor of a pretraining job.
-func newTrainer(backend compute.Backend, spec sweep.Spec, info data.Info) (*trainer, error) {
+func newTrainer(backend compute.Backend, spec job.Spec, info data.Info) (*trainer, error) {
 	peers, err := peersOf(spec, backend)
 	if err != nil {
-		return nil, permanent(err)
+		return nil, job.Permanent(err)
 	}
 	p := spec.Pretrain
 	t := &trainer{spec: spec, peers: peers, batch: p.Batch, info: info, dtype: dtypes.Float32}
@@ -180,7 +180,7 @@ func newTrainer(backend compute.Backend, spec sweep.Spec, info data.Info) (*trai
 	case "bf16":
 		t.dtype = dtypes.BFloat16
 	default:
-		return nil, permanent(fmt.Errorf("precision %q: use float32 or bf16", p.Precision))
+		return nil, job.Permanent(fmt.Errorf("precision %q: use float32 or bf16", p.Precision))
 	}
 	for _, ps := range peers {
 		t.augment = append(t.augment, newAugmenter(info, ps.objective))
@@ -237,26 +237,26 @@ func (t *trainer) step(b stepBatch, lr float64) ([]float64, error) {
 // Pretrain trains the encoder(s) of a pretraining job, checkpointing every
 // CheckpointEvery epochs; a restarted job resumes from its last checkpoint
 // with the same data order and views as an uninterrupted run.
-func Pretrain(ctx context.Context, env Env, spec sweep.Spec) error {
+func Pretrain(ctx context.Context, env Env, spec job.Spec) error {
 	set, err := data.Load(spec.Dataset, "train", env.DataDir)
 	if err != nil {
-		return permanent(err)
+		return job.Permanent(err)
 	}
 	var test *data.Set
 	if spec.Pretrain.KNNMonitor > 0 {
 		if test, err = data.Load(spec.Dataset, "test", env.DataDir); err != nil {
-			return permanent(err)
+			return job.Permanent(err)
 		}
 	}
 	return pretrainOn(ctx, env, spec, set, test)
 }
 
-func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.Set) error {
+func pretrainOn(ctx context.Context, env Env, spec job.Spec, set, test *data.Set) error {
 	p := spec.Pretrain
 	idx := subset(set.N, p.TrainSubset, uint64(spec.Seed))
 	stepsPerEpoch := len(idx) / p.Batch
 	if stepsPerEpoch == 0 {
-		return permanent(fmt.Errorf("batch %d is larger than the %d training images", p.Batch, len(idx)))
+		return job.Permanent(fmt.Errorf("batch %d is larger than the %d training images", p.Batch, len(idx)))
 	}
 	t, err := newTrainer(env.Backend, spec, set.Info)
 	if err != nil {
@@ -303,11 +303,11 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 		return nil
 	}
 	if done > 0 {
-		env.Emit(sweep.Record{Type: sweep.RecInfo, Name: "resumed_from_step", Value: float64(done)})
+		env.Emit(job.Record{Type: job.RecInfo, Name: "resumed_from_step", Value: float64(done)})
 	} else if p.KNNMonitor > 0 && test != nil {
 		// The random encoders the peers start from, as the curve's first point.
 		for k, acc := range t.monitor(env.Backend, set, test, p.KNNMonitor, uint64(spec.Seed)) {
-			env.Emit(sweep.Record{Type: sweep.RecMetric, Peer: k, Split: "monitor", Name: "knn_accuracy", Value: acc})
+			env.Emit(job.Record{Type: job.RecMetric, Peer: k, Split: job.SplitMonitor, Name: job.MetricKNN, Value: acc})
 		}
 	}
 	totalSteps := int64(p.Epochs * stepsPerEpoch)
@@ -337,13 +337,13 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 			}
 			if math.IsNaN(vals[0]) || math.IsInf(vals[0], 0) {
 				stopPrep()
-				return permanent(fmt.Errorf("loss is %v at step %d (epoch %d): lower the learning rate or the KD weight", vals[0], gstep, epoch+1))
+				return job.Permanent(fmt.Errorf("loss is %v at step %d (epoch %d): lower the learning rate or the KD weight", vals[0], gstep, epoch+1))
 			}
 			for i, v := range vals {
 				sums[i] += v
 			}
 			if s%20 == 0 || s == stepsPerEpoch-1 {
-				env.Emit(sweep.Record{Type: sweep.RecProgress, Step: gstep + 1, Steps: totalSteps, Epoch: epoch + 1, Epochs: p.Epochs,
+				env.Emit(job.Record{Type: job.RecProgress, Step: gstep + 1, Steps: totalSteps, Epoch: epoch + 1, Epochs: p.Epochs,
 					Name: "loss", Value: vals[0], ImagesPerSec: float64((s+1-first)*p.Batch) / time.Since(t0).Seconds()})
 			}
 		}
@@ -352,11 +352,11 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 		n := float64(stepsPerEpoch - first) // a resumed epoch reports the steps of this run
 		end := int64((epoch + 1) * stepsPerEpoch)
 		metric := func(peer int, name string, v float64) {
-			split := "train"
-			if name == "knn_accuracy" {
-				split = "monitor"
+			split := job.SplitTrain
+			if name == job.MetricKNN {
+				split = job.SplitMonitor
 			}
-			env.Emit(sweep.Record{Type: sweep.RecMetric, Epoch: epoch + 1, Step: end, Peer: peer, Split: split, Name: name, Value: v})
+			env.Emit(job.Record{Type: job.RecMetric, Epoch: epoch + 1, Step: end, Peer: peer, Split: split, Name: name, Value: v})
 		}
 		for k := range t.peers {
 			metric(k, "ssl_loss", sums[1+2*k]/n)
@@ -371,7 +371,7 @@ func pretrainOn(ctx context.Context, env Env, spec sweep.Spec, set, test *data.S
 			}
 			if p.KNNMonitor > 0 && test != nil {
 				for k, acc := range t.monitor(env.Backend, set, test, p.KNNMonitor, uint64(spec.Seed)) {
-					metric(k, "knn_accuracy", acc)
+					metric(k, job.MetricKNN, acc)
 				}
 			}
 		}
@@ -438,7 +438,7 @@ func (t *trainer) drawViews(params []float32, seed, gstep uint64) {
 
 // currentLR is the learning rate at a step: constant, or cosine-annealed
 // from lr to 0 over the run.
-func currentLR(p *sweep.Pretrain, step, total int64) float64 {
+func currentLR(p *job.Pretrain, step, total int64) float64 {
 	if p.Schedule == "cosine" {
 		return p.LR * 0.5 * (1 + math.Cos(math.Pi*float64(step)/float64(total)))
 	}
@@ -478,17 +478,9 @@ func explainStepError(err error, batch int) error {
 	return err
 }
 
-// PermanentError marks errors a retry cannot fix.
-type PermanentError struct{ Err error }
-
-func (e PermanentError) Error() string { return e.Err.Error() }
-func (e PermanentError) Unwrap() error { return e.Err }
-
-func permanent(err error) error { return PermanentError{err} }
-
 // IsPermanent reports whether err cannot be fixed by a retry.
 func IsPermanent(err error) bool {
-	var p PermanentError
+	var p *job.PermanentError
 	var m *data.MissingError
 	var n ErrNotInBuild
 	return errors.As(err, &p) || errors.As(err, &m) || errors.As(err, &n)

@@ -1,48 +1,11 @@
 package runner
 
 import (
-	"fmt"
-
+	"github.com/dogo-sweep/dogo-sweep/job"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
 )
-
-// resnetSpec is a CIFAR-stem residual network: a 3x3 stride-1 stem, no
-// max-pool, stages of residual blocks, global average pooling, no fc.
-type resnetSpec struct {
-	blocks     []int // blocks per stage
-	bottleneck bool  // ResNet-50's 1x1-3x3-1x1 blocks (expansion 4)
-	wide       int   // WRN: widening factor (0: a ResNet); pre-activation blocks
-	stem       int   // stem channels
-}
-
-var resnets = map[string]resnetSpec{
-	"resnet18": {blocks: []int{2, 2, 2, 2}, stem: 64},
-	"resnet34": {blocks: []int{3, 4, 6, 3}, stem: 64},
-	"resnet50": {blocks: []int{3, 4, 6, 3}, bottleneck: true, stem: 64},
-}
-
-// wrnSpec parses "wrn-D-K": depth D = 6n + 4, widening factor K.
-func wrnSpec(name string) (resnetSpec, bool) {
-	var d, k int
-	if _, err := fmt.Sscanf(name, "wrn-%d-%d", &d, &k); err != nil || (d-4)%6 != 0 || k < 1 {
-		return resnetSpec{}, false
-	}
-	n := (d - 4) / 6
-	return resnetSpec{blocks: []int{n, n, n}, wide: k, stem: 16}, true
-}
-
-// resnetFeatures returns the feature dimension of a residual network.
-func (r resnetSpec) features() int {
-	if r.wide > 0 {
-		return 64 * r.wide
-	}
-	if r.bottleneck {
-		return 512 * 4
-	}
-	return 512
-}
 
 // conv1x1 is a 1x1 convolution (a Dense over channels), with stride.
 func conv1x1(scope *model.Scope, x *Node, cout, stride int) *Node {
@@ -58,19 +21,19 @@ func conv1x1(scope *model.Scope, x *Node, cout, stride int) *Node {
 type convFunc func(scope *model.Scope, x *Node, cout, stride int) *Node
 
 // resnetEncoder maps images [B, H, W, C] to features [B, d].
-func resnetEncoder(scope *model.Scope, r resnetSpec, native bool, x *Node) *Node {
+func resnetEncoder(scope *model.Scope, r job.ResNet, native bool, x *Node) *Node {
 	var conv convFunc = func(scope *model.Scope, x *Node, cout, stride int) *Node {
 		return conv3x3(scope, x, cout, stride, native)
 	}
-	h := onViews(x.Graph(), true, func() *Node { return conv(scope.In("stem"), x, r.stem, 1) })
-	if r.wide == 0 {
+	h := onViews(x.Graph(), true, func() *Node { return conv(scope.In("stem"), x, r.Stem, 1) })
+	if r.Wide == 0 {
 		h = activation.Relu(batchNorm(scope.In("stem_bn"), h))
 	}
-	cin := r.stem
-	for stage, n := range r.blocks {
+	cin := r.Stem
+	for stage, n := range r.Blocks {
 		width := 64 << stage // ResNet: 64, 128, 256, 512
-		if r.wide > 0 {
-			width = (16 << stage) * r.wide // WRN: 16k, 32k, 64k
+		if r.Wide > 0 {
+			width = (16 << stage) * r.Wide // WRN: 16k, 32k, 64k
 		}
 		for b := 0; b < n; b++ {
 			stride := 1
@@ -79,10 +42,10 @@ func resnetEncoder(scope *model.Scope, r resnetSpec, native bool, x *Node) *Node
 			}
 			s := scope.In("stage%d_block%d", stage, b)
 			switch {
-			case r.wide > 0:
+			case r.Wide > 0:
 				h = wideBlock(s, conv, h, cin, width, stride)
 				cin = width
-			case r.bottleneck:
+			case r.Bottleneck:
 				h = bottleneckBlock(s, conv, h, cin, width, stride)
 				cin = width * 4
 			default:
@@ -91,7 +54,7 @@ func resnetEncoder(scope *model.Scope, r resnetSpec, native bool, x *Node) *Node
 			}
 		}
 	}
-	if r.wide > 0 {
+	if r.Wide > 0 {
 		h = activation.Relu(batchNorm(scope.In("final_bn"), h))
 	}
 	return avgPool(h)

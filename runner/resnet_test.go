@@ -4,8 +4,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/dogo-sweep/sweep/data"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/job"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -28,8 +28,8 @@ func TestResidualEncoders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.features != tc.features {
-				t.Fatalf("features %d, want %d", a.features, tc.features)
+			if a.Features() != tc.features {
+				t.Fatalf("features %d, want %d", a.Features(), tc.features)
 			}
 			store := model.NewStore()
 			x := tensors.FromFlatDataAndDimensions(make([]float32, 2*32*32*3), 2, 32, 32, 3)
@@ -43,7 +43,7 @@ func TestResidualEncoders(t *testing.T) {
 			if tc.arch == "resnet50" {
 				return // one training step of ResNet-50 on CPU is too slow for the suite
 			}
-			spec := pretrainSpec(sweep.MethodSolo, []string{tc.arch}, 1, 4, 0)
+			spec := pretrainSpec(job.MethodSolo, []string{tc.arch}, 1, 4, 0)
 			spec.Dataset = "cifar10"
 			tr, err := newTrainer(b, spec, info)
 			if err != nil {
@@ -62,13 +62,5 @@ func TestResidualEncoders(t *testing.T) {
 				t.Errorf("losses %v -> %v", l0, l1)
 			}
 		})
-	}
-}
-
-func TestWRNNames(t *testing.T) {
-	for name, ok := range map[string]bool{"wrn-16-4": true, "wrn-28-2": true, "wrn-15-2": false, "wrn-x": false} {
-		if _, got := wrnSpec(name); got != ok {
-			t.Errorf("wrnSpec(%s) = %v", name, got)
-		}
 	}
 }

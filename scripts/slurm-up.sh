@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Brings up a real single-node Slurm cluster on this Debian machine, for
-# development and CI: munge, slurmctld and slurmd on loopback, no systemd,
-# two fake GPUs as gres backed by device files. State lives in $SLURM_DIR
-# (default /tmp/dogo-slurm). Needs root. Take it down with scripts/slurm-down.sh.
+# development: munge, slurmctld and slurmd on loopback, no systemd, two fake
+# GPUs as gres backed by device files. State lives in $SLURM_DIR (default
+# /tmp/dogo-slurm). Needs root and the packages `make test-deps` installs.
+# Take it down with scripts/slurm-down.sh.
+#
+# --config-only writes the configuration and the munge key and starts
+# nothing: the tests start the daemons themselves, as their own children, and
+# stop them when they end.
 set -euo pipefail
 DIR=${SLURM_DIR:-/tmp/dogo-slurm}
-export DEBIAN_FRONTEND=noninteractive
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v sbatch >/dev/null; then
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends munge slurmctld slurmd slurm-client >/dev/null
+  echo "Slurm is not installed: run make test-deps (munge slurmctld slurmd slurm-client)" >&2
+  exit 1
 fi
 mkdir -p "$DIR"/{state,spool,log,gpu} /run/munge /etc/slurm
 chown munge:munge /run/munge
@@ -17,9 +21,6 @@ if [ ! -f /etc/munge/munge.key ]; then
   mungekey --create --keyfile /etc/munge/munge.key 2>/dev/null || dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 2>/dev/null
   chown munge:munge /etc/munge/munge.key
   chmod 0400 /etc/munge/munge.key
-fi
-if ! munge -n >/dev/null 2>&1; then
-  runuser -u munge -- /usr/sbin/munged
 fi
 # Fake GPUs: slurmd wants device files; symlinks to /dev/null will do.
 for i in 0 1; do ln -sf /dev/null "$DIR/gpu/nvidia$i"; done
@@ -55,6 +56,12 @@ cat > /etc/slurm/gres.conf <<CONF
 AutoDetect=off
 NodeName=$NODE Name=gpu File=$DIR/gpu/nvidia[0-1]
 CONF
+if [ "${1:-}" = --config-only ]; then
+  exit 0
+fi
+if ! munge -n >/dev/null 2>&1; then
+  runuser -u munge -- /usr/sbin/munged
+fi
 # A daemon that was stopped can linger as a zombie (PID 1 here does not reap
 # orphans): only a live process counts.
 alive() {

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
+	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/urfave/cli/v2"
 )
 
@@ -16,26 +18,32 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-var errLocked = sweep.ErrLocked
+// jobHooks is how `sweep job run` runs a job: the real dispatch in the
+// released binary; the controller's tests put fake jobs in its place.
+type jobHooks struct {
+	dispatch func(jc jobContext) error
+	// skipDataCheck: the fake jobs of tests read no data.
+	skipDataCheck bool
+}
 
 // newApp builds the command line. Each subcommand lives in its own file.
-func newApp(logger *slog.Logger, stdout io.Writer) *cli.App {
+func newApp(logger *slog.Logger, stdout io.Writer, hooks jobHooks) *cli.App {
 	app := &cli.App{
 		Name:      "sweep",
 		Usage:     "run DoGo (Distill on the Go) self-supervised distillation sweeps",
 		UsageText: "sweep launch configs/quickstart.yaml\nsweep plan grid.yaml\nsweep status runs/NAME\nsweep report runs/NAME",
 		Writer:    stdout,
 		ErrWriter: stdout,
-		Version:   sweep.Version,
+		Version:   job.Version,
 		Commands: []*cli.Command{
-			launchCommand(logger),
+			launchCommand(logger, hooks),
 			planCommand(),
 			validateCommand(),
-			resumeCommand(logger),
+			resumeCommand(logger, hooks),
 			statusCommand(),
 			reportCommand(logger),
 			resultsCommand(),
-			jobCommand(logger),
+			jobCommand(hooks),
 			benchStepCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main maps errors to exit codes.
@@ -47,10 +55,10 @@ func newApp(logger *slog.Logger, stdout io.Writer) *cli.App {
 }
 
 // loadGrid reads a grid, reporting a bad one as a usage error.
-func loadGrid(path string) (*sweep.Grid, error) {
-	g, err := sweep.LoadGrid(path)
+func loadGrid(path string) (*grid.Grid, error) {
+	g, err := grid.Load(path)
 	if err != nil {
-		var ge sweep.GridErrors
+		var ge grid.Errors
 		if errors.As(err, &ge) {
 			return nil, usageError{fmt.Errorf("invalid grid:\n%w", err)}
 		}
@@ -67,7 +75,7 @@ func oneArg(c *cli.Context, what string) (string, error) {
 }
 
 // gridArg reads and validates the command's one GRID argument.
-func gridArg(c *cli.Context) (string, *sweep.Grid, error) {
+func gridArg(c *cli.Context) (string, *grid.Grid, error) {
 	path, err := oneArg(c, "GRID")
 	if err != nil {
 		return "", nil, err
@@ -77,12 +85,12 @@ func gridArg(c *cli.Context) (string, *sweep.Grid, error) {
 }
 
 // runArg opens the command's one RUN argument (a run folder).
-func runArg(c *cli.Context) (*sweep.Run, error) {
+func runArg(c *cli.Context) (*workspace.Run, error) {
 	dir, err := oneArg(c, "RUN")
 	if err != nil {
 		return nil, err
 	}
-	r, err := sweep.OpenRun(dir)
+	r, err := workspace.OpenRun(dir)
 	if err != nil {
 		return nil, usageError{err}
 	}

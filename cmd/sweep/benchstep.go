@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dogo-sweep/sweep/data"
-	"github.com/dogo-sweep/sweep/runner"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/runner"
+	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 	"github.com/urfave/cli/v2"
 )
 
@@ -42,13 +43,13 @@ their rate, is what to compare with the device's peak.`,
 				return usageError{fmt.Errorf("unknown --dataset %q", c.String("dataset"))}
 			}
 			archs := strings.Split(c.String("archs"), "+")
-			method := sweep.MethodSolo
+			method := job.MethodSolo
 			if len(archs) == 2 {
-				method = sweep.MethodDoGo
+				method = job.MethodDoGo
 			}
-			p := sweep.DefaultGrid().Pretrain
+			p := grid.Default().Pretrain
 			p.Batch, p.Precision = c.Int("batch"), c.String("precision")
-			spec := sweep.Spec{Kind: sweep.KindPretrain, Dataset: info.Name, Method: method, Objective: c.String("objective"), Archs: archs, Pretrain: &p}
+			spec := job.Spec{Kind: job.KindPretrain, Dataset: info.Name, Method: method, Objective: c.String("objective"), Archs: archs, Pretrain: &p}
 			backend, cfg, warning, err := runner.OpenBackend(c.String("backend"), 0)
 			if err != nil {
 				return err

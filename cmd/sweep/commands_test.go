@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
 )
 
 // A finished fake sweep to run the read-only commands on.
@@ -96,7 +96,7 @@ func TestResumeCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := []byte(`"pretrain_revision": "` + sweep.PretrainRevision + `"`)
+	old := []byte(`"pretrain_revision": "` + job.Revision + `"`)
 	if !bytes.Contains(b, old) {
 		t.Fatalf("plan.json does not record the revision:\n%.300s", b)
 	}

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 )
 
 // A small grid: 2 seeds x (DoGo mlp-s pair, solo mlp-s) -> 22 jobs with
@@ -24,15 +25,15 @@ references: []
 retries: 2
 `
 
-type journalEntry = sweep.Entry
+type journalEntry = workspace.Entry
 
-func readJournal(t testing.TB, runs string) ([]journalEntry, *sweep.Plan) {
+func readJournal(t testing.TB, runs string) ([]journalEntry, *job.Plan) {
 	t.Helper()
 	dirs, _ := filepath.Glob(filepath.Join(runs, "ctl-*"))
 	if len(dirs) != 1 {
 		t.Fatalf("run folders: %v", dirs)
 	}
-	r, err := sweep.OpenRun(dirs[0])
+	r, err := workspace.OpenRun(dirs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,10 +80,10 @@ func TestControllerParallelAndDependencies(t *testing.T) {
 	var evs []ev
 	for _, e := range entries {
 		switch e.State {
-		case sweep.StateRunning:
+		case job.StateRunning:
 			startAt[e.Job] = e.Time
 			evs = append(evs, ev{e.Time, 1})
-		case sweep.StateDone:
+		case job.StateDone:
 			doneAt[e.Job] = e.Time
 			evs = append(evs, ev{e.Time, -1})
 		}
@@ -131,10 +132,10 @@ func TestControllerFailuresAreRecordedAndRetried(t *testing.T) {
 			var failed []journalEntry
 			done := 0
 			for _, e := range entries {
-				if e.State == sweep.StateFailed {
+				if e.State == job.StateFailed {
 					failed = append(failed, e)
 				}
-				if e.State == sweep.StateDone {
+				if e.State == job.StateDone {
 					done++
 				}
 			}
@@ -163,16 +164,16 @@ func TestPermanentFailureIsNotRetriedAndDependentsSkipped(t *testing.T) {
 	entries, _ := readJournal(t, filepath.Join(dir, "runs"))
 	attempts, gaveUp, skipped := 0, 0, 0
 	for _, e := range entries {
-		if e.State == sweep.StateGaveUp {
+		if e.State == job.StateGaveUp {
 			gaveUp++
 			if e.Attempt != 1 {
 				t.Errorf("gave up at attempt %d: a permanent error must not be retried", e.Attempt)
 			}
 		}
-		if e.State == sweep.StateSkipped {
+		if e.State == job.StateSkipped {
 			skipped++
 		}
-		if e.State == sweep.StateFailed {
+		if e.State == job.StateFailed {
 			attempts++
 		}
 	}
@@ -202,7 +203,7 @@ func TestControllerSIGKILLThenRelaunch(t *testing.T) {
 	before, plan := readJournal(t, filepath.Join(dir, "runs"))
 	doneBefore := map[string]bool{}
 	for _, e := range before {
-		if e.State == sweep.StateDone {
+		if e.State == job.StateDone {
 			doneBefore[e.Job] = true
 		}
 	}
@@ -216,10 +217,10 @@ func TestControllerSIGKILLThenRelaunch(t *testing.T) {
 	after, _ := readJournal(t, filepath.Join(dir, "runs"))
 	done := map[string]int{}
 	for _, e := range after[len(before):] {
-		if e.State == sweep.StateRunning && doneBefore[e.Job] {
+		if e.State == job.StateRunning && doneBefore[e.Job] {
 			t.Errorf("job %s was done before the kill and ran again", e.Job)
 		}
-		if e.State == sweep.StateDone {
+		if e.State == job.StateDone {
 			done[e.Job]++
 		}
 	}
@@ -305,7 +306,7 @@ func TestFailureBudgetStopsTheSweep(t *testing.T) {
 	entries, plan := readJournal(t, filepath.Join(dir, "runs"))
 	done := 0
 	for _, e := range entries {
-		if e.State == sweep.StateDone {
+		if e.State == job.StateDone {
 			done++
 		}
 	}
@@ -325,7 +326,7 @@ func TestPerJobTimeout(t *testing.T) {
 	entries, _ := readJournal(t, filepath.Join(dir, "runs"))
 	timedOut := 0
 	for _, e := range entries {
-		if e.State == sweep.StateFailed && strings.Contains(e.Error, "timed out") {
+		if e.State == job.StateFailed && strings.Contains(e.Error, "timed out") {
 			timedOut++
 		}
 	}

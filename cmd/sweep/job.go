@@ -4,26 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/dogo-sweep/sweep/probe"
-	"github.com/dogo-sweep/sweep/runner"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/probe"
+	"github.com/dogo-sweep/dogo-sweep/runner"
+	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
+	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
+	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/urfave/cli/v2"
 )
 
-func jobCommand(logger *slog.Logger) *cli.Command {
+func jobCommand(hooks jobHooks) *cli.Command {
 	return &cli.Command{
 		Name:   "job",
 		Usage:  "run one job of a run folder (the controller starts these as child processes)",
 		Hidden: true,
 		Subcommands: []*cli.Command{{
 			Name:  "run",
-			Usage: "run one job; progress and results go to stdout as JSON lines (see sweep.Record)",
+			Usage: "run one job; progress and results go to stdout as JSON lines (see job.Record)",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "run", Required: true, Usage: "run folder"},
 				&cli.StringFlag{Name: "job", Required: true, Usage: "job ID"},
@@ -31,16 +34,27 @@ func jobCommand(logger *slog.Logger) *cli.Command {
 				&cli.StringFlag{Name: "data-dir", EnvVars: []string{"SWEEP_DATA_DIR"}, Usage: "folder with the data sets"},
 			},
 			Action: func(c *cli.Context) error {
-				return runJob(c.Context, c.String("run"), c.String("job"), c.String("data-dir"), os.Stdout)
+				return runJob(c.Context, hooks, c.String("run"), c.String("job"), c.Int("attempt"), c.String("data-dir"), os.Stdout)
 			},
 		}},
 	}
 }
 
+// jobContext is what a job runs with.
+type jobContext struct {
+	ctx     context.Context
+	run     *workspace.Run
+	job     *job.Job
+	attempt int
+	dataDir string
+	dir     string // the job's folder
+	emit    func(job.Record)
+}
+
 // runJob runs one job and reports through records on out and in the job's
 // records.jsonl; it writes the done marker last, when the job succeeded.
-func runJob(ctx context.Context, runDir, id, dataDir string, out *os.File) error {
-	r, err := sweep.OpenRun(runDir)
+func runJob(ctx context.Context, hooks jobHooks, runDir, id string, attempt int, dataDir string, out *os.File) error {
+	r, err := workspace.OpenRun(runDir)
 	if err != nil {
 		return err
 	}
@@ -48,96 +62,112 @@ func runJob(ctx context.Context, runDir, id, dataDir string, out *os.File) error
 	if j == nil {
 		return usageError{fmt.Errorf("job %s is not in the plan of %s", id, runDir)}
 	}
-	dir := r.JobDir(j)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	spec, _ := json.MarshalIndent(j.Spec, "", "  ")
-	if err := sweep.WriteFileAtomic(filepath.Join(dir, "spec.json"), spec); err != nil {
-		return err
-	}
-	recf, err := os.OpenFile(filepath.Join(dir, "records.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer recf.Close()
+	jc := jobContext{ctx: ctx, run: r, job: j, attempt: attempt, dataDir: dataDir, dir: r.JobDir(j)}
+	var recf *os.File
 	var mu sync.Mutex
-	emit := func(rec sweep.Record) {
+	jc.emit = func(rec job.Record) {
 		rec.Time = time.Now().UTC()
 		b, _ := json.Marshal(rec)
 		b = append(b, '\n')
 		mu.Lock()
 		defer mu.Unlock()
-		_, _ = out.Write(b)
-		_, _ = recf.Write(b)
+		_, _ = out.Write(b) // the controller's pipe: if it is gone, so is the controller
+		if recf != nil {
+			_, _ = recf.Write(b) // a copy for `sweep status`; the controller has the records
+		}
 	}
+	fail := func(err error) error {
+		rec := job.Record{Type: job.RecError, Message: err.Error(), Permanent: runner.IsPermanent(err)}
+		if controller.IsDiskFull(err) {
+			rec.Fault = job.FaultDiskFull
+		}
+		jc.emit(rec)
+		return err
+	}
+	if err := os.MkdirAll(jc.dir, 0o755); err != nil {
+		return fail(err)
+	}
+	spec, err := json.MarshalIndent(j.Spec, "", "  ")
+	if err != nil {
+		return fail(err)
+	}
+	if err := atomicfile.Write(filepath.Join(jc.dir, "spec.json"), spec); err != nil {
+		return fail(err)
+	}
+	if recf, err = os.OpenFile(filepath.Join(jc.dir, "records.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
+		return fail(err)
+	}
+	defer recf.Close()
 	start := time.Now()
-	// A heartbeat every 30 s: jobs that report nothing for a long while
-	// (feature extraction, probes) are not taken for hung ones.
+	stopBeat := heartbeat(jc.emit)
+	defer stopBeat()
+	if dev := os.Getenv("CUDA_VISIBLE_DEVICES"); dev != "" {
+		jc.emit(job.Record{Type: job.RecInfo, Name: "devices", Message: dev})
+	}
+	if err := hooks.dispatch(jc); err != nil {
+		return fail(err)
+	}
+	secs := time.Since(start).Seconds()
+	if err := atomicfile.Write(filepath.Join(jc.dir, workspace.DoneMarker), fmt.Appendf(nil, `{"seconds":%.3f}`+"\n", secs)); err != nil {
+		return fail(err)
+	}
+	jc.emit(job.Record{Type: job.RecDone, Value: secs})
+	return nil
+}
+
+// heartbeat emits a heartbeat record every 30 s (SWEEP_BEAT in tests), so
+// that jobs that report nothing for a long while (feature extraction,
+// probes) are not taken for hung ones. The returned function stops it.
+func heartbeat(emit func(job.Record)) func() {
 	every := 30 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("SWEEP_BEAT")); err == nil && d > 0 {
-		every = d // tests
+		every = d
 	}
-	beat := time.NewTicker(every)
-	defer beat.Stop()
-	stopBeat := make(chan struct{})
-	defer close(stopBeat)
+	tick := time.NewTicker(every)
+	stop := make(chan struct{})
 	go func() {
 		for {
 			select {
-			case <-beat.C:
-				emit(sweep.Record{Type: sweep.RecBeat})
-			case <-stopBeat:
+			case <-tick.C:
+				emit(job.Record{Type: job.RecBeat})
+			case <-stop:
 				return
 			}
 		}
 	}()
-	if dev := os.Getenv("CUDA_VISIBLE_DEVICES"); dev != "" {
-		emit(sweep.Record{Type: sweep.RecInfo, Name: "devices", Message: dev})
+	return func() {
+		tick.Stop()
+		close(stop)
 	}
-	err = dispatch(ctx, r, j, dataDir, dir, emit)
-	if err != nil {
-		emit(sweep.Record{Type: sweep.RecError, Message: err.Error(), Permanent: runner.IsPermanent(err)})
-		return err
-	}
-	emit(sweep.Record{Type: sweep.RecDone, Value: time.Since(start).Seconds()})
-	return sweep.WriteFileAtomic(filepath.Join(dir, sweep.DoneMarker), []byte(fmt.Sprintf(`{"seconds":%.3f}`+"\n", time.Since(start).Seconds())))
 }
 
-func dispatch(ctx context.Context, r *sweep.Run, j *sweep.Job, dataDir, dir string, emit func(sweep.Record)) error {
-	if fake := os.Getenv("SWEEP_FAKE_JOB"); fake != "" {
-		return fakeJob(ctx, fake, j, emit)
-	}
-	spec := j.Spec
-	switch spec.Kind {
-	case sweep.KindPretrain, sweep.KindFeatures:
-		g, err := readGridSettings(r)
+// dispatch runs a job by its kind: pretraining and feature extraction on a
+// GoMLX backend, probes on the extracted features.
+func dispatch(jc jobContext) error {
+	spec := jc.job.Spec
+	if !spec.Kind.IsProbe() {
+		g, err := grid.Load(filepath.Join(jc.run.Dir, "grid.yaml"))
 		if err != nil {
 			return err
 		}
-		backend, cfg, warning, err := runner.OpenBackend(g.Backend, j.CPUs)
+		backend, cfg, warning, err := runner.OpenBackend(g.Backend, jc.job.CPUs)
 		if err != nil {
 			return err
 		}
 		defer backend.Finalize()
 		if warning != "" {
-			emit(sweep.Record{Type: sweep.RecInfo, Name: "backend_fallback", Message: warning})
+			jc.emit(job.Record{Type: job.RecInfo, Name: "backend_fallback", Message: warning})
 		}
-		emit(sweep.Record{Type: sweep.RecInfo, Name: "backend", Backend: cfg})
-		env := runner.Env{Backend: backend, DataDir: dataDir, Dir: dir, Emit: emit}
-		if spec.Kind == sweep.KindPretrain {
-			return runner.Pretrain(ctx, env, spec)
+		jc.emit(job.Record{Type: job.RecInfo, Name: "backend", Backend: cfg})
+		env := runner.Env{Backend: backend, DataDir: jc.dataDir, Dir: jc.dir, Emit: jc.emit}
+		if spec.Kind == job.KindPretrain {
+			return runner.Pretrain(jc.ctx, env, spec)
 		}
 		parent := ""
 		if spec.Parent != "" {
-			parent = r.JobDir(r.Plan.Job(spec.Parent))
+			parent = jc.run.JobDir(jc.run.Plan.Job(spec.Parent))
 		}
-		return runner.Features(ctx, env, spec, parent)
-	default:
-		return probe.Run(spec, r.JobDir(r.Plan.Job(spec.Features)), emit)
+		return runner.Features(jc.ctx, env, spec, parent)
 	}
-}
-
-func readGridSettings(r *sweep.Run) (*sweep.Grid, error) {
-	return sweep.LoadGrid(filepath.Join(r.Dir, "grid.yaml"))
+	return probe.Run(spec, jc.run.JobDir(jc.run.Plan.Job(spec.Features)), jc.emit)
 }

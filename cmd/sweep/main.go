@@ -1,7 +1,7 @@
 // Command sweep runs DoGo (Distill on the Go) self-supervised distillation
 // sweeps: it expands a grid file into a plan of pretraining and evaluation
-// jobs, runs them locally in child processes, and writes Parquet results,
-// Prometheus metrics and a markdown report.
+// jobs, runs them locally in child processes (or on Slurm), and writes
+// Parquet results, Prometheus metrics and a markdown report.
 package main
 
 import (
@@ -13,18 +13,22 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
+	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 )
 
 func main() {
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args, os.Stdout, os.Stderr, jobHooks{dispatch: dispatch}))
 }
 
 // run is main without the exit: the CLI with its signals, logger and exit code.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer, hooks jobHooks) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
-	err := newApp(logger, stdout).RunContext(ctx, args)
+	app := newApp(logger, stdout, hooks)
+	err := app.RunContext(ctx, reorderArgs(app, args))
 	return exitCode(err, stderr)
 }
 
@@ -37,11 +41,12 @@ func logLevel() slog.Level {
 
 // Exit codes scripts can rely on.
 const (
-	exitOK      = 0
-	exitFailure = 1 // the sweep ran, but jobs failed, or an internal error
-	exitUsage   = 2 // bad command line or invalid grid: nothing was run
-	exitBusy    = 3 // another controller holds the run folder
-	exitStopped = 130
+	exitOK       = 0
+	exitFailure  = 1 // the sweep ran, but jobs failed, or an internal error
+	exitUsage    = 2 // bad command line or invalid grid: nothing was run
+	exitBusy     = 3 // another controller holds the run folder
+	exitDiskFull = 4 // the disk (or quota) is full: make room and relaunch to resume
+	exitStopped  = 130
 )
 
 func exitCode(err error, stderr io.Writer) int {
@@ -53,9 +58,12 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "sweep:", err)
 		return exitUsage
-	case errors.Is(err, errLocked):
+	case errors.Is(err, workspace.ErrLocked):
 		fmt.Fprintln(stderr, "sweep:", err)
 		return exitBusy
+	case controller.IsDiskFull(err):
+		fmt.Fprintln(stderr, "sweep:", err)
+		return exitDiskFull
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "sweep: stopped; run the same command again to resume")
 		return exitStopped

@@ -13,10 +13,20 @@ import (
 // under test starts it as its child jobs (SWEEP_AS_CLI=1), so the tests run the
 // real controller and real child processes without building anything.
 func TestMain(m *testing.M) {
-	if os.Getenv("SWEEP_AS_CLI") == "1" {
-		os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	if n := filepath.Base(os.Args[0]); n == "squeue" || n == "scontrol" {
+		os.Exit(slurmShim(n, os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	if os.Getenv("SWEEP_AS_CLI") == "1" {
+		os.Exit(run(os.Args, os.Stdout, os.Stderr, testHooks()))
+	}
+	code := m.Run()
+	testSlurm.stop() // a cluster the tests started ends with them
+	os.Exit(code)
+}
+
+// testHooks runs fake jobs (SWEEP_FAKE_JOB), which read no data, or real ones.
+func testHooks() jobHooks {
+	return jobHooks{dispatch: fakeDispatch, skipDataCheck: os.Getenv("SWEEP_FAKE_JOB") != ""}
 }
 
 // sweepCmd runs the CLI as a separate process (this test binary).
@@ -33,7 +43,7 @@ func sweepCmd(t testing.TB, dir string, env []string, args ...string) *exec.Cmd 
 func runCLI(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(append([]string{"sweep"}, args...), &out, &errb)
+	code := run(append([]string{"sweep"}, args...), &out, &errb, testHooks())
 	return code, out.String(), errb.String()
 }
 

@@ -6,7 +6,8 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 	"github.com/goccy/go-yaml"
 	"github.com/urfave/cli/v2"
 )
@@ -30,7 +31,7 @@ Examples:
 		Action: func(c *cli.Context) error {
 			out := c.App.Writer
 			if c.Bool("show-defaults") {
-				b, err := yaml.Marshal(sweep.DefaultGrid())
+				b, err := yaml.Marshal(grid.Default())
 				if err != nil {
 					return err
 				}
@@ -41,7 +42,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			p := sweep.NewPlan(g)
+			p := grid.NewPlan(g)
 			switch c.String("format") {
 			case "json":
 				enc := json.NewEncoder(out)
@@ -56,7 +57,7 @@ Examples:
 	}
 }
 
-func printPlan(out io.Writer, p *sweep.Plan) error {
+func printPlan(out io.Writer, p *job.Plan) error {
 	s := p.Stats
 	fmt.Fprintf(out, "sweep %s: %d grid points -> %d jobs (%d pretraining, %d feature extraction, %d evaluation); %d jobs saved by sharing\n\n",
 		p.Name, s.Points, s.Jobs, s.Pretrain, s.Features, s.Eval, s.Saved)
@@ -65,9 +66,9 @@ func printPlan(out io.Writer, p *sweep.Plan) error {
 	for _, j := range p.Jobs {
 		sp := j.Spec
 		enc := sp.Arch
-		if sp.Kind == sweep.KindPretrain {
+		if sp.Kind == job.KindPretrain {
 			enc = joinArchs(sp.Archs)
-		} else if sp.Role == "small" || sp.Role == "large" {
+		} else if sp.Role == job.RoleSmall || sp.Role == job.RoleLarge {
 			enc += " (" + sp.Role + ", with " + sp.PeerArch + ")"
 		}
 		if enc == "" {
@@ -75,11 +76,11 @@ func printPlan(out io.Writer, p *sweep.Plan) error {
 		}
 		labels := "-"
 		switch sp.Kind {
-		case sweep.KindLinear, sweep.KindKNN:
+		case job.KindLinear, job.KindKNN:
 			labels = "all"
-		case sweep.KindFraction:
+		case job.KindFraction:
 			labels = fmt.Sprintf("%g%%", sp.Fraction*100)
-		case sweep.KindNoise:
+		case job.KindNoise:
 			labels = fmt.Sprintf("%g%% %s noise", sp.NoiseRate*100, sp.NoiseKind)
 			if sp.Fraction < 1 {
 				labels += fmt.Sprintf(", %g%%", sp.Fraction*100)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dogo-sweep/sweep/internal/golden"
+	"github.com/dogo-sweep/dogo-sweep/internal/golden"
 )
 
 func TestPlanGolden(t *testing.T) {

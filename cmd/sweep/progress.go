@@ -8,9 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 )
 
 // progress shows a sweep's progress. On a terminal: a bar over all jobs and
@@ -31,14 +32,10 @@ type progress struct {
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func newProgress(out io.Writer, p *sweep.Plan, alreadyDone int) *progress {
+func newProgress(out io.Writer, p *job.Plan, alreadyDone int) *progress {
 	pr := &progress{out: out, total: len(p.Jobs), done: alreadyDone, running: map[string]string{}, jobBars: map[string]*mpb.Bar{}}
 	if isTerminal(out) {
 		pr.bars = mpb.New(mpb.WithOutput(out), mpb.WithWidth(40), mpb.WithRefreshRate(250*time.Millisecond))
@@ -51,7 +48,7 @@ func newProgress(out io.Writer, p *sweep.Plan, alreadyDone int) *progress {
 	return pr
 }
 
-func (p *progress) JobStarted(j *sweep.Job, attempt int) {
+func (p *progress) JobStarted(j *job.Job, attempt int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.running[j.ID] = j.Name
@@ -64,7 +61,7 @@ func (p *progress) JobStarted(j *sweep.Job, attempt int) {
 	p.show()
 }
 
-func shortName(j *sweep.Job) string {
+func shortName(j *job.Job) string {
 	n := j.Name
 	if len(n) > 48 {
 		n = n[:48]
@@ -72,8 +69,8 @@ func shortName(j *sweep.Job) string {
 	return n
 }
 
-func (p *progress) JobRecord(j *sweep.Job, attempt int, r sweep.Record) {
-	if r.Type != sweep.RecProgress {
+func (p *progress) JobRecord(j *job.Job, attempt int, r job.Record) {
+	if r.Type != job.RecProgress {
 		return
 	}
 	p.mu.Lock()
@@ -86,7 +83,7 @@ func (p *progress) JobRecord(j *sweep.Job, attempt int, r sweep.Record) {
 	p.show()
 }
 
-func (p *progress) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error, start, end time.Time) {
+func (p *progress) JobEnded(j *job.Job, attempt int, st job.State, err error, start, end time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.running, j.ID)
@@ -94,7 +91,7 @@ func (p *progress) JobEnded(j *sweep.Job, attempt int, st sweep.State, err error
 		b.Abort(true)
 		delete(p.jobBars, j.ID)
 	}
-	if st == sweep.StateDone {
+	if st == job.StateDone {
 		p.done++
 		if p.overall != nil {
 			p.overall.Increment()

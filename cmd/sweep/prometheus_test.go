@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dogo-sweep/sweep/results"
+	"github.com/dogo-sweep/dogo-sweep/results"
 )
 
 func freePort(t *testing.T) int {
@@ -83,7 +83,13 @@ func TestPrometheusScrapesARunningSweep(t *testing.T) {
 	grid := writeGrid(t, dir, ctlGrid)
 	args := []string{"launch", "--runs", "runs", "--cpus", "2", "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", sweepPort), "--linger", "20s"}
 	if pushURL != "" {
-		time.Sleep(500 * time.Millisecond) // let the Pushgateway listen
+		waitFor(t, 10*time.Second, func() bool { // the Pushgateway listens
+			c, err := net.Dial("tcp", strings.TrimPrefix(pushURL, "http://"))
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
 		args = append(args, "--pushgateway", pushURL)
 	}
 	sc := sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=300ms"}, append(args, grid)...)

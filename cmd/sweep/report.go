@@ -5,7 +5,8 @@ import (
 	"log/slog"
 	"path/filepath"
 
-	"github.com/dogo-sweep/sweep/reports"
+	"github.com/dogo-sweep/dogo-sweep/reports"
+	"github.com/dogo-sweep/dogo-sweep/results"
 	"github.com/urfave/cli/v2"
 )
 
@@ -17,14 +18,18 @@ func reportCommand(logger *slog.Logger) *cli.Command {
 		Description: `Examples:
    sweep report runs/quickstart-1a2b3c4d`,
 		Action: func(c *cli.Context) error {
-			dir, err := oneArg(c, "RUN")
+			r, err := runArg(c)
 			if err != nil {
 				return err
 			}
-			if err := reports.Write(dir, reports.Options{Logger: logger}); err != nil {
+			t, err := results.Read(r.ResultsDir())
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.App.Writer, filepath.Join(dir, "report.md"))
+			if err := reports.Write(r.Dir, r.Plan, t, reports.Options{Logger: logger}); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, filepath.Join(r.Dir, "report.md"))
 			return nil
 		},
 	}

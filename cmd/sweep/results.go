@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
-	"github.com/dogo-sweep/sweep/results"
+	"github.com/dogo-sweep/dogo-sweep/results"
 	"github.com/urfave/cli/v2"
 )
 
@@ -59,7 +59,7 @@ func resultsCommand() *cli.Command {
 				w := csv.NewWriter(out)
 				_ = w.Write([]string{"job", "kind", "dataset", "objective", "method", "arch", "role", "peer_arch", "noise_rate", "noise_kind", "fraction", "seed", "acc_best_val", "acc_final"})
 				for _, s := range sum {
-					_ = w.Write([]string{s.Job, s.Kind, s.Dataset, s.Objective, s.Method, s.Arch, s.Role, s.PeerArch, ff(s.NoiseRate), s.NoiseKind, ff(s.Fraction), strconv.FormatInt(s.Seed, 10), ff(s.AccBest), ff(s.AccFinal)})
+					_ = w.Write([]string{s.Job, string(s.Kind), s.Dataset, s.Objective, s.Method, s.Arch, s.Role, s.PeerArch, ff(s.NoiseRate), s.NoiseKind, ff(s.Fraction), strconv.FormatInt(s.Seed, 10), ff(s.AccBest), ff(s.AccFinal)})
 				}
 				w.Flush()
 				return w.Error()

@@ -1,38 +1,129 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/dogo-sweep/sweep/results"
-	"github.com/dogo-sweep/sweep/sweep"
-	"github.com/dogo-sweep/sweep/sweep/slurm"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/results"
+	"github.com/dogo-sweep/dogo-sweep/sweep/slurm"
+	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 )
 
-// slurmCluster makes sure the single-node cluster of scripts/slurm-up.sh is
-// up, starting it when this test may (root), and skips otherwise.
+// slurmCluster makes sure a single-node Slurm cluster is up: one that is
+// already running, or one this test binary starts (as root) from the
+// configuration scripts/slurm-up.sh writes, with munged, slurmctld and slurmd
+// as its own children; TestMain stops them when the tests end. It installs
+// nothing: the packages come from make test-deps.
 func slurmCluster(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("sbatch"); err != nil && os.Geteuid() != 0 {
-		t.Skip("no Slurm here, and not root to install it")
+	if _, err := exec.LookPath("sbatch"); err != nil {
+		t.Skip("Slurm is not installed (make test-deps installs it)")
 	}
-	if out, err := exec.Command("sinfo", "-h", "-o", "%T").Output(); err == nil && strings.Contains(string(out), "idle") {
+	if slurmIdle() {
 		return
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("Slurm is not up and this test is not root: run scripts/slurm-up.sh")
 	}
-	out, err := exec.Command("bash", "../../scripts/slurm-up.sh").CombinedOutput()
-	if err != nil {
-		t.Fatalf("scripts/slurm-up.sh: %v\n%s", err, out)
+	testSlurm.once.Do(func() { testSlurm.err = testSlurm.start() })
+	if testSlurm.err != nil {
+		t.Fatal(testSlurm.err)
 	}
+}
+
+func slurmIdle() bool {
+	out, err := exec.Command("sinfo", "-h", "-o", "%T").Output()
+	return err == nil && strings.Contains(string(out), "idle")
+}
+
+// testSlurm is the cluster the tests started, if any.
+var testSlurm slurmDaemons
+
+type slurmDaemons struct {
+	once  sync.Once
+	err   error
+	procs []*exec.Cmd
+}
+
+func (s *slurmDaemons) start() error {
+	if out, err := exec.Command("bash", "../../scripts/slurm-up.sh", "--config-only").CombinedOutput(); err != nil {
+		return fmt.Errorf("scripts/slurm-up.sh --config-only: %v\n%s", err, out)
+	}
+	var daemons [][]string
+	if exec.Command("munge", "-n").Run() != nil {
+		daemons = append(daemons, []string{"/usr/sbin/munged", "--foreground"})
+	}
+	daemons = append(daemons, []string{"/usr/sbin/slurmctld", "-D", "-c"}, []string{"/usr/sbin/slurmd", "-D"})
+	for _, d := range daemons {
+		cmd := exec.Command(d[0], d[1:]...)
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if d[0] == "/usr/sbin/munged" {
+			u, err := user.Lookup("munge")
+			if err != nil {
+				return err
+			}
+			uid, _ := strconv.Atoi(u.Uid)
+			gid, _ := strconv.Atoi(u.Gid)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		}
+		if err := cmd.Start(); err != nil {
+			s.stop()
+			return fmt.Errorf("start %s: %w", d[0], err)
+		}
+		s.procs = append(s.procs, cmd)
+		if strings.HasSuffix(d[len(d)-1], "--foreground") {
+			for deadline := time.Now().Add(10 * time.Second); exec.Command("munge", "-n").Run() != nil; time.Sleep(100 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					s.stop()
+					return fmt.Errorf("munged did not start")
+				}
+			}
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); !slurmIdle(); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			s.stop()
+			return fmt.Errorf("slurm did not come up (logs in /tmp/dogo-slurm/log)")
+		}
+	}
+	host, _ := os.Hostname()
+	_ = exec.Command("scontrol", "update", "nodename="+strings.Split(host, ".")[0], "state=resume").Run()
+	return nil
+}
+
+// stop cancels the cluster's jobs (their processes outlive slurmd), then
+// stops the daemons and reaps them.
+func (s *slurmDaemons) stop() {
+	if len(s.procs) == 0 {
+		return
+	}
+	_ = exec.Command("scancel", "--full", "--user", "root").Run()
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		_ = p.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
+	}
+	s.procs = nil
 }
 
 const slurmGrid = ctlGrid + "executor: slurm\nslurm: {throttle: 2}\n"
@@ -65,7 +156,7 @@ func TestSlurmSweepEndToEnd(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	runDir, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
-	r, err := sweep.OpenRun(runDir[0])
+	r, err := workspace.OpenRun(runDir[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,11 +264,15 @@ func TestSlurmReattachAndCancel(t *testing.T) {
 	runDir, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
 	before, _ := slurm.ReadSubmitted(runDir[0])
 
-	second := sweepCmd(t, dir, env, args...)
+	// The restarted controller says when it attaches to each of them; only
+	// then is "it submitted nothing again" a fact rather than a race.
+	second := sweepCmd(t, dir, append(env, "SWEEP_DEBUG="), args...)
+	logs := &syncBuffer{}
+	second.Stdout, second.Stderr = io.Discard, logs
 	if err := second.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	waitFor(t, 30*time.Second, func() bool { return strings.Count(logs.String(), "attached to a Slurm task") >= len(before) })
 	after, _ := slurm.ReadSubmitted(runDir[0])
 	if len(after) != len(before) {
 		t.Errorf("the restarted controller submitted %d tasks again instead of attaching", len(after)-len(before))
@@ -228,4 +323,164 @@ func TestSlurmBadSettingsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// syncBuffer is a bytes.Buffer that a process writes and a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A task cancelled behind the controller's back ends CANCELLED; one that
+// leaves squeue unseen (cancelled and purged: a shim in front of squeue and
+// scontrol hides it) is counted lost after a few polls. Both are retried, and
+// the sweep finishes.
+func TestSlurmCancelledAndLostTasksAreRetried(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a sweep on Slurm")
+	}
+	slurmCluster(t)
+	dir := t.TempDir()
+	shims := filepath.Join(dir, "shims")
+	if err := os.MkdirAll(shims, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"squeue", "scontrol"} {
+		if err := os.Symlink(os.Args[0], filepath.Join(shims, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hide := filepath.Join(dir, "hidden")
+	grid := writeGrid(t, dir, slurmGrid)
+	// The DoGo pretraining jobs hang on their first attempt.
+	env := []string{"SWEEP_FAKE_JOB=sleep=200ms,quiet=120s", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo", "SWEEP_FAKE_UNTIL=1",
+		"PATH=" + shims + ":" + os.Getenv("PATH"), "SWEEP_SHIM_HIDE=" + hide}
+	sc := sweepCmd(t, dir, env, "launch", "--runs", "runs", "--metrics-addr", "off", "--backoff", "100ms", grid)
+	out := &syncBuffer{}
+	sc.Stdout, sc.Stderr = out, out
+	if err := sc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sc.Wait() }()
+	defer func() { _ = sc.Process.Kill() }()
+	// Find the two DoGo tasks once they run.
+	var runDir string
+	dogo := map[string]string{} // seed -> Slurm task
+	waitFor(t, 60*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
+		if len(m) != 1 {
+			return false
+		}
+		runDir = m[0]
+		r, err := workspace.OpenRun(runDir)
+		if err != nil {
+			return false
+		}
+		subs, _ := slurm.ReadSubmitted(runDir)
+		for _, s := range subs {
+			if j := r.Plan.Job(s.Job); j != nil && strings.HasPrefix(j.Name, "pretrain-fashion-mnist-dogo") {
+				dogo[strconv.Itoa(j.Spec.Seed)] = s.Slurm
+			}
+		}
+		if len(dogo) < 2 {
+			return false
+		}
+		running, _ := exec.Command("squeue", "-h", "-t", "RUNNING", "-o", "%i").Output()
+		return strings.Contains(string(running), dogo["1"]) && strings.Contains(string(running), dogo["2"])
+	})
+	if err := os.WriteFile(hide, []byte(dogo["2"]+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{dogo["1"], dogo["2"]} {
+		if err := exec.Command("scancel", id).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sweep: %v\n%s", err, out.String())
+		}
+	case <-time.After(120 * time.Second):
+		j, _ := os.ReadFile(filepath.Join(runDir, "journal.jsonl"))
+		t.Fatalf("the sweep did not finish:\n%s\njournal:\n%s", out.String(), j)
+	}
+	entries, plan := readJournal(t, filepath.Join(dir, "runs"))
+	errs := map[string]string{}
+	for _, e := range entries {
+		if e.State == job.StateFailed {
+			errs[plan.Job(e.Job).Name] = e.Error
+		}
+	}
+	var cancelled, lost bool
+	for name, e := range errs {
+		cancelled = cancelled || strings.HasPrefix(name, "pretrain-fashion-mnist-dogo") && strings.Contains(e, "CANCELLED")
+		lost = lost || strings.HasPrefix(name, "pretrain-fashion-mnist-dogo") && strings.Contains(e, "is gone")
+	}
+	if !cancelled || !lost || len(errs) != 2 {
+		t.Errorf("failed attempts %v: want one CANCELLED and one lost DoGo task", errs)
+	}
+	if !strings.Contains(out.String(), "22 jobs done") {
+		t.Errorf("sweep output:\n%s", out.String())
+	}
+}
+
+// slurmShim stands in for squeue or scontrol (the test binary, linked under
+// that name): it runs the real command and hides the tasks listed in
+// $SWEEP_SHIM_HIDE, as if Slurm had purged them.
+func slurmShim(name string, args []string) int {
+	hidden := map[string]bool{}
+	if b, err := os.ReadFile(os.Getenv("SWEEP_SHIM_HIDE")); err == nil {
+		for _, id := range strings.Fields(string(b)) {
+			hidden[id] = true
+		}
+	}
+	out, err := exec.Command("/usr/bin/"+name, args...).Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if name == "scontrol" {
+		for _, a := range args {
+			if hidden[a] {
+				fmt.Fprintln(os.Stderr, "slurm_load_jobs error: Invalid job id specified")
+				return 1
+			}
+		}
+		os.Stdout.Write(out)
+		return 0
+	}
+	var resp map[string]any
+	if json.Unmarshal(out, &resp) != nil {
+		os.Stdout.Write(out)
+		return 0
+	}
+	jobs, _ := resp["jobs"].([]any)
+	var kept []any
+	for _, j := range jobs {
+		m, _ := j.(map[string]any)
+		arr, _ := m["array_job_id"].(float64)
+		task, _ := m["array_task_id"].(float64)
+		if hidden[fmt.Sprintf("%d_%d", int(arr), int(task))] {
+			continue
+		}
+		kept = append(kept, j)
+	}
+	resp["jobs"] = kept
+	b, _ := json.Marshal(resp)
+	os.Stdout.Write(b)
+	return 0
 }

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/metrics"
+	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/urfave/cli/v2"
 )
 
@@ -29,23 +31,26 @@ Examples:
 			if err != nil {
 				return err
 			}
-			states, err := sweep.ReadJournal(r.Dir)
+			h, err := workspace.ReadJournal(r.Dir)
 			if err != nil {
 				return err
 			}
-			return printStatus(c.App.Writer, r, states, time.Now())
+			if h.Skipped > 0 {
+				fmt.Fprintf(c.App.Writer, "(%d journal lines could not be read and were skipped)\n", h.Skipped)
+			}
+			return printStatus(c.App.Writer, r, h.States, time.Now())
 		},
 	}
 }
 
-func printStatus(out io.Writer, r *sweep.Run, states map[string]*sweep.JobState, now time.Time) error {
+func printStatus(out io.Writer, r *workspace.Run, states map[string]*workspace.JobState, now time.Time) error {
 	counts := map[string]map[string]int{}
 	var failed, running []string
-	durations := map[sweep.Kind][]time.Duration{}
-	leftByKind := map[sweep.Kind]int{}
+	durations := map[job.Kind][]time.Duration{}
+	leftByKind := map[job.Kind]int{}
 	done, left := 0, 0
 	for _, j := range r.Plan.Jobs {
-		st := string(sweep.StatePending)
+		st := string(job.StatePending)
 		s, ok := states[j.ID]
 		if ok {
 			st = string(s.State)
@@ -56,24 +61,24 @@ func printStatus(out io.Writer, r *sweep.Run, states map[string]*sweep.JobState,
 		}
 		counts[k][st]++
 		switch {
-		case ok && s.State == sweep.StateDone:
+		case ok && s.State == job.StateDone:
 			done++
 			if !s.Started.IsZero() {
 				durations[j.Spec.Kind] = append(durations[j.Spec.Kind], s.Last.Time.Sub(s.Started))
 			}
-		case ok && (s.State == sweep.StateGaveUp || s.State == sweep.StateFailed):
-			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s\n%s", j.Name, s.Last.Attempt, sweep.FirstLine(s.Last.Error),
-				indent(sweep.LogTail(filepath.Join(r.JobDir(j), "log"), 3))))
-			if s.State == sweep.StateFailed {
+		case ok && (s.State == job.StateGaveUp || s.State == job.StateFailed):
+			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s\n%s", j.Name, s.Last.Attempt, firstLine(s.Last.Error),
+				indent(workspace.LogTail(filepath.Join(r.JobDir(j), "log"), 3))))
+			if s.State == job.StateFailed {
 				left++
 				leftByKind[j.Spec.Kind]++
 			}
-		case ok && s.State == sweep.StateRunning:
+		case ok && s.State == job.StateRunning:
 			running = append(running, fmt.Sprintf("%s: %s (for %s)", j.Name, lastProgress(filepath.Join(r.JobDir(j), "records.jsonl")),
 				now.Sub(s.Started).Round(time.Second)))
 			left++
 			leftByKind[j.Spec.Kind]++
-		case !ok || s.State == sweep.StatePending:
+		case !ok || s.State == job.StatePending:
 			left++
 			leftByKind[j.Spec.Kind]++
 		}
@@ -94,7 +99,7 @@ func printStatus(out io.Writer, r *sweep.Run, states map[string]*sweep.JobState,
 		fmt.Fprintf(out, "  %-9s %s\n", k, strings.Join(parts, ", "))
 	}
 	if done > 0 && left > 0 {
-		eta, untimed := sweep.ETA(leftByKind, durations, len(running))
+		eta, untimed := metrics.ETA(leftByKind, durations, len(running))
 		fmt.Fprintf(out, "ETA: about %s with %d jobs at a time (from finished jobs of each kind)", eta.Round(time.Second), max(len(running), 1))
 		if len(untimed) > 0 {
 			fmt.Fprintf(out, ", not counting %v jobs, none of which has finished yet", untimed)
@@ -117,12 +122,12 @@ func lastProgress(path string) string {
 		return "started"
 	}
 	defer f.Close()
-	var last *sweep.Record
+	var last *job.Record
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<22)
 	for sc.Scan() {
-		var r sweep.Record
-		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Type == sweep.RecProgress {
+		var r job.Record
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Type == job.RecProgress {
 			last = &r
 		}
 	}

@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 	"github.com/urfave/cli/v2"
 )
 
@@ -28,7 +28,7 @@ Examples:
 					bad = err
 					continue
 				}
-				p := sweep.NewPlan(g)
+				p := grid.NewPlan(g)
 				fmt.Fprintf(c.App.Writer, "%s: ok (%d grid points, %d jobs)\n", path, p.Stats.Points, p.Stats.Jobs)
 			}
 			if bad != nil {

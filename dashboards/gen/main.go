@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/dogo-sweep/sweep/dashboards"
+	"github.com/dogo-sweep/dogo-sweep/dashboards"
 )
 
 func main() {

@@ -17,65 +17,83 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
+	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 )
 
 // Executor starts `BINARY job run --run DIR --job ID --attempt N` for each
 // job: a crash, panic, out-of-memory kill or hang of one job is that job's
 // failure, never the sweep's.
 type Executor struct {
+	// RunDir is the run folder the child reads its plan from.
+	RunDir string
+	// JobDir is the folder a job works in (its log, records, outputs).
+	JobDir func(j *job.Job) string
 	// Binary is the sweep executable (os.Executable() by default).
 	Binary string
-	// Args are put before "job run" (tests use them to select a fake job kind).
-	Args []string
 	// Env is added to the child's environment.
 	Env []string
 	// Heartbeat kills a job that reports nothing for this long (0: never).
 	Heartbeat time.Duration
 	// StopGrace is how long a job has to checkpoint after SIGTERM before SIGKILL.
 	StopGrace time.Duration
-	// GPUIDs maps the controller's GPU slots to device IDs (sweep.DiscoverGPUs):
+	// GPUIDs maps the controller's GPU slots to device IDs (DiscoverGPUs):
 	// under CUDA_VISIBLE_DEVICES=2,3 slot 0 is device "2". Empty: slot i is device i.
 	GPUIDs []string
 }
 
-var _ sweep.Executor = (*Executor)(nil)
+var _ controller.Executor = (*Executor)(nil)
+
+// Causes of a stop that the executor reports in the job's error.
+var (
+	errNoHeartbeat = errors.New("no heartbeat")
+	errStopped     = errors.New("stopped")
+)
 
 // Run runs one attempt of j and blocks until the child exits.
-func (e *Executor) Run(ctx context.Context, r *sweep.Run, j *sweep.Job, attempt int, slot sweep.Slot, records func(sweep.Record)) error {
-	dir := r.JobDir(j)
+func (e *Executor) Run(ctx context.Context, j *job.Job, attempt int, slot controller.Slot, records func(job.Record)) error {
+	dir := e.JobDir(j)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return environment(fmt.Errorf("job folder: %w", err))
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, "log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	fmt.Fprintf(logf, "--- attempt %d at %s\n", attempt, time.Now().Format(time.RFC3339))
-
 	bin := e.Binary
 	if bin == "" {
+		var err error
 		if bin, err = os.Executable(); err != nil {
 			return err
 		}
 	}
-	args := append(append([]string{}, e.Args...), "job", "run", "--run", r.Dir, "--job", j.ID, "--attempt", strconv.Itoa(attempt))
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), e.Env...)
-	cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(max(slot.CPUs, 1)), "OMP_NUM_THREADS="+strconv.Itoa(max(slot.CPUs, 1)))
-	// A job sees only the GPUs it was given; a CPU job sees none.
-	ids := make([]string, len(slot.GPUs))
-	for i, g := range slot.GPUs {
-		ids[i] = strconv.Itoa(g)
-		if g < len(e.GPUIDs) {
-			ids[i] = e.GPUIDs[g]
-		}
+	// The log is best effort: a job whose log cannot be written (a full
+	// disk) still tells its last error, from the tail kept in memory.
+	tail := &tailBuffer{max: 8 << 10}
+	stderr := io.Writer(tail)
+	if logf, err := os.OpenFile(filepath.Join(dir, "log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+		defer logf.Close()
+		stderr = &teeLog{log: logf, tail: tail}
 	}
-	cmd.Env = append(cmd.Env, "CUDA_VISIBLE_DEVICES="+strings.Join(ids, ","))
+	fmt.Fprintf(stderr, "--- attempt %d at %s\n", attempt, time.Now().Format(time.RFC3339))
+
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cmd := exec.CommandContext(jctx, bin, "job", "run", "--run", e.RunDir, "--job", j.ID, "--attempt", strconv.Itoa(attempt))
+	cmd.Env = append(append(os.Environ(), e.Env...), e.childEnv(slot)...)
 	// The child dies with the controller, even when the controller is SIGKILLed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	cmd.Stderr = logf
+	// Asked to stop, the job's process group gets SIGTERM and StopGrace to
+	// checkpoint, then SIGKILL; a hung job gets SIGKILL at once.
+	cmd.Cancel = func() error {
+		sig := syscall.SIGTERM
+		if errors.Is(context.Cause(jctx), errNoHeartbeat) {
+			sig = syscall.SIGKILL
+		}
+		return syscall.Kill(-cmd.Process.Pid, sig)
+	}
+	cmd.WaitDelay = e.StopGrace
+	if cmd.WaitDelay == 0 {
+		cmd.WaitDelay = 30 * time.Second
+	}
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -83,106 +101,177 @@ func (e *Executor) Run(ctx context.Context, r *sweep.Run, j *sweep.Job, attempt 
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start job: %w", err)
 	}
-
-	var mu sync.Mutex
-	last := time.Now()
-	var reported *sweep.Record
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<22)
-		for sc.Scan() {
-			var rec sweep.Record
-			if json.Unmarshal(sc.Bytes(), &rec) != nil {
-				fmt.Fprintf(logf, "stdout: %s\n", sc.Bytes())
-				continue
-			}
-			mu.Lock()
-			last = time.Now()
-			if rec.Type == sweep.RecError {
-				rc := rec
-				reported = &rc
-			}
-			mu.Unlock()
-			if rec.Type != sweep.RecBeat {
-				records(rec)
-			}
-		}
-		// A line too long for the scanner ends the loop: keep draining, so
-		// that the child never blocks on a full pipe.
-		_, _ = io.Copy(io.Discard, out)
-	}()
-
-	stop := make(chan struct{})
-	var why string
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		grace := e.StopGrace
-		if grace == 0 {
-			grace = 30 * time.Second
-		}
-		for {
-			select {
-			case <-stop:
-				return
-			case <-ctx.Done():
-				mu.Lock()
-				why = "stopped"
-				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-					why = "timed out"
-				}
-				mu.Unlock()
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-				select {
-				case <-stop:
-				case <-time.After(grace):
-					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				}
-				return
-			case <-tick.C:
-				mu.Lock()
-				silent := time.Since(last)
-				mu.Unlock()
-				if e.Heartbeat > 0 && silent > e.Heartbeat {
-					mu.Lock()
-					why = fmt.Sprintf("no heartbeat for %s", silent.Round(time.Second))
-					mu.Unlock()
-					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-					return
-				}
-			}
-		}
-	}()
-	<-readDone
+	beats := make(chan struct{}, 1)
+	reported := make(chan *job.Record, 1)
+	go readRecords(out, stderr, beats, reported, records)
+	if e.Heartbeat > 0 {
+		go watchHeartbeat(jctx, e.Heartbeat, beats, cancel)
+	}
 	werr := cmd.Wait()
-	close(stop)
-	mu.Lock()
-	defer mu.Unlock()
-	if werr == nil && sweep.JobFinished(dir) {
+	rep := <-reported
+	if werr == nil && workspace.JobFinished(dir) {
 		return nil
 	}
+	return failure(jctx, werr, rep, tail.String())
+}
+
+// childEnv gives the child its threads and exactly the GPUs of its slot (a
+// CPU job sees none).
+func (e *Executor) childEnv(slot controller.Slot) []string {
+	ids := make([]string, len(slot.GPUs))
+	for i, g := range slot.GPUs {
+		ids[i] = strconv.Itoa(g)
+		if g < len(e.GPUIDs) {
+			ids[i] = e.GPUIDs[g]
+		}
+	}
+	n := strconv.Itoa(max(slot.CPUs, 1))
+	return []string{"GOMAXPROCS=" + n, "OMP_NUM_THREADS=" + n, "CUDA_VISIBLE_DEVICES=" + strings.Join(ids, ",")}
+}
+
+// readRecords passes the child's records on, signals each line on beats, and
+// sends the last error record (or nil) on reported when stdout closes.
+func readRecords(out io.Reader, log io.Writer, beats chan<- struct{}, reported chan<- *job.Record, records func(job.Record)) {
+	var last *job.Record
+	defer func() { reported <- last }()
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	for sc.Scan() {
+		select {
+		case beats <- struct{}{}:
+		default:
+		}
+		var rec job.Record
+		if json.Unmarshal(sc.Bytes(), &rec) != nil {
+			fmt.Fprintf(log, "stdout: %s\n", sc.Bytes())
+			continue
+		}
+		if rec.Type == job.RecError {
+			rc := rec
+			last = &rc
+		}
+		if rec.Type != job.RecBeat {
+			records(rec)
+		}
+	}
+	// A line too long for the scanner ends the loop: keep draining, so that
+	// the child never blocks on a full pipe.
+	_, _ = io.Copy(io.Discard, out)
+}
+
+// watchHeartbeat cancels the job when it reports nothing for too long.
+func watchHeartbeat(ctx context.Context, limit time.Duration, beats <-chan struct{}, cancel context.CancelCauseFunc) {
+	tick := time.NewTicker(min(time.Second, limit/2))
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-beats:
+			last = time.Now()
+		case <-tick.C:
+			if silent := time.Since(last); silent > limit {
+				cancel(fmt.Errorf("%w for %s", errNoHeartbeat, silent.Round(time.Second)))
+				return
+			}
+		}
+	}
+}
+
+// failure explains why an attempt did not finish: the job's own error
+// record, else how the process ended, with the last lines of its stderr;
+// prefixed with why the controller stopped it, if it did.
+func failure(ctx context.Context, werr error, rep *job.Record, tail string) error {
 	msg := ""
-	if reported != nil {
-		msg = reported.Message
+	if rep != nil {
+		msg = rep.Message
 	}
 	var ee *exec.ExitError
-	if errors.As(werr, &ee) {
+	switch {
+	case errors.As(werr, &ee):
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			msg = strings.TrimSpace(fmt.Sprintf("killed by signal %d (%s) %s", int(ws.Signal()), ws.Signal(), msg))
 		} else if msg == "" {
-			msg = fmt.Sprintf("exit status %d; last log lines:\n%s", ee.ExitCode(), sweep.LogTail(filepath.Join(dir, "log"), 5))
+			msg = fmt.Sprintf("exit status %d; last log lines:\n%s", ee.ExitCode(), lastLines(tail, 5))
 		}
-	} else if werr == nil && msg == "" {
+	case werr != nil && msg == "":
+		msg = werr.Error()
+	case werr == nil && msg == "":
 		msg = "exited without finishing"
 	}
-	if why != "" {
+	if cause := context.Cause(ctx); cause != nil {
+		why := cause.Error()
+		switch {
+		case errors.Is(cause, context.Canceled):
+			why = errStopped.Error()
+		case errors.Is(cause, context.DeadlineExceeded):
+			why = "timed out"
+		}
 		msg = why + ": " + msg
 	}
-	err = errors.New(msg)
-	if reported != nil && reported.Permanent {
-		return &sweep.PermanentError{Err: err}
+	err := errors.New(msg)
+	switch {
+	case rep != nil && rep.Fault == job.FaultDiskFull, controller.DiskFullText(msg):
+		return environment(err)
+	case rep != nil && rep.Permanent:
+		return job.Permanent(err)
 	}
 	return err
+}
+
+func environment(err error) error { return &controller.EnvironmentError{Err: err} }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if over := len(t.b) - t.max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+// teeLog writes to the job's log and to the in-memory tail; a failed log
+// write (a full disk) loses the log line, never the tail, and never fails
+// the child's writes.
+type teeLog struct {
+	mu   sync.Mutex
+	log  io.Writer
+	tail *tailBuffer
+	bad  bool
+}
+
+func (w *teeLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tail.Write(p)
+	if !w.bad {
+		if _, err := w.log.Write(p); err != nil {
+			w.bad = true
+			w.tail.Write([]byte(fmt.Sprintf("(the job's log cannot be written: %v)\n", err)))
+		}
+	}
+	return len(p), nil
 }

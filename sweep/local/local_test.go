@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
 )
 
 // The child sees exactly the devices of its slot, mapped through GPUIDs, and
@@ -25,20 +26,19 @@ echo '{}' > "$4/jobs/j/done.json"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := &sweep.Run{Dir: dir}
-	j := &sweep.Job{ID: "x", Name: "j"}
+	j := &job.Job{ID: "x", Name: "j"}
 	for _, tc := range []struct {
-		slot sweep.Slot
+		slot controller.Slot
 		ids  []string
 		want string
 	}{
-		{sweep.Slot{CPUs: 3, GPUs: []int{1}}, []string{"2", "3"}, "CUDA=3 GOMAXPROCS=3"},
-		{sweep.Slot{CPUs: 1, GPUs: []int{0, 1}}, nil, "CUDA=0,1 GOMAXPROCS=1"},
-		{sweep.Slot{CPUs: 2}, []string{"0"}, "CUDA= GOMAXPROCS=2"},
+		{controller.Slot{CPUs: 3, GPUs: []int{1}}, []string{"2", "3"}, "CUDA=3 GOMAXPROCS=3"},
+		{controller.Slot{CPUs: 1, GPUs: []int{0, 1}}, nil, "CUDA=0,1 GOMAXPROCS=1"},
+		{controller.Slot{CPUs: 2}, []string{"0"}, "CUDA= GOMAXPROCS=2"},
 	} {
-		e := &Executor{Binary: script, GPUIDs: tc.ids}
+		e := &Executor{RunDir: dir, JobDir: func(j *job.Job) string { return filepath.Join(dir, "jobs", j.Name) }, Binary: script, GPUIDs: tc.ids}
 		var got string
-		err := e.Run(context.Background(), r, j, 1, tc.slot, func(rec sweep.Record) { got = rec.Message })
+		err := e.Run(context.Background(), j, 1, tc.slot, func(rec job.Record) { got = rec.Message })
 		if err != nil {
 			t.Fatal(err)
 		}

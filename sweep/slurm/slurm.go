@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,14 +25,36 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
+	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 )
+
+// Settings are the sbatch options of a sweep's arrays.
+type Settings struct {
+	Partition string   `yaml:"partition" json:"partition,omitempty"`
+	Account   string   `yaml:"account" json:"account,omitempty"`
+	QoS       string   `yaml:"qos" json:"qos,omitempty"`
+	Time      string   `yaml:"time" json:"time,omitempty"`
+	MemPerCPU string   `yaml:"mem_per_cpu" json:"mem_per_cpu,omitempty"`
+	Throttle  int      `yaml:"throttle" json:"throttle,omitempty"`
+	Extra     []string `yaml:"extra" json:"extra,omitempty"`
+}
 
 // Executor submits jobs to Slurm.
 type Executor struct {
-	Settings sweep.Slurm
+	Settings Settings
+	// RunDir is the run folder (absolute: tasks run elsewhere); its slurm/
+	// folder holds the scripts, task lists, outputs and submitted.jsonl.
+	RunDir string
+	// Plan names the arrays.
+	Plan string
+	// JobDir is the folder a job works in (absolute).
+	JobDir func(j *job.Job) string
 	// Binary is the absolute path of the sweep executable the tasks run.
 	Binary string
+	Logger *slog.Logger
 	// Poll is how often squeue is asked (default 1 s); Window how long ready
 	// jobs are gathered into one array (default 300 ms).
 	Poll, Window time.Duration
@@ -44,11 +67,10 @@ type Executor struct {
 	polled  time.Time
 }
 
-var _ sweep.Executor = (*Executor)(nil)
+var _ controller.Executor = (*Executor)(nil)
 
 type request struct {
-	run     *sweep.Run
-	job     *sweep.Job
+	job     *job.Job
 	attempt int
 	reply   chan submission
 }
@@ -74,19 +96,22 @@ type taskState struct {
 
 // Run submits one job (in an array with the other jobs ready now) and
 // follows it to its end.
-func (e *Executor) Run(ctx context.Context, r *sweep.Run, j *sweep.Job, attempt int, slot sweep.Slot, records func(sweep.Record)) error {
-	dir := r.JobDir(j)
+func (e *Executor) Run(ctx context.Context, j *job.Job, attempt int, _ controller.Slot, records func(job.Record)) error {
+	dir := e.JobDir(j)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return &controller.EnvironmentError{Err: fmt.Errorf("job folder: %w", err)}
 	}
 	recPath := filepath.Join(dir, "records.jsonl")
 	var offset int64
 	if st, err := os.Stat(recPath); err == nil {
 		offset = st.Size()
 	}
-	id := e.live(ctx, r, j)
+	id := e.live(ctx, j)
+	if id != "" && e.Logger != nil {
+		e.Logger.Info("attached to a Slurm task submitted earlier", "job", j.Name, "slurm", id)
+	}
 	if id == "" {
-		req := &request{run: r, job: j, attempt: attempt, reply: make(chan submission, 1)}
+		req := &request{job: j, attempt: attempt, reply: make(chan submission, 1)}
 		e.enqueue(req)
 		var sub submission
 		select {
@@ -99,38 +124,49 @@ func (e *Executor) Run(ctx context.Context, r *sweep.Run, j *sweep.Job, attempt 
 		}
 		id = sub.id
 	}
-	poll := e.Poll
-	if poll == 0 {
-		poll = time.Second
-	}
-	tick := time.NewTicker(poll)
+	return e.follow(ctx, id, dir, recPath, offset, records)
+}
+
+// lostAfter is how many polls a task may be missing from squeue, with
+// scontrol not knowing it either, before it is taken for lost.
+const lostAfter = 5
+
+// follow passes a task's records on until Slurm says it ended. A task that
+// leaves squeue unseen (purged between two polls) is asked of scontrol, and
+// counted lost after lostAfter polls without news: a retryable failure.
+func (e *Executor) follow(ctx context.Context, id, dir, recPath string, offset int64, records func(job.Record)) error {
+	tick := time.NewTicker(e.poll())
 	defer tick.Stop()
-	var reported *sweep.Record
+	var reported *job.Record
+	pass := func(rec job.Record) {
+		switch rec.Type {
+		case job.RecBeat:
+			return
+		case job.RecError:
+			rc := rec
+			reported = &rc
+		}
+		records(rec)
+	}
+	missing := 0
 	for {
-		offset = tail(recPath, offset, func(rec sweep.Record) {
-			switch rec.Type {
-			case sweep.RecBeat:
-				return
-			case sweep.RecError:
-				rc := rec
-				reported = &rc
-			}
-			records(rec)
-		})
+		offset = tail(recPath, offset, pass)
 		st, ok := e.state(ctx, id)
+		if !ok {
+			missing++
+			st, ok = scontrolState(ctx, id)
+		}
 		if ok && terminal(st.state) {
-			tail(recPath, offset, records) // what the task wrote after the last poll
-			if st.state == "COMPLETED" && sweep.JobFinished(dir) {
+			tail(recPath, offset, pass) // what the task wrote after the last poll
+			if st.state == "COMPLETED" && workspace.JobFinished(dir) {
 				return nil
 			}
-			msg := fmt.Sprintf("slurm task %s %s (exit %d, %s)", id, st.state, st.exitCode>>8, st.reason)
-			if reported != nil {
-				msg += ": " + reported.Message
-				if reported.Permanent {
-					return &sweep.PermanentError{Err: errors.New(msg)}
-				}
-			}
-			return errors.New(msg)
+			return taskError(fmt.Sprintf("slurm task %s %s (exit %d, %s)", id, st.state, st.exitCode>>8, st.reason), reported)
+		}
+		if ok {
+			missing = 0
+		} else if missing >= lostAfter {
+			return taskError(fmt.Sprintf("slurm task %s is gone: neither squeue nor scontrol has known it for %d polls", id, missing), reported)
 		}
 		select {
 		case <-ctx.Done():
@@ -139,6 +175,57 @@ func (e *Executor) Run(ctx context.Context, r *sweep.Run, j *sweep.Job, attempt 
 		case <-tick.C:
 		}
 	}
+}
+
+// taskError is a task's failure, with the error the job reported, if any.
+func taskError(msg string, reported *job.Record) error {
+	if reported == nil {
+		return errors.New(msg)
+	}
+	err := errors.New(msg + ": " + reported.Message)
+	switch {
+	case reported.Fault == job.FaultDiskFull:
+		return &controller.EnvironmentError{Err: err}
+	case reported.Permanent:
+		return job.Permanent(err)
+	}
+	return err
+}
+
+func (e *Executor) poll() time.Duration {
+	if e.Poll == 0 {
+		return time.Second
+	}
+	return e.Poll
+}
+
+// scontrolState asks scontrol for a task squeue did not list.
+func scontrolState(ctx context.Context, id string) (taskState, bool) {
+	out, err := exec.CommandContext(ctx, "scontrol", "show", "job", "--oneliner", id).Output()
+	if err != nil {
+		return taskState{}, false // "Invalid job id specified": purged
+	}
+	return parseScontrol(string(out))
+}
+
+// parseScontrol reads JobState, Reason and ExitCode from `scontrol show job
+// --oneliner` (ExitCode=3:0 is exit status 3, signal 0).
+func parseScontrol(out string) (taskState, bool) {
+	var st taskState
+	for _, f := range strings.Fields(out) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "JobState":
+			st.state = v
+		case "Reason":
+			st.reason = v
+		case "ExitCode":
+			code, _, _ := strings.Cut(v, ":")
+			n, _ := strconv.Atoi(code)
+			st.exitCode = n << 8
+		}
+	}
+	return st, st.state != ""
 }
 
 func terminal(s string) bool {
@@ -151,8 +238,8 @@ func terminal(s string) bool {
 
 // live returns the Slurm ID of a task already submitted for this job that is
 // still pending or running (after a controller restart), or "".
-func (e *Executor) live(ctx context.Context, r *sweep.Run, j *sweep.Job) string {
-	subs, _ := ReadSubmitted(r.Dir)
+func (e *Executor) live(ctx context.Context, j *job.Job) string {
+	subs, _ := ReadSubmitted(e.RunDir)
 	for i := len(subs) - 1; i >= 0; i-- {
 		if subs[i].Job != j.ID {
 			continue
@@ -206,7 +293,7 @@ type shape struct {
 	memGB float64
 }
 
-func shapeOf(j *sweep.Job) shape {
+func shapeOf(j *job.Job) shape {
 	g := j.GPUs
 	if g == 0 && j.GPUFraction > 0 {
 		g = 1 // Slurm's gres has no fractions: a shared GPU is a whole one here.
@@ -240,8 +327,7 @@ func (e *Executor) submit(s shape, reqs []*request) {
 			q.reply <- submission{err: err}
 		}
 	}
-	r := reqs[0].run
-	dir := filepath.Join(r.Dir, "slurm")
+	dir := filepath.Join(e.RunDir, "slurm")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		fail(err)
 		return
@@ -255,18 +341,18 @@ func (e *Executor) submit(s shape, reqs []*request) {
 		fmt.Fprintf(&tasks, "%s %d\n", q.job.ID, q.attempt)
 	}
 	taskFile := filepath.Join(dir, name+".tasks")
-	if err := sweep.WriteFileAtomic(taskFile, []byte(tasks.String())); err != nil {
+	if err := atomicfile.Write(taskFile, []byte(tasks.String())); err != nil {
 		fail(err)
 		return
 	}
-	script, err := Script(ScriptData{Name: r.Plan.Name, RunDir: r.Dir, TaskFile: taskFile, Tasks: len(reqs),
+	script, err := Script(ScriptData{Name: e.Plan, RunDir: e.RunDir, TaskFile: taskFile, Tasks: len(reqs),
 		Binary: e.Binary, CPUs: s.cpus, GPUs: s.gpus, MemGB: s.memGB, Output: filepath.Join(dir, name+"-%a.out"), Slurm: e.Settings})
 	if err != nil {
 		fail(err)
 		return
 	}
 	scriptFile := filepath.Join(dir, name+".sbatch")
-	if err := sweep.WriteFileAtomic(scriptFile, []byte(script)); err != nil {
+	if err := atomicfile.Write(scriptFile, []byte(script)); err != nil {
 		fail(err)
 		return
 	}
@@ -280,18 +366,42 @@ func (e *Executor) submit(s shape, reqs []*request) {
 		fail(fmt.Errorf("sbatch printed %q, not a job ID", out))
 		return
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "submitted.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err == nil {
-		for i, q := range reqs {
-			b, _ := json.Marshal(Submitted{Job: q.job.ID, Attempt: q.attempt, Slurm: fmt.Sprintf("%s_%d", arrayID, i), Time: time.Now().UTC()})
-			_, _ = f.Write(append(b, '\n'))
-		}
-		_ = f.Sync()
-		f.Close()
+	if err := recordSubmitted(dir, arrayID, reqs); err != nil {
+		// A submission a restarted controller cannot find would be submitted
+		// again: cancel it, and stop the sweep.
+		_ = exec.Command("scancel", arrayID).Run()
+		fail(&controller.EnvironmentError{Err: fmt.Errorf("cannot record Slurm array %s in %s (%w); it was cancelled", arrayID, filepath.Join(dir, "submitted.jsonl"), err)})
+		return
 	}
 	for i, q := range reqs {
 		q.reply <- submission{id: fmt.Sprintf("%s_%d", arrayID, i)}
 	}
+}
+
+// recordSubmitted appends an array's tasks to submitted.jsonl and syncs it.
+func recordSubmitted(dir, arrayID string, reqs []*request) error {
+	f, err := os.OpenFile(filepath.Join(dir, "submitted.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	var b []byte
+	for i, q := range reqs {
+		line, err := json.Marshal(Submitted{Job: q.job.ID, Attempt: q.attempt, Slurm: fmt.Sprintf("%s_%d", arrayID, i), Time: time.Now().UTC()})
+		if err != nil {
+			f.Close()
+			return err
+		}
+		b = append(append(b, line...), '\n')
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // state returns a task's Slurm state, asking squeue at most once per poll
@@ -299,11 +409,7 @@ func (e *Executor) submit(s shape, reqs []*request) {
 func (e *Executor) state(ctx context.Context, id string) (taskState, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	poll := e.Poll
-	if poll == 0 {
-		poll = time.Second
-	}
-	if e.states == nil || time.Since(e.polled) >= poll/2 {
+	if e.states == nil || time.Since(e.polled) >= e.poll()/2 {
 		states, err := squeue(ctx)
 		if err == nil {
 			e.states, e.polled = states, time.Now()
@@ -385,7 +491,7 @@ func expandTasks(s string) []int {
 }
 
 // tail passes the records appended to path after offset and returns the new offset.
-func tail(path string, offset int64, records func(sweep.Record)) int64 {
+func tail(path string, offset int64, records func(job.Record)) int64 {
 	f, err := os.Open(path)
 	if err != nil {
 		return offset
@@ -401,7 +507,7 @@ func tail(path string, offset int64, records func(sweep.Record)) int64 {
 			return offset // a partial last line is read next time
 		}
 		offset += int64(len(line))
-		var rec sweep.Record
+		var rec job.Record
 		if json.Unmarshal(bytes.TrimSpace(line), &rec) == nil {
 			records(rec)
 		}
@@ -413,7 +519,7 @@ type ScriptData struct {
 	Name, RunDir, TaskFile, Binary, Output string
 	Tasks, CPUs, GPUs                      int
 	MemGB                                  float64
-	Slurm                                  sweep.Slurm
+	Slurm                                  Settings
 }
 
 var scriptTmpl = template.Must(template.New("sbatch").Funcs(template.FuncMap{
@@ -471,7 +577,7 @@ func Script(d ScriptData) (string, error) {
 // Check asks sbatch whether jobs of these shapes could run with these
 // settings (sbatch --test-only), so that a bad partition or an impossible
 // GPU count is reported before the sweep claims to be running.
-func Check(settings sweep.Slurm, shapes []sweep.Job) error {
+func Check(settings Settings, shapes []job.Job) error {
 	seen := map[shape]bool{}
 	var errs []string
 	var list []shape

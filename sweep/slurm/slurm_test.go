@@ -3,8 +3,8 @@ package slurm
 import (
 	"testing"
 
-	"github.com/dogo-sweep/sweep/internal/golden"
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/internal/golden"
+	"github.com/dogo-sweep/dogo-sweep/job"
 )
 
 func TestScriptGolden(t *testing.T) {
@@ -13,10 +13,10 @@ func TestScriptGolden(t *testing.T) {
 		d    ScriptData
 	}{
 		{"cpu-array", ScriptData{Name: "quickstart", RunDir: "/runs/q-1", TaskFile: "/runs/q-1/slurm/a.tasks", Binary: "/opt/sweep",
-			Output: "/runs/q-1/slurm/a-%a.out", Tasks: 12, CPUs: 1, Slurm: sweep.Slurm{Throttle: 4}}},
+			Output: "/runs/q-1/slurm/a-%a.out", Tasks: 12, CPUs: 1, Slurm: Settings{Throttle: 4}}},
 		{"gpu-array-all-settings", ScriptData{Name: "cifar10", RunDir: "/runs/c-1", TaskFile: "/runs/c-1/slurm/b.tasks", Binary: "/opt/sweep",
 			Output: "/runs/c-1/slurm/b-%a.out", Tasks: 3, CPUs: 4, GPUs: 1, MemGB: 16,
-			Slurm: sweep.Slurm{Partition: "gpu", Account: "lab", QoS: "normal", Time: "24:00:00", Throttle: 2, Extra: []string{"--constraint=a100", "--mail-type=FAIL"}}}},
+			Slurm: Settings{Partition: "gpu", Account: "lab", QoS: "normal", Time: "24:00:00", Throttle: 2, Extra: []string{"--constraint=a100", "--mail-type=FAIL"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Script(tc.d)
@@ -32,10 +32,10 @@ func TestScriptGolden(t *testing.T) {
 }
 
 func TestShapes(t *testing.T) {
-	if s := shapeOf(&sweep.Job{CPUs: 2, GPUFraction: 0.25}); s.gpus != 1 || s.cpus != 2 {
+	if s := shapeOf(&job.Job{CPUs: 2, GPUFraction: 0.25}); s.gpus != 1 || s.cpus != 2 {
 		t.Errorf("a GPU share becomes one gres GPU: %+v", s)
 	}
-	if s := shapeOf(&sweep.Job{}); s.cpus != 1 {
+	if s := shapeOf(&job.Job{}); s.cpus != 1 {
 		t.Errorf("at least one CPU: %+v", s)
 	}
 }
@@ -73,5 +73,15 @@ func TestParseSqueue(t *testing.T) {
 	}
 	if got := expandTasks("2-8:3"); len(got) != 3 || got[2] != 8 {
 		t.Errorf("expandTasks(2-8:3) = %v", got)
+	}
+}
+
+func TestParseScontrol(t *testing.T) {
+	st, ok := parseScontrol("JobId=41 ArrayJobId=40 ArrayTaskId=1 JobName=sweep-ctl JobState=FAILED Reason=NonZeroExitCode Dependency=(null) ExitCode=3:0 RunTime=00:00:01\n")
+	if !ok || st.state != "FAILED" || st.reason != "NonZeroExitCode" || st.exitCode>>8 != 3 {
+		t.Errorf("parsed %+v, %v", st, ok)
+	}
+	if _, ok := parseScontrol("slurm_load_jobs error: Invalid job id specified"); ok {
+		t.Error("an error message parsed as a state")
 	}
 }

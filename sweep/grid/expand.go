@@ -1,12 +1,15 @@
-package sweep
+package grid
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/dogo-sweep/sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/job"
 )
 
 // Point is one grid point: one value of every axis.
@@ -20,69 +23,96 @@ type Point struct {
 	Seed      int     `json:"seed"`
 }
 
+// axis is one dimension of the grid: its name (as zip, include and exclude
+// write it), where a grid file lists its values, how many values a grid
+// gives it, how a point takes its i-th value, shows it as a canonical string
+// or reads one back, and how a value is checked.
+type axis struct {
+	name, path, key string
+	n               func(g *Grid) int
+	set             func(g *Grid, p *Point, i int)
+	get             func(p Point) string
+	parse           func(p *Point, s string)
+	check           func(v *validator, path, s string) bool
+}
+
+// axes are the grid's dimensions, in the order they combine.
+var axes = []axis{
+	{"dataset", "$.datasets", "datasets", func(g *Grid) int { return len(g.Datasets) },
+		func(g *Grid, p *Point, i int) { p.Dataset = g.Datasets[i] },
+		func(p Point) string { return p.Dataset }, func(p *Point, s string) { p.Dataset = s },
+		func(v *validator, path, s string) bool { return v.oneOf(path, "dataset", s, data.Names()) }},
+	{"objective", "$.objectives", "objectives", func(g *Grid) int { return len(g.Objectives) },
+		func(g *Grid, p *Point, i int) { p.Objective = g.Objectives[i] },
+		func(p Point) string { return p.Objective }, func(p *Point, s string) { p.Objective = s },
+		func(v *validator, path, s string) bool {
+			a, b := job.SplitObjective(s)
+			return v.oneOf(path, "objective", a, job.Objectives) && (a == b || v.oneOf(path, "objective", b, job.Objectives))
+		}},
+	{"pair", "$.pairs", "pairs", func(g *Grid) int { return len(g.Pairs) },
+		func(g *Grid, p *Point, i int) { p.Pair = g.Pairs[i] },
+		func(p Point) string { return p.Pair }, func(p *Point, s string) { p.Pair = s },
+		func(v *validator, path, s string) bool {
+			sm, lg, ok := job.SplitPair(s)
+			if !ok {
+				v.errorf(path, "pairs", `write the pair as "small+large", e.g. "cnn-s+cnn-l"`, "pair %q is not small+large", s)
+				return false
+			}
+			return v.arch(path, sm) && (sm == lg || v.arch(path, lg))
+		}},
+	{"noise_rate", "$.noise.rates", "rates", func(g *Grid) int { return len(g.Noise.Rates) },
+		func(g *Grid, p *Point, i int) { p.NoiseRate = g.Noise.Rates[i] },
+		func(p Point) string { return ftoa(p.NoiseRate) }, func(p *Point, s string) { p.NoiseRate, _ = strconv.ParseFloat(s, 64) },
+		func(v *validator, path, s string) bool {
+			if f, _ := strconv.ParseFloat(s, 64); !(f >= 0 && f < 1) {
+				v.errorf(path, "rates", "a noise rate is a fraction of labels in [0, 1): 0.2 means 20%", "noise rate %s is out of range", s)
+				return false
+			}
+			return true
+		}},
+	{"noise_kind", "$.noise.kinds", "kinds", func(g *Grid) int { return len(g.Noise.Kinds) },
+		func(g *Grid, p *Point, i int) { p.NoiseKind = g.Noise.Kinds[i] },
+		func(p Point) string { return p.NoiseKind }, func(p *Point, s string) { p.NoiseKind = s },
+		func(v *validator, path, s string) bool { return v.oneOf(path, "noise kind", s, job.NoiseKinds) }},
+	{"fraction", "$.fractions", "fractions", func(g *Grid) int { return len(g.Fractions) },
+		func(g *Grid, p *Point, i int) { p.Fraction = g.Fractions[i] },
+		func(p Point) string { return ftoa(p.Fraction) }, func(p *Point, s string) { p.Fraction, _ = strconv.ParseFloat(s, 64) },
+		func(v *validator, path, s string) bool {
+			if f, _ := strconv.ParseFloat(s, 64); !(f > 0 && f <= 1) {
+				v.errorf(path, "fractions", "a label fraction is in (0, 1]: 0.01 means 1% of the labels", "label fraction %s is out of range", s)
+				return false
+			}
+			return true
+		}},
+	{"seed", "$.seeds", "seeds", func(g *Grid) int { return len(g.Seeds) },
+		func(g *Grid, p *Point, i int) { p.Seed = g.Seeds[i] },
+		func(p Point) string { return strconv.Itoa(p.Seed) }, func(p *Point, s string) { p.Seed, _ = strconv.Atoi(s) },
+		func(v *validator, path, s string) bool {
+			if n, _ := strconv.Atoi(s); n < 0 {
+				v.errorf(path, "seeds", "use seeds >= 0", "seed %s is negative", s)
+				return false
+			}
+			return true
+		}},
+}
+
 // axisNames are the names zip, include and exclude use for the axes.
-var axisNames = []string{"dataset", "objective", "pair", "noise_rate", "noise_kind", "fraction", "seed"}
-
-// axisLen returns the number of values of an axis.
-func (g *Grid) axisLen(axis string) int {
-	switch axis {
-	case "dataset":
-		return len(g.Datasets)
-	case "objective":
-		return len(g.Objectives)
-	case "pair":
-		return len(g.Pairs)
-	case "noise_rate":
-		return len(g.Noise.Rates)
-	case "noise_kind":
-		return len(g.Noise.Kinds)
-	case "fraction":
-		return len(g.Fractions)
-	case "seed":
-		return len(g.Seeds)
+var axisNames = func() []string {
+	names := make([]string, len(axes))
+	for i, a := range axes {
+		names[i] = a.name
 	}
-	return 0
-}
+	return names
+}()
 
-// set sets one axis of p to the i-th value of that axis in g.
-func (g *Grid) set(p *Point, axis string, i int) {
-	switch axis {
-	case "dataset":
-		p.Dataset = g.Datasets[i]
-	case "objective":
-		p.Objective = g.Objectives[i]
-	case "pair":
-		p.Pair = g.Pairs[i]
-	case "noise_rate":
-		p.NoiseRate = g.Noise.Rates[i]
-	case "noise_kind":
-		p.NoiseKind = g.Noise.Kinds[i]
-	case "fraction":
-		p.Fraction = g.Fractions[i]
-	case "seed":
-		p.Seed = g.Seeds[i]
+// axisByName returns the axis of a name; names are checked by validation.
+func axisByName(name string) axis {
+	for _, a := range axes {
+		if a.name == name {
+			return a
+		}
 	}
-}
-
-// get returns an axis value of p as a canonical string.
-func (p Point) get(axis string) string {
-	switch axis {
-	case "dataset":
-		return p.Dataset
-	case "objective":
-		return p.Objective
-	case "pair":
-		return p.Pair
-	case "noise_rate":
-		return ftoa(p.NoiseRate)
-	case "noise_kind":
-		return p.NoiseKind
-	case "fraction":
-		return ftoa(p.Fraction)
-	case "seed":
-		return strconv.Itoa(p.Seed)
-	}
-	return ""
+	panic("grid: unknown axis " + name)
 }
 
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
@@ -90,8 +120,8 @@ func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 // key is a canonical identity of a point.
 func (p Point) key() string {
 	var b strings.Builder
-	for _, a := range axisNames {
-		b.WriteString(p.get(a))
+	for _, a := range axes {
+		b.WriteString(a.get(p))
 		b.WriteByte('|')
 	}
 	return b.String()
@@ -99,18 +129,20 @@ func (p Point) key() string {
 
 // units are the groups of axes that vary together: one per axis, except that
 // a zip entry makes its axes one unit.
-func (g *Grid) units() [][]string {
+func (g *Grid) units() [][]axis {
 	inZip := map[string]bool{}
-	var units [][]string
+	var units [][]axis
 	for _, z := range g.Zip {
-		units = append(units, z)
-		for _, a := range z {
-			inZip[a] = true
+		var u []axis
+		for _, name := range z {
+			inZip[name] = true
+			u = append(u, axisByName(name))
 		}
+		units = append(units, u)
 	}
-	for _, a := range axisNames {
-		if !inZip[a] {
-			units = append(units, []string{a})
+	for _, a := range axes {
+		if !inZip[a.name] {
+			units = append(units, []axis{a})
 		}
 	}
 	return units
@@ -121,7 +153,7 @@ func (g *Grid) units() [][]string {
 func (g *Grid) Count() int {
 	n := 1
 	for _, u := range g.units() {
-		n *= g.axisLen(u[0])
+		n *= u[0].n(g)
 	}
 	return n
 }
@@ -133,7 +165,7 @@ func (g *Grid) Points() []Point {
 	lens := make([]int, len(units))
 	total := 1
 	for i, u := range units {
-		lens[i] = g.axisLen(u[0])
+		lens[i] = u[0].n(g)
 		total *= lens[i]
 	}
 	points := make([]Point, 0, total+len(g.Include))
@@ -142,7 +174,7 @@ func (g *Grid) Points() []Point {
 		var p Point
 		for ui, u := range units {
 			for _, a := range u {
-				g.set(&p, a, idx[ui])
+				a.set(g, &p, idx[ui])
 			}
 		}
 		if !g.excluded(p) {
@@ -181,7 +213,7 @@ func matches(p Point, m map[string]any) bool {
 		}
 		hit := false
 		for _, x := range vals {
-			if want, err := canonical(k, x); err == nil && p.get(k) == want {
+			if want, err := canonical(k, x); err == nil && axisByName(k).get(p) == want {
 				hit = true
 				break
 			}
@@ -196,24 +228,24 @@ func matches(p Point, m map[string]any) bool {
 // includePoints expands an include entry: the axes it names are fixed, the
 // others range over the grid's values.
 func (g *Grid) includePoints(inc map[string]any) []Point {
-	var free []string
-	for _, a := range axisNames {
-		if _, ok := inc[a]; !ok {
-			free = append(free, a)
-		}
-	}
 	var base Point
-	for k, v := range inc {
-		s, _ := canonical(k, v)
-		setString(&base, k, s)
+	var free []axis
+	for _, a := range axes {
+		v, ok := inc[a.name]
+		if !ok {
+			free = append(free, a)
+			continue
+		}
+		s, _ := canonical(a.name, v)
+		a.parse(&base, s)
 	}
 	out := []Point{base}
 	for _, a := range free {
 		var next []Point
 		for _, p := range out {
-			for i := 0; i < g.axisLen(a); i++ {
+			for i := 0; i < a.n(g); i++ {
 				q := p
-				g.set(&q, a, i)
+				a.set(g, &q, i)
 				next = append(next, q)
 			}
 		}
@@ -222,26 +254,7 @@ func (g *Grid) includePoints(inc map[string]any) []Point {
 	return out
 }
 
-func setString(p *Point, axis, s string) {
-	switch axis {
-	case "dataset":
-		p.Dataset = s
-	case "objective":
-		p.Objective = s
-	case "pair":
-		p.Pair = s
-	case "noise_rate":
-		p.NoiseRate, _ = strconv.ParseFloat(s, 64)
-	case "noise_kind":
-		p.NoiseKind = s
-	case "fraction":
-		p.Fraction, _ = strconv.ParseFloat(s, 64)
-	case "seed":
-		p.Seed, _ = strconv.Atoi(s)
-	}
-}
-
-// canonical turns a YAML value for an axis into the string Point.get gives.
+// canonical turns a YAML value for an axis into the string its get gives.
 func canonical(axis string, v any) (string, error) {
 	switch axis {
 	case "noise_rate", "fraction":
@@ -282,7 +295,7 @@ func toFloat(v any) (float64, bool) {
 }
 
 // axes validates zip, include and exclude, and looks for duplicate points.
-func (v *validator) axes(g *Grid) {
+func (v *validator) checkAxes(g *Grid) {
 	if len(v.errs) > 0 {
 		return // Axis values are wrong already: later checks would repeat them.
 	}
@@ -303,11 +316,12 @@ func (v *validator) axes(g *Grid) {
 				v.errorf(p, "zip", "an axis can be in one zip entry only", "axis %q is zipped twice", a)
 			}
 			zipped[a] = true
-			if n >= 0 && g.axisLen(a) != n {
-				v.errorf(p, "zip", "zipped axes need the same number of values", "axis %q has %d values, %q has %d", a, g.axisLen(a), z[0], n)
+			an := axisByName(a).n(g)
+			if n >= 0 && an != n {
+				v.errorf(p, "zip", "zipped axes need the same number of values", "axis %q has %d values, %q has %d", a, an, z[0], n)
 			}
 			if n < 0 {
-				n = g.axisLen(a)
+				n = an
 			}
 		}
 	}
@@ -317,7 +331,7 @@ func (v *validator) axes(g *Grid) {
 			v.errorf(fmt.Sprintf("$.%s[%d]", kind, i), kind, "name at least one axis, e.g. {pair: cnn-s+cnn-s}", "empty %s entry", kind)
 			return false
 		}
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			p := fmt.Sprintf("$.%s[%d].%s", kind, i, k)
 			if !v.oneOf(p, "axis", k, axisNames) {
 				ok = false
@@ -339,7 +353,7 @@ func (v *validator) axes(g *Grid) {
 					continue
 				}
 				if kind == "include" {
-					ok = v.includeValue(p, k, s) && ok
+					ok = axisByName(k).check(v, p, s) && ok
 				}
 			}
 		}
@@ -369,13 +383,12 @@ func (v *validator) axes(g *Grid) {
 	}
 	seen := make(map[string]bool, g.Count())
 	datasets := data.Known()
-	archs := Archs()
 	for _, p := range g.Points() {
 		// MLP encoders take 28x28 grey images only.
 		if info := datasets[p.Dataset]; info.Channels != 1 {
-			sm, lg, _ := SplitPair(p.Pair)
+			sm, lg, _ := job.SplitPair(p.Pair)
 			for _, a := range []string{sm, lg} {
-				if strings.HasPrefix(archs[a].Name, "mlp") {
+				if arch, _ := job.LookupArch(a); arch.GreyOnly() {
 					v.errorf(v.pairPath(g, p.Pair), "pairs", "use a CNN or ResNet for colour images, or zip MLP pairs with grey data sets", "architecture %q takes 28x28 grey images, not %s", a, p.Dataset)
 					return
 				}
@@ -409,38 +422,6 @@ func (g *Grid) product() []Point {
 	pts := g.Points()
 	g.Exclude, g.Include = ex, inc
 	return pts
-}
-
-func (v *validator) includeValue(path, axis, s string) bool {
-	switch axis {
-	case "dataset":
-		return v.oneOf(path, "dataset", s, data.Names())
-	case "objective":
-		a, b := SplitObjective(s)
-		return v.oneOf(path, "objective", a, objectiveNames) && v.oneOf(path, "objective", b, objectiveNames)
-	case "pair":
-		sm, lg, ok := SplitPair(s)
-		if !ok {
-			v.errorf(path, "pair", `write the pair as "small+large"`, "pair %q is not small+large", s)
-			return false
-		}
-		return v.oneOf(path, "architecture", sm, sortedKeys(Archs())) && v.oneOf(path, "architecture", lg, sortedKeys(Archs()))
-	case "noise_kind":
-		return v.oneOf(path, "noise kind", s, noiseKinds)
-	case "noise_rate":
-		f, _ := strconv.ParseFloat(s, 64)
-		if f < 0 || f >= 1 {
-			v.errorf(path, "noise_rate", "a noise rate is in [0, 1)", "noise rate %g is out of range", f)
-			return false
-		}
-	case "fraction":
-		f, _ := strconv.ParseFloat(s, 64)
-		if f <= 0 || f > 1 {
-			v.errorf(path, "fraction", "a label fraction is in (0, 1]", "label fraction %g is out of range", f)
-			return false
-		}
-	}
-	return true
 }
 
 func (p Point) String() string {

@@ -1,4 +1,4 @@
-package sweep
+package grid
 
 import (
 	"errors"
@@ -39,13 +39,13 @@ func TestParseGridErrors(t *testing.T) {
 		{"syntax error", base + "seeds: [1, 2\n", []string{"grid.yaml:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseGrid("grid.yaml", []byte(tc.src))
+			_, err := Parse("grid.yaml", []byte(tc.src))
 			if err == nil {
 				t.Fatal("no error for an invalid grid")
 			}
-			var ge GridErrors
+			var ge Errors
 			if !errors.As(err, &ge) {
-				t.Fatalf("error %v is not GridErrors", err)
+				t.Fatalf("error %v is not Errors", err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
@@ -57,18 +57,18 @@ func TestParseGridErrors(t *testing.T) {
 }
 
 func TestParseGridDefaults(t *testing.T) {
-	g, err := ParseGrid("grid.yaml", []byte(base+"pretrain:\n  epochs: 3\n"))
+	g, err := Parse("grid.yaml", []byte(base+"pretrain:\n  epochs: 3\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := DefaultGrid()
+	d := Default()
 	if g.Pretrain.Epochs != 3 || g.Pretrain.Batch != d.Pretrain.Batch || g.Pretrain.LR != d.Pretrain.LR || g.Pretrain.KDWeight != 100 {
 		t.Errorf("pretrain = %+v: a nested key must override only itself", g.Pretrain)
 	}
 	if len(g.Seeds) != 1 || g.Seeds[0] != 0 || g.Objectives[0] != "simclr" || g.Noise.Kinds[0] != "symmetric" {
 		t.Errorf("axis defaults not applied: %+v", g)
 	}
-	g, err = ParseGrid("grid.yaml", []byte(base+"seeds: [3, 4]\n"))
+	g, err = Parse("grid.yaml", []byte(base+"seeds: [3, 4]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,11 +81,11 @@ func TestParseGridDefaults(t *testing.T) {
 func TestPlanIDsStableAcrossFormatting(t *testing.T) {
 	a := "name: t\ndatasets: [fashion-mnist]\npairs: [cnn-s+cnn-l]\nseeds: [1, 2]\npretrain: {epochs: 3, batch: 64}\n"
 	b := "# same grid\nseeds:\n  - 1\n  - 2\npretrain:\n  batch: 64\n  epochs: 3\npairs:\n  - \"cnn-s+cnn-l\"\ndatasets: [ fashion-mnist ]\nname: t\n"
-	ga, err := ParseGrid("a.yaml", []byte(a))
+	ga, err := Parse("a.yaml", []byte(a))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gb, err := ParseGrid("b.yaml", []byte(b))
+	gb, err := Parse("b.yaml", []byte(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestPlanIDsStableAcrossFormatting(t *testing.T) {
 		}
 	}
 	// A setting that changes pretraining changes the pretraining IDs.
-	gc, _ := ParseGrid("c.yaml", []byte(strings.Replace(a, "epochs: 3", "epochs: 4", 1)))
+	gc, _ := Parse("c.yaml", []byte(strings.Replace(a, "epochs: 3", "epochs: 4", 1)))
 	if NewPlan(gc).Jobs[0].ID == pa.Jobs[0].ID {
 		t.Error("changing epochs kept the pretraining job ID")
 	}

@@ -1,6 +1,9 @@
-package sweep
+package job
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Record is one line of the channel from a job to the controller: the child
 // process writes one JSON object per line on its standard output (and the same
@@ -31,7 +34,13 @@ type Record struct {
 	Message string `json:"message,omitempty"`
 	// Permanent marks an error that a retry cannot fix (bad configuration, missing data).
 	Permanent bool `json:"permanent,omitempty"`
+	// Fault marks an error that is the machine's, not the job's (FaultDiskFull).
+	Fault string `json:"fault,omitempty"`
 }
+
+// FaultDiskFull is the Fault of an error record when a write found the disk
+// (or the user's quota) full.
+const FaultDiskFull = "disk_full"
 
 // Record types.
 const (
@@ -42,3 +51,24 @@ const (
 	RecBeat     = "heartbeat"
 	RecError    = "error"
 )
+
+// Metric splits and names a probe reports.
+const (
+	SplitTest    = "test"
+	SplitVal     = "val"
+	SplitTrain   = "train"
+	SplitMonitor = "monitor"
+
+	MetricAccBest  = "accuracy_at_best_val" // test accuracy at the best-validation epoch
+	MetricAccFinal = "accuracy_final"       // test accuracy at the final epoch
+	MetricKNN      = "knn_accuracy"
+)
+
+// oodPrefix starts the split of a metric measured on an out-of-distribution set.
+const oodPrefix = "ood:"
+
+// OODSplit is the metric split of an out-of-distribution set.
+func OODSplit(set string) string { return oodPrefix + set }
+
+// OODSet returns the set of an out-of-distribution split.
+func OODSet(split string) (string, bool) { return strings.CutPrefix(split, oodPrefix) }

@@ -1,4 +1,4 @@
-package sweep
+package grid
 
 import (
 	"os"
@@ -6,11 +6,11 @@ import (
 	"testing"
 )
 
-// FuzzParseGrid: any input either fails with GridErrors or yields a grid
+// FuzzParseGrid: any input either fails with Errors or yields a grid
 // whose plan is a valid job graph. Its seed corpus (the shipped grids and
 // tricky inputs) runs in every `go test`.
 func FuzzParseGrid(f *testing.F) {
-	grids, _ := filepath.Glob("../configs/*.yaml")
+	grids, _ := filepath.Glob("../../configs/*.yaml")
 	for _, g := range grids {
 		if b, err := os.ReadFile(g); err == nil {
 			f.Add(b)
@@ -27,9 +27,9 @@ func FuzzParseGrid(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		g, err := ParseGrid("fuzz.yaml", src)
+		g, err := Parse("fuzz.yaml", src)
 		if err != nil {
-			if _, ok := err.(GridErrors); !ok {
+			if _, ok := err.(Errors); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
 			}
 			return

@@ -1,14 +1,16 @@
-package sweep
+package grid
 
 import (
 	"fmt"
 	"runtime"
 	"testing"
+
+	"github.com/dogo-sweep/dogo-sweep/job"
 )
 
 func mustGrid(t testing.TB, src string) *Grid {
 	t.Helper()
-	g, err := ParseGrid("grid.yaml", []byte(src))
+	g, err := Parse("grid.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,17 +83,17 @@ references: []
 	if err := p.Topo(); err != nil {
 		t.Fatal(err)
 	}
-	counts := map[Kind]int{}
+	counts := map[job.Kind]int{}
 	solo := map[string]int{}
 	for _, j := range p.Jobs {
 		counts[j.Spec.Kind]++
-		if j.Spec.Kind == KindPretrain && j.Spec.Method == MethodSolo {
+		if j.Spec.Kind == job.KindPretrain && j.Spec.Method == job.MethodSolo {
 			solo[fmt.Sprint(j.Spec.Archs, j.Spec.Seed)]++
 		}
 	}
 	// Per seed: DoGo s+l, DoGo s+s, solo s, solo l = 4 pretraining jobs.
-	if counts[KindPretrain] != 8 {
-		t.Errorf("%d pretraining jobs, want 8", counts[KindPretrain])
+	if counts[job.KindPretrain] != 8 {
+		t.Errorf("%d pretraining jobs, want 8", counts[job.KindPretrain])
 	}
 	for k, n := range solo {
 		if n != 1 {
@@ -99,11 +101,11 @@ references: []
 		}
 	}
 	// Encoders per seed: 2 + 2 DoGo peers, 2 solo = 6; each extracted once.
-	if counts[KindFeatures] != 12 {
-		t.Errorf("%d feature jobs, want 12", counts[KindFeatures])
+	if counts[job.KindFeatures] != 12 {
+		t.Errorf("%d feature jobs, want 12", counts[job.KindFeatures])
 	}
 	// Probes per encoder: (1,0) linear, (0.1,0) fraction, (1,.5) and (.1,.5) noise; plus one kNN.
-	if counts[KindLinear] != 12 || counts[KindFraction] != 12 || counts[KindNoise] != 24 || counts[KindKNN] != 12 {
+	if counts[job.KindLinear] != 12 || counts[job.KindFraction] != 12 || counts[job.KindNoise] != 24 || counts[job.KindKNN] != 12 {
 		t.Errorf("probe counts %v", counts)
 	}
 	if p.Stats.Saved <= 0 || p.Stats.Requested != p.Stats.Jobs+p.Stats.Saved {
@@ -112,16 +114,16 @@ references: []
 	// Every probe depends on exactly one features job, which depends on a pretraining job.
 	for _, j := range p.Jobs {
 		switch j.Spec.Kind {
-		case KindPretrain:
+		case job.KindPretrain:
 			if len(j.Deps) != 0 {
 				t.Errorf("%s has deps", j.Name)
 			}
-		case KindFeatures:
-			if len(j.Deps) != 1 || p.Job(j.Deps[0]).Spec.Kind != KindPretrain {
+		case job.KindFeatures:
+			if len(j.Deps) != 1 || p.Job(j.Deps[0]).Spec.Kind != job.KindPretrain {
 				t.Errorf("%s deps %v", j.Name, j.Deps)
 			}
 		default:
-			if len(j.Deps) != 1 || p.Job(j.Deps[0]).Spec.Kind != KindFeatures {
+			if len(j.Deps) != 1 || p.Job(j.Deps[0]).Spec.Kind != job.KindFeatures {
 				t.Errorf("%s deps %v", j.Name, j.Deps)
 			}
 		}
@@ -140,7 +142,7 @@ references: []
 	p := NewPlan(g)
 	perFeatures := map[string]int{}
 	for _, j := range p.Jobs {
-		if j.Spec.Features != "" && j.Spec.Kind != KindKNN {
+		if j.Spec.Features != "" && j.Spec.Kind != job.KindKNN {
 			perFeatures[j.Spec.Features]++
 		}
 	}
@@ -175,7 +177,7 @@ fractions: [0.01, 0.1, 1]
 seeds: ` + seeds + "\n"
 		g := mustGrid(b, src)
 		b.Run(fmt.Sprintf("points=%d", g.Count()), func(b *testing.B) {
-			var p *Plan
+			var p *job.Plan
 			var ms0, ms1 runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&ms0)

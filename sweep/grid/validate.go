@@ -1,10 +1,11 @@
-package sweep
+package grid
 
 import (
 	"fmt"
 	"strings"
 
-	"github.com/dogo-sweep/sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/goccy/go-yaml/ast"
 )
 
@@ -12,7 +13,7 @@ import (
 type validator struct {
 	name string
 	file *ast.File
-	errs GridErrors
+	errs Errors
 }
 
 func (v *validator) pos(path string) Position {
@@ -40,7 +41,7 @@ func (v *validator) pos(path string) Position {
 }
 
 func (v *validator) errorf(path, key, fix, format string, args ...any) {
-	v.errs = append(v.errs, &GridError{Pos: v.pos(path), Key: key, Msg: fmt.Sprintf(format, args...), Fix: fix})
+	v.errs = append(v.errs, &Error{Pos: v.pos(path), Key: key, Msg: fmt.Sprintf(format, args...), Fix: fix})
 }
 
 func (v *validator) oneOf(path, key, val string, allowed []string) bool {
@@ -65,21 +66,12 @@ func (v *validator) nonEmpty(path, key string, n int) bool {
 	return true
 }
 
-func dupes[T comparable](xs []T) (int, bool) {
-	seen := map[T]bool{}
-	for i, x := range xs {
-		if seen[x] {
-			return i, true
-		}
-		seen[x] = true
+// arch checks an architecture name against the registry.
+func (v *validator) arch(path, name string) bool {
+	if _, ok := job.LookupArch(name); ok {
+		return true
 	}
-	return 0, false
-}
-
-func (v *validator) noDupes(path, key string, i int, dup bool) {
-	if dup {
-		v.errorf(fmt.Sprintf("%s[%d]", path, i), key, "remove the repeated value", "duplicate value in %q", key)
-	}
+	return v.oneOf(path, "architecture", name, job.ArchNames())
 }
 
 func (v *validator) grid(g *Grid) {
@@ -88,77 +80,26 @@ func (v *validator) grid(g *Grid) {
 	} else if strings.ContainsAny(g.Name, "/ \\") {
 		v.errorf("$.name", "name", "use letters, digits, '-' and '_'", "name %q cannot be a folder name", g.Name)
 	}
-	if v.nonEmpty("$.datasets", "datasets", len(g.Datasets)) {
-		for i, d := range g.Datasets {
-			v.oneOf(fmt.Sprintf("$.datasets[%d]", i), "dataset", d, data.Names())
+	for _, a := range axes {
+		if !v.nonEmpty(a.path, a.key, a.n(g)) {
+			continue
 		}
-		i, d := dupes(g.Datasets)
-		v.noDupes("$.datasets", "datasets", i, d)
-	}
-	if v.nonEmpty("$.objectives", "objectives", len(g.Objectives)) {
-		for i, o := range g.Objectives {
-			a, b := SplitObjective(o)
-			p := fmt.Sprintf("$.objectives[%d]", i)
-			if v.oneOf(p, "objective", a, objectiveNames) && a != b {
-				v.oneOf(p, "objective", b, objectiveNames)
+		seen := map[string]bool{}
+		for i := range a.n(g) {
+			var p Point
+			a.set(g, &p, i)
+			path := fmt.Sprintf("%s[%d]", a.path, i)
+			s := a.get(p)
+			a.check(v, path, s)
+			if seen[s] {
+				v.errorf(path, a.key, "remove the repeated value", "duplicate value in %q", a.key)
 			}
+			seen[s] = true
 		}
-		i, d := dupes(g.Objectives)
-		v.noDupes("$.objectives", "objectives", i, d)
-	}
-	archs := Archs()
-	if v.nonEmpty("$.pairs", "pairs", len(g.Pairs)) {
-		for i, p := range g.Pairs {
-			path := fmt.Sprintf("$.pairs[%d]", i)
-			s, l, ok := SplitPair(p)
-			if !ok {
-				v.errorf(path, "pairs", `write the pair as "small+large", e.g. "cnn-s+cnn-l"`, "pair %q is not small+large", p)
-				continue
-			}
-			if v.oneOf(path, "architecture", s, sortedKeys(archs)) && s != l {
-				v.oneOf(path, "architecture", l, sortedKeys(archs))
-			}
-		}
-		i, d := dupes(g.Pairs)
-		v.noDupes("$.pairs", "pairs", i, d)
-	}
-	if v.nonEmpty("$.noise.rates", "rates", len(g.Noise.Rates)) {
-		for i, r := range g.Noise.Rates {
-			if r < 0 || r >= 1 {
-				v.errorf(fmt.Sprintf("$.noise.rates[%d]", i), "rates", "a noise rate is a fraction of labels in [0, 1): 0.2 means 20%", "noise rate %g is out of range", r)
-			}
-		}
-		i, d := dupes(g.Noise.Rates)
-		v.noDupes("$.noise.rates", "rates", i, d)
-	}
-	if v.nonEmpty("$.noise.kinds", "kinds", len(g.Noise.Kinds)) {
-		for i, k := range g.Noise.Kinds {
-			v.oneOf(fmt.Sprintf("$.noise.kinds[%d]", i), "noise kind", k, noiseKinds)
-		}
-		i, d := dupes(g.Noise.Kinds)
-		v.noDupes("$.noise.kinds", "kinds", i, d)
-	}
-	if v.nonEmpty("$.fractions", "fractions", len(g.Fractions)) {
-		for i, f := range g.Fractions {
-			if f <= 0 || f > 1 {
-				v.errorf(fmt.Sprintf("$.fractions[%d]", i), "fractions", "a label fraction is in (0, 1]: 0.01 means 1% of the labels", "label fraction %g is out of range", f)
-			}
-		}
-		i, d := dupes(g.Fractions)
-		v.noDupes("$.fractions", "fractions", i, d)
-	}
-	if v.nonEmpty("$.seeds", "seeds", len(g.Seeds)) {
-		for i, s := range g.Seeds {
-			if s < 0 {
-				v.errorf(fmt.Sprintf("$.seeds[%d]", i), "seeds", "use seeds >= 0", "seed %d is negative", s)
-			}
-		}
-		i, d := dupes(g.Seeds)
-		v.noDupes("$.seeds", "seeds", i, d)
 	}
 	for i, o := range g.OOD {
 		path := fmt.Sprintf("$.ood[%d]", i)
-		if src, ok := CrossDatasetOOD(o); ok {
+		if src, ok := job.CrossDatasetOOD(o); ok {
 			srcInfo, known := data.Known()[src]
 			if !v.oneOf(path, "dataset", src, data.Names()) || !known {
 				continue
@@ -174,8 +115,8 @@ func (v *validator) grid(g *Grid) {
 			}
 			continue
 		}
-		if _, _, ok := ParseOOD(o); !ok {
-			v.errorf(path, "ood", "write corruption-severity with severity 1-5 (corruption one of: "+strings.Join(corruptionNames, ", ")+"), or dataset:NAME", "unknown OOD set %q", o)
+		if _, _, ok := job.ParseOOD(o); !ok {
+			v.errorf(path, "ood", "write corruption-severity with severity 1-5 (corruption one of: "+strings.Join(job.Corruptions, ", ")+"), or dataset:NAME", "unknown OOD set %q", o)
 		}
 	}
 	for i, r := range g.References {
@@ -205,10 +146,10 @@ func (v *validator) grid(g *Grid) {
 	if g.MaxFailures < 0 {
 		v.errorf("$.max_failures", "max_failures", "use 0 for no limit", "max_failures %d is negative", g.MaxFailures)
 	}
-	v.axes(g)
+	v.checkAxes(g)
 }
 
-func (v *validator) pretrain(p *Pretrain) {
+func (v *validator) pretrain(p *job.Pretrain) {
 	if p.Epochs < 1 {
 		v.errorf("$.pretrain.epochs", "epochs", "train at least 1 epoch", "epochs %d is out of range", p.Epochs)
 	}
@@ -245,7 +186,7 @@ func (v *validator) pretrain(p *Pretrain) {
 	v.oneOf("$.pretrain.precision", "precision", p.Precision, []string{"float32", "bf16"})
 }
 
-func (v *validator) eval(e *Eval) {
+func (v *validator) eval(e *job.Eval) {
 	if e.Epochs < 1 {
 		v.errorf("$.eval.epochs", "epochs", "the method probes for 100 epochs", "epochs %d is out of range", e.Epochs)
 	}

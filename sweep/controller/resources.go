@@ -1,4 +1,6 @@
-package sweep
+package controller
+
+import "github.com/dogo-sweep/dogo-sweep/job"
 
 // resources is the controller's account of free CPU cores, GPU capacity and
 // memory. A job takes whole GPUs (gpus: N) or a share of one (gpu_fraction:
@@ -22,7 +24,7 @@ func newResources(cpus, gpus int, memGB float64) *resources {
 
 const gpuEps = 1e-9
 
-func (r *resources) take(j *Job) (Slot, bool) {
+func (r *resources) take(j *job.Job) (Slot, bool) {
 	need := min(max(j.CPUs, 1), r.total)
 	if r.cpus < need || (r.memLimit && j.MemoryGB > r.memGB+gpuEps) {
 		return Slot{}, false

@@ -2,28 +2,37 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/dogo-sweep/sweep/sweep"
+	"github.com/dogo-sweep/dogo-sweep/job"
 )
+
+// fakeDispatch runs a fake job when SWEEP_FAKE_JOB is set, the real job
+// otherwise. It lives in test code: the released binary has no fakes.
+func fakeDispatch(jc jobContext) error {
+	if fake := os.Getenv("SWEEP_FAKE_JOB"); fake != "" {
+		return fakeJob(jc.ctx, fake, jc.job, jc.attempt, jc.emit)
+	}
+	return dispatch(jc)
+}
 
 // fakeJob stands in for a real job in the controller's tests
 // (SWEEP_FAKE_JOB=behaviour[,behaviour...]): "sleep=DURATION" succeeds after
 // a while; "quiet=DURATION" waits without a record (jobs whose name contains
 // SWEEP_FAKE_MATCH); "panic", "exit", "kill" and "hang" fail in those ways for jobs whose
 // name contains SWEEP_FAKE_MATCH, on attempts up to SWEEP_FAKE_UNTIL (default: all).
-func fakeJob(ctx context.Context, spec string, j *sweep.Job, emit func(sweep.Record)) error {
+func fakeJob(ctx context.Context, spec string, j *job.Job, attempt int, emit func(job.Record)) error {
 	match := os.Getenv("SWEEP_FAKE_MATCH")
-	hit := match != "" && strings.Contains(j.Name, match)
+	hit := match != "" && strings.Contains(j.Name, match) && !fakeAttemptOver(attempt)
 	for _, b := range strings.Split(spec, ",") {
 		k, v, _ := strings.Cut(b, "=")
 		switch {
 		case k == "sleep":
 			d, _ := time.ParseDuration(v)
-			emit(sweep.Record{Type: sweep.RecProgress, Step: 1, Name: "loss", Value: 1})
+			emit(job.Record{Type: job.RecProgress, Step: 1, Name: "loss", Value: 1})
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():
@@ -37,7 +46,7 @@ func fakeJob(ctx context.Context, spec string, j *sweep.Job, emit func(sweep.Rec
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		case !hit || fakeAttemptOver():
+		case !hit:
 		case k == "panic":
 			panic("fake job panics")
 		case k == "exit":
@@ -49,25 +58,15 @@ func fakeJob(ctx context.Context, spec string, j *sweep.Job, emit func(sweep.Rec
 		case k == "hang":
 			select {}
 		case k == "permanent":
-			emit(sweep.Record{Type: sweep.RecError, Message: "bad configuration", Permanent: true})
+			emit(job.Record{Type: job.RecError, Message: "bad configuration", Permanent: true})
 			os.Exit(1)
 		}
 	}
-	emit(sweep.Record{Type: sweep.RecMetric, Split: "test", Name: "accuracy_at_best_val", Value: 0.5})
+	emit(job.Record{Type: job.RecMetric, Split: "test", Name: "accuracy_at_best_val", Value: 0.5})
 	return nil
 }
 
-func fakeAttemptOver() bool {
-	until := os.Getenv("SWEEP_FAKE_UNTIL")
-	if until == "" {
-		return false
-	}
-	var n, a int
-	fmt.Sscan(until, &n)
-	for i, s := range os.Args {
-		if s == "--attempt" && i+1 < len(os.Args) {
-			fmt.Sscan(os.Args[i+1], &a)
-		}
-	}
-	return a > n
+func fakeAttemptOver(attempt int) bool {
+	n, err := strconv.Atoi(os.Getenv("SWEEP_FAKE_UNTIL"))
+	return err == nil && attempt > n
 }

@@ -1,12 +1,9 @@
-// Package sweep turns a grid file into a plan of jobs and runs that plan: it
-// parses and validates grids (with file:line:column errors), expands them into
-// grid points, builds the job graph (pretraining, feature extraction and
-// probes, shared where configurations coincide), and drives the graph through
-// an executor while keeping a journal that makes every sweep resumable.
-//
-// It imports no machine-learning code: the jobs themselves run in child
-// processes (package runner).
-package sweep
+// Package grid reads a sweep's grid file and expands it into a plan: it
+// parses and validates grids (every mistake with file:line:column, the key
+// and a fix), expands their axes into grid points, and builds the job graph
+// (pretraining, feature extraction and probes, shared where configurations
+// coincide) whose job IDs hash each job's canonical configuration.
+package grid
 
 import (
 	"bytes"
@@ -17,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
@@ -51,9 +49,9 @@ type Grid struct {
 	// initialised encoder of each architecture) and "pixels" (raw pixels).
 	References []string `yaml:"references" json:"references"`
 
-	Pretrain  Pretrain  `yaml:"pretrain" json:"pretrain"`
-	Eval      Eval      `yaml:"eval" json:"eval"`
-	Resources Resources `yaml:"resources" json:"resources"`
+	Pretrain  job.Pretrain `yaml:"pretrain" json:"pretrain"`
+	Eval      job.Eval     `yaml:"eval" json:"eval"`
+	Resources Resources    `yaml:"resources" json:"resources"`
 
 	Backend  string `yaml:"backend" json:"backend"`
 	Executor string `yaml:"executor" json:"executor"`
@@ -70,39 +68,6 @@ type Grid struct {
 type Noise struct {
 	Rates []float64 `yaml:"rates" json:"rates"`
 	Kinds []string  `yaml:"kinds" json:"kinds"`
-}
-
-// Pretrain holds the settings shared by every pretraining job.
-type Pretrain struct {
-	Epochs          int     `yaml:"epochs" json:"epochs"`
-	Batch           int     `yaml:"batch" json:"batch"`
-	Optimizer       string  `yaml:"optimizer" json:"optimizer"`
-	LR              float64 `yaml:"lr" json:"lr"`
-	WeightDecay     float64 `yaml:"weight_decay" json:"weight_decay"`
-	Schedule        string  `yaml:"schedule" json:"schedule"`
-	Temperature     float64 `yaml:"temperature" json:"temperature"`
-	KDTemperature   float64 `yaml:"kd_temperature" json:"kd_temperature"`
-	KDWeight        float64 `yaml:"kd_weight" json:"kd_weight"`
-	KDReduction     string  `yaml:"kd_reduction" json:"kd_reduction"`
-	TrainSubset     int     `yaml:"train_subset" json:"train_subset"`
-	CheckpointEvery int     `yaml:"checkpoint_every" json:"checkpoint_every"`
-	// KNNMonitor is how many training images a kNN monitor uses at each
-	// checkpoint (against 1,000 test images); 0 turns it off.
-	KNNMonitor int    `yaml:"knn_monitor" json:"knn_monitor"`
-	Precision  string `yaml:"precision" json:"precision"`
-}
-
-// Eval holds the settings shared by every evaluation job.
-type Eval struct {
-	Epochs         int     `yaml:"epochs" json:"epochs"`
-	Batch          int     `yaml:"batch" json:"batch"`
-	LR             float64 `yaml:"lr" json:"lr"`
-	WeightDecay    float64 `yaml:"weight_decay" json:"weight_decay"`
-	ValFraction    float64 `yaml:"val_fraction" json:"val_fraction"`
-	TrainSubset    int     `yaml:"train_subset" json:"train_subset"`
-	Standardize    bool    `yaml:"standardize" json:"standardize"`
-	KNNK           int     `yaml:"knn_k" json:"knn_k"`
-	KNNTemperature float64 `yaml:"knn_temperature" json:"knn_temperature"`
 }
 
 // Resources is what each pretraining job asks for.
@@ -128,21 +93,21 @@ type Slurm struct {
 	Extra     []string `yaml:"extra" json:"extra,omitempty"`
 }
 
-// DefaultGrid returns the settings a grid starts from: every key a grid may
+// Default returns the settings a grid starts from: every key a grid may
 // leave out takes its value from here (`sweep plan --show-defaults`).
-func DefaultGrid() Grid {
+func Default() Grid {
 	return Grid{
 		Objectives: []string{"simclr"},
 		Noise:      Noise{Rates: []float64{0}, Kinds: []string{"symmetric"}},
 		Fractions:  []float64{1},
 		Seeds:      []int{0},
 		References: []string{"random", "pixels"},
-		Pretrain: Pretrain{
+		Pretrain: job.Pretrain{
 			Epochs: 100, Batch: 256, Optimizer: "adam", LR: 3e-4, WeightDecay: 1e-6, Schedule: "constant",
 			Temperature: 0.5, KDTemperature: 0.1, KDWeight: 100, KDReduction: "element-mean",
 			CheckpointEvery: 1, KNNMonitor: 2000, Precision: "float32",
 		},
-		Eval: Eval{
+		Eval: job.Eval{
 			Epochs: 100, Batch: 64, LR: 3e-4, WeightDecay: 1e-6, ValFraction: 0.15,
 			Standardize: false, KNNK: 20, KNNTemperature: 0.07,
 		},
@@ -167,16 +132,16 @@ func (p Position) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
-// GridError is a user's mistake in a grid file: where, which key, what is
+// Error is a user's mistake in a grid file: where, which key, what is
 // wrong, and how to fix it.
-type GridError struct {
+type Error struct {
 	Pos Position
 	Key string
 	Msg string
 	Fix string
 }
 
-func (e *GridError) Error() string {
+func (e *Error) Error() string {
 	s := e.Pos.String() + ": " + e.Msg
 	if e.Fix != "" {
 		s += " (" + e.Fix + ")"
@@ -184,10 +149,10 @@ func (e *GridError) Error() string {
 	return s
 }
 
-// GridErrors is every mistake found in one grid file.
-type GridErrors []*GridError
+// Errors is every mistake found in one grid file.
+type Errors []*Error
 
-func (es GridErrors) Error() string {
+func (es Errors) Error() string {
 	var b strings.Builder
 	for i, e := range es {
 		if i > 0 {
@@ -198,32 +163,32 @@ func (es GridErrors) Error() string {
 	return b.String()
 }
 
-// LoadGrid reads and validates the grid file at path.
-func LoadGrid(path string) (*Grid, error) {
+// Load reads and validates the grid file at path.
+func Load(path string) (*Grid, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read grid: %w", err)
 	}
-	return ParseGrid(path, src)
+	return Parse(path, src)
 }
 
-// ParseGrid decodes and validates a grid. name is used in error positions.
-// A grid with any mistake returns GridErrors.
-func ParseGrid(name string, src []byte) (*Grid, error) {
-	g := DefaultGrid()
+// Parse decodes and validates a grid. name is used in error positions.
+// A grid with any mistake returns Errors.
+func Parse(name string, src []byte) (*Grid, error) {
+	g := Default()
 	if len(bytes.TrimSpace(src)) == 0 {
-		return nil, GridErrors{{Pos: Position{File: name, Line: 1, Col: 1}, Msg: "the grid file is empty", Fix: "see configs/quickstart.yaml for a complete example"}}
+		return nil, Errors{{Pos: Position{File: name, Line: 1, Col: 1}, Msg: "the grid file is empty", Fix: "see configs/quickstart.yaml for a complete example"}}
 	}
 	file, err := parser.ParseBytes(src, 0)
 	if err != nil {
-		return nil, GridErrors{yamlError(name, src, err)}
+		return nil, Errors{yamlError(name, src, err)}
 	}
 	// Start from the defaults, but let a list in the file replace the default
 	// list rather than merge with it.
-	dec := DefaultGrid()
+	dec := Default()
 	dec.Objectives, dec.Noise.Rates, dec.Noise.Kinds, dec.Fractions, dec.Seeds, dec.References = nil, nil, nil, nil, nil, nil
 	if err := decodeStrict(src, &dec); err != nil {
-		return nil, GridErrors{yamlError(name, src, err)}
+		return nil, Errors{yamlError(name, src, err)}
 	}
 	present := func(p string) bool { return nodeAt(file, p) != nil }
 	for _, f := range []struct {
@@ -265,9 +230,9 @@ func decodeStrict(src []byte, dst *Grid) (err error) {
 	return yaml.UnmarshalWithOptions(src, dst, yaml.Strict())
 }
 
-// yamlError turns the YAML library's error into a GridError with a position.
-func yamlError(name string, src []byte, err error) *GridError {
-	ge := &GridError{Pos: Position{File: name}, Msg: err.Error()}
+// yamlError turns the YAML library's error into a Error with a position.
+func yamlError(name string, src []byte, err error) *Error {
+	ge := &Error{Pos: Position{File: name}, Msg: err.Error()}
 	var yerr yaml.Error
 	if !errors.As(err, &yerr) {
 		return ge

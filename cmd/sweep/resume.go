@@ -1,0 +1,45 @@
+package main
+
+import (
+	"log/slog"
+	"path/filepath"
+
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/urfave/cli/v2"
+)
+
+func resumeCommand(logger *slog.Logger, hooks jobHooks) *cli.Command {
+	return &cli.Command{
+		Name:      "resume",
+		Usage:     "continue an interrupted run folder",
+		ArgsUsage: "RUN",
+		Description: `Examples:
+   sweep resume runs/quickstart-1a2b3c4d`,
+		Flags: runFlags(),
+		Action: func(c *cli.Context) error {
+			r, err := runArg(c)
+			if err != nil {
+				return err
+			}
+			if r.Plan.Revision != job.Revision {
+				logger.Warn("this run was planned by a sweep that trains differently: its unfinished pretraining jobs will be trained by this version, and their results mixed with the finished ones; for comparable results launch the grid again (a new run folder)",
+					"run", r.Dir, "planned_revision", r.Plan.Revision, "this_revision", job.Revision)
+			}
+			g, err := loadGrid(filepath.Join(r.Dir, "grid.yaml"))
+			if err != nil {
+				return err
+			}
+			if err := checkExecutor(c, g, r.Plan); err != nil {
+				return err
+			}
+			if err := checkData(c, g, hooks); err != nil {
+				return err
+			}
+			if err := r.Lock(); err != nil {
+				return err
+			}
+			defer r.Unlock()
+			return execute(c, logger, r, g)
+		},
+	}
+}

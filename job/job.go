@@ -1,0 +1,132 @@
+// Package job is the vocabulary every part of dogo-sweep speaks: what a job
+// is (its kind, its canonical configuration, its place in the plan), the
+// settings jobs share, the states a job goes through, and the records a job
+// reports to its controller. It imports nothing of this project's, so that
+// reading results or metrics never drags in the grid parser or the
+// controller.
+package job
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind is what a job does.
+type Kind string
+
+// The kinds of job. A pretraining job trains one encoder (solo) or two (a DoGo
+// pair); a features job runs one frozen encoder once over the data it will be
+// probed on; the probe kinds train a linear classifier on those features.
+const (
+	KindPretrain Kind = "pretrain"
+	KindFeatures Kind = "features"
+	KindLinear   Kind = "linear"   // all labels, clean
+	KindFraction Kind = "fraction" // a class-balanced fraction of the labels
+	KindNoise    Kind = "noise"    // noisy labels
+	KindKNN      Kind = "knn"      // k-nearest-neighbour accuracy
+)
+
+// IsProbe reports whether jobs of kind k evaluate an encoder's features.
+func (k Kind) IsProbe() bool { return k != KindPretrain && k != KindFeatures }
+
+// Methods name how an encoder came to be.
+const (
+	MethodDoGo   = "dogo"
+	MethodSolo   = "solo"
+	MethodRandom = "random" // randomly initialised, untrained
+	MethodPixels = "pixels" // no encoder: raw pixels
+)
+
+// Roles name an encoder's place: the small or large peer of a DoGo pair, a
+// solo encoder, or a reference (random-init or raw pixels).
+const (
+	RoleSmall     = "small"
+	RoleLarge     = "large"
+	RoleSolo      = "solo"
+	RoleReference = "reference"
+)
+
+// Spec is a job's canonical configuration: everything that changes its
+// result, and nothing else. The job ID is a hash of it.
+type Spec struct {
+	Kind      Kind   `json:"kind"`
+	Dataset   string `json:"dataset"`
+	Method    string `json:"method"`
+	Objective string `json:"objective,omitempty"`
+	Seed      int    `json:"seed"`
+
+	// Pretraining: the encoders (one solo, two for a DoGo pair, small first).
+	Archs    []string  `json:"archs,omitempty"`
+	Pretrain *Pretrain `json:"pretrain,omitempty"`
+
+	// Features and probes: which encoder.
+	Parent   string `json:"parent,omitempty"` // the pretraining job
+	Peer     int    `json:"peer"`             // index into the parent's Archs
+	Arch     string `json:"arch,omitempty"`
+	Role     string `json:"role,omitempty"` // RoleSmall, RoleLarge, RoleSolo, RoleReference
+	PeerArch string `json:"peer_arch,omitempty"`
+
+	// Features: the out-of-distribution sets to extract, and the train subset.
+	OOD         []string `json:"ood,omitempty"`
+	TrainSubset int      `json:"train_subset,omitempty"`
+
+	// Probes.
+	Features  string  `json:"features,omitempty"` // the features job
+	NoiseRate float64 `json:"noise_rate,omitempty"`
+	NoiseKind string  `json:"noise_kind,omitempty"`
+	Fraction  float64 `json:"fraction,omitempty"`
+	Eval      *Eval   `json:"eval,omitempty"`
+}
+
+// Encoder identifies an evaluated encoder across the jobs that share it.
+func (s Spec) Encoder() string {
+	if s.Method == MethodPixels {
+		return "pixels"
+	}
+	name := s.Method + ":" + s.Arch
+	if s.Method == MethodDoGo {
+		name += "(" + s.Role + ", with " + s.PeerArch + ")"
+	}
+	return name
+}
+
+// ArchLabel is the architecture a job is about: the pair "small+large" of a
+// pretraining job, the encoder's architecture otherwise.
+func (s Spec) ArchLabel() string {
+	if s.Kind == KindPretrain {
+		return strings.Join(s.Archs, "+")
+	}
+	return s.Arch
+}
+
+// Job is one node of the plan: a job's identity, its configuration, what it
+// depends on and what it asks for.
+type Job struct {
+	ID   string   `json:"id"`
+	Name string   `json:"name"`
+	Spec Spec     `json:"spec"`
+	Deps []string `json:"deps,omitempty"`
+	// CPUs and GPUs this job asks for.
+	CPUs        int     `json:"cpus"`
+	GPUs        int     `json:"gpus,omitempty"`
+	GPUFraction float64 `json:"gpu_fraction,omitempty"`
+	MemoryGB    float64 `json:"memory_gb,omitempty"`
+}
+
+// PermanentError marks a failure that a retry cannot fix (a bad
+// configuration, missing data).
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as a PermanentError.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// Permanentf is Permanent(fmt.Errorf(format, args...)).
+func Permanentf(format string, args ...any) error { return Permanent(fmt.Errorf(format, args...)) }

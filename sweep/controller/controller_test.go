@@ -1,0 +1,370 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeExec runs jobs in memory: run decides each attempt's end.
+type fakeExec struct {
+	run       func(ctx context.Context, j *job.Job, attempt int) error
+	mu        sync.Mutex
+	log       []string // "start ID" and "end ID", in order
+	cur, peak int
+}
+
+func (f *fakeExec) Run(ctx context.Context, j *job.Job, attempt int, _ Slot, records func(job.Record)) error {
+	f.mu.Lock()
+	f.log = append(f.log, "start "+j.ID)
+	f.cur++
+	f.peak = max(f.peak, f.cur)
+	f.mu.Unlock()
+	records(job.Record{Type: job.RecProgress, Step: 1})
+	err := f.run(ctx, j, attempt)
+	f.mu.Lock()
+	f.log = append(f.log, "end "+j.ID)
+	f.cur--
+	f.mu.Unlock()
+	return err
+}
+
+func (f *fakeExec) starts(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, l := range f.log {
+		if l == "start "+id {
+			n++
+		}
+	}
+	return n
+}
+
+// memJournal keeps entries in memory; failAfter > 0 makes the append of
+// that many entries and later fail.
+type memJournal struct {
+	mu        sync.Mutex
+	entries   []workspace.Entry
+	failAfter int
+}
+
+func (m *memJournal) Append(e workspace.Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failAfter > 0 && len(m.entries)+1 >= m.failAfter {
+		return fmt.Errorf("write journal.jsonl: %w", syscall.EIO)
+	}
+	m.entries = append(m.entries, e)
+	return nil
+}
+
+// states returns the sequence of states journaled for a job.
+func (m *memJournal) states(id string) []job.State {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []job.State
+	for _, e := range m.entries {
+		if e.Job == id {
+			out = append(out, e.State)
+		}
+	}
+	return out
+}
+
+// chainPlan: for each of n pretraining jobs P<i>, a features job F<i> and two
+// probes L<i>, K<i> that depend on it.
+func chainPlan(n int) *job.Plan {
+	p := &job.Plan{Name: "t"}
+	add := func(id string, kind job.Kind, deps ...string) {
+		p.Jobs = append(p.Jobs, &job.Job{ID: id, Name: id, Spec: job.Spec{Kind: kind}, Deps: deps, CPUs: 1})
+	}
+	for i := range n {
+		add(fmt.Sprint("P", i), job.KindPretrain)
+	}
+	for i := range n {
+		add(fmt.Sprint("F", i), job.KindFeatures, fmt.Sprint("P", i))
+		add(fmt.Sprint("L", i), job.KindLinear, fmt.Sprint("F", i))
+		add(fmt.Sprint("K", i), job.KindKNN, fmt.Sprint("F", i))
+	}
+	return p
+}
+
+func newController(p *job.Plan, exec *fakeExec, jr *memJournal) *Controller {
+	return &Controller{Plan: p, Journal: jr, Exec: exec, CPUs: 2, Retries: 2, Backoff: time.Millisecond}
+}
+
+func ok(context.Context, *job.Job, int) error { return nil }
+
+func TestDependenciesAndParallelism(t *testing.T) {
+	exec := &fakeExec{run: func(ctx context.Context, j *job.Job, a int) error { time.Sleep(2 * time.Millisecond); return nil }}
+	jr := &memJournal{}
+	sum, err := newController(chainPlan(3), exec, jr).Execute(context.Background())
+	if err != nil || sum.Done != 12 || sum.Failed+sum.Skipped+sum.Pending != 0 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	pos := map[string]int{}
+	for i, l := range exec.log {
+		pos[l] = i
+	}
+	for _, j := range chainPlan(3).Jobs {
+		for _, d := range j.Deps {
+			if pos["start "+j.ID] < pos["end "+d] {
+				t.Errorf("%s started before its dependency %s ended: %v", j.ID, d, exec.log)
+			}
+		}
+	}
+	if exec.peak != 2 {
+		t.Errorf("peak parallelism %d on 2 CPUs, want 2", exec.peak)
+	}
+	// Pretraining goes first: every P starts before any probe.
+	for i := range 3 {
+		if pos[fmt.Sprint("start P", i)] > pos["start L0"] {
+			t.Errorf("pretraining P%d started after a probe: %v", i, exec.log)
+		}
+	}
+}
+
+func TestRetriesBackoffAndGivingUp(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		failUntil int   // attempts of F0 that fail
+		err       error // the failure
+		retries   int
+		want      []job.State // F0's journaled states
+		skipped   int
+	}{
+		{"retried until it succeeds", 2, errors.New("exit status 1"), 2,
+			[]job.State{job.StateRunning, job.StateFailed, job.StateRunning, job.StateFailed, job.StateRunning, job.StateDone}, 0},
+		{"gives up when the retries are spent", 9, errors.New("exit status 1"), 1,
+			[]job.State{job.StateRunning, job.StateFailed, job.StateRunning, job.StateFailed, job.StateGaveUp}, 2},
+		{"a permanent error is not retried", 9, job.Permanentf("bad configuration"), 2,
+			[]job.State{job.StateRunning, job.StateFailed, job.StateGaveUp}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var starts []time.Time
+			exec := &fakeExec{run: func(ctx context.Context, j *job.Job, a int) error {
+				if j.ID == "F0" {
+					starts = append(starts, time.Now())
+					if a <= tc.failUntil {
+						return tc.err
+					}
+				}
+				return nil
+			}}
+			jr := &memJournal{}
+			c := newController(chainPlan(2), exec, jr)
+			c.Retries, c.Backoff = tc.retries, 20*time.Millisecond
+			sum, err := c.Execute(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, jr.states("F0")); diff != "" {
+				t.Errorf("F0's states (-want +got):\n%s", diff)
+			}
+			if sum.Skipped != tc.skipped || jr.states("L0") != nil && tc.skipped > 0 && jr.states("L0")[0] != job.StateSkipped {
+				t.Errorf("summary %+v; L0 %v", sum, jr.states("L0"))
+			}
+			if got := exec.starts("L1"); got != 1 {
+				t.Errorf("an unrelated job ran %d times", got)
+			}
+			// Backoff doubles: 20 ms, then 40 ms.
+			for i := 1; i < len(starts); i++ {
+				if gap, min := starts[i].Sub(starts[i-1]), 20*time.Millisecond<<(i-1); gap < min {
+					t.Errorf("retry %d after %s, want at least %s", i, gap, min)
+				}
+			}
+		})
+	}
+}
+
+func TestFailureBudgetStopsTheSweep(t *testing.T) {
+	exec := &fakeExec{run: func(ctx context.Context, j *job.Job, a int) error {
+		if strings.HasPrefix(j.ID, "P") {
+			return job.Permanentf("broken")
+		}
+		return nil
+	}}
+	c := newController(chainPlan(4), exec, &memJournal{})
+	c.CPUs, c.MaxFailures = 1, 2
+	sum, err := c.Execute(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Stopped || sum.Failed != 2 || exec.starts("P2")+exec.starts("P3") != 0 {
+		t.Errorf("summary %+v; log %v", sum, exec.log)
+	}
+}
+
+func TestTimeoutFailsTheAttempt(t *testing.T) {
+	exec := &fakeExec{run: func(ctx context.Context, j *job.Job, a int) error {
+		if j.ID == "P0" && a == 1 {
+			<-ctx.Done()
+			return fmt.Errorf("timed out: %w", ctx.Err())
+		}
+		return nil
+	}}
+	jr := &memJournal{}
+	c := newController(chainPlan(1), exec, jr)
+	c.Timeout = 20 * time.Millisecond
+	sum, err := c.Execute(context.Background())
+	if err != nil || sum.Done != 4 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	want := []job.State{job.StateRunning, job.StateFailed, job.StateRunning, job.StateDone}
+	if diff := cmp.Diff(want, jr.states("P0")); diff != "" {
+		t.Errorf("P0's states (-want +got):\n%s", diff)
+	}
+}
+
+// A stop asks running jobs to stop and waits for them; nothing new starts,
+// and stopped jobs are not failures: they run again on the next launch.
+func TestGracefulStop(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	running := make(chan struct{}, 2)
+	exec := &fakeExec{run: func(jctx context.Context, j *job.Job, a int) error {
+		running <- struct{}{}
+		<-jctx.Done()
+		time.Sleep(10 * time.Millisecond) // checkpointing
+		return fmt.Errorf("stopped: %w", jctx.Err())
+	}}
+	jr := &memJournal{}
+	c := newController(chainPlan(3), exec, jr)
+	go func() {
+		<-running
+		<-running
+		cancel()
+	}()
+	sum, err := c.Execute(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	if !sum.Stopped || sum.Done != 0 || sum.Failed != 0 || sum.Pending != 12 {
+		t.Errorf("summary %+v", sum)
+	}
+	if len(exec.log) != 4 || exec.cur != 0 {
+		t.Errorf("log %v: want two starts and two ends", exec.log)
+	}
+	for _, id := range []string{"P0", "P1"} {
+		if diff := cmp.Diff([]job.State{job.StateRunning, job.StateStopped}, jr.states(id)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", id, diff)
+		}
+	}
+	// The next launch replays the journal and runs everything, P0 and P1's
+	// stops not counted against their retries.
+	h := replay(jr)
+	if h.States["P0"].Failures != 0 || h.States["P0"].Attempts != 1 {
+		t.Errorf("replayed %+v", h.States["P0"])
+	}
+	exec2 := &fakeExec{run: ok}
+	c2 := newController(chainPlan(3), exec2, jr)
+	c2.History = h
+	if sum, err := c2.Execute(context.Background()); err != nil || sum.Done != 12 || sum.Reused != 0 {
+		t.Fatalf("relaunch: %+v, %v", sum, err)
+	}
+}
+
+// replay turns journal entries into the history the next launch starts from,
+// as workspace.ReadJournal does.
+func replay(jr *memJournal) workspace.History {
+	h := workspace.History{States: map[string]*workspace.JobState{}}
+	for _, e := range jr.entries {
+		s := h.States[e.Job]
+		if s == nil {
+			s = &workspace.JobState{}
+			h.States[e.Job] = s
+		}
+		s.State, s.Last = e.State, e
+		switch e.State {
+		case job.StateRunning:
+			s.Attempts = max(s.Attempts, e.Attempt)
+		case job.StateFailed:
+			s.Failures++
+		}
+	}
+	return h
+}
+
+func TestResumeSkipsFinishedJobs(t *testing.T) {
+	jr := &memJournal{}
+	exec := &fakeExec{run: ok}
+	c := newController(chainPlan(2), exec, jr)
+	c.History = workspace.History{States: map[string]*workspace.JobState{"P0": {State: job.StateDone}}}
+	// P1 finished, but the controller died before journaling it.
+	c.Finished = func(j *job.Job) bool { return j.ID == "P1" }
+	sum, err := c.Execute(context.Background())
+	if err != nil || sum.Done != 8 || sum.Reused != 2 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if exec.starts("P0")+exec.starts("P1") != 0 {
+		t.Errorf("finished jobs ran again: %v", exec.log)
+	}
+	if diff := cmp.Diff([]job.State{job.StateDone}, jr.states("P1")); diff != "" {
+		t.Errorf("P1 was not journaled done (-want +got):\n%s", diff)
+	}
+}
+
+// A journal that cannot be written stops the sweep: running jobs are asked
+// to stop, nothing new starts, and the error says that a relaunch resumes.
+func TestJournalFailureStopsTheSweep(t *testing.T) {
+	block := make(chan struct{})
+	exec := &fakeExec{run: func(ctx context.Context, j *job.Job, a int) error {
+		if j.ID == "P1" {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-block:
+			}
+		}
+		return nil
+	}}
+	jr := &memJournal{failAfter: 4} // P0 and P1 start, P0 ends, then the disk fails
+	c := newController(chainPlan(3), exec, jr)
+	sum, err := c.Execute(context.Background())
+	close(block)
+	var se *StopError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "journal") || !strings.Contains(err.Error(), "resume") {
+		t.Fatalf("err %v, want a StopError about the journal", err)
+	}
+	if exec.starts("P2") != 0 || exec.starts("F0") != 0 || exec.cur != 0 {
+		t.Errorf("jobs started after the journal failed, or still run: %v", exec.log)
+	}
+	if !sum.Stopped {
+		t.Errorf("summary %+v", sum)
+	}
+}
+
+// A full disk is the machine's fault: the sweep stops and no job is counted
+// as failed.
+func TestEnvironmentErrorStopsWithoutFailingTheJob(t *testing.T) {
+	exec := &fakeExec{run: func(ctx context.Context, j *job.Job, a int) error {
+		if j.ID == "P0" {
+			return &EnvironmentError{Err: fmt.Errorf("write checkpoint: %w", syscall.ENOSPC)}
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+	jr := &memJournal{}
+	sum, err := newController(chainPlan(2), exec, jr).Execute(context.Background())
+	var se *StopError
+	if !errors.As(err, &se) || !IsDiskFull(err) {
+		t.Fatalf("err %v, want a StopError for a full disk", err)
+	}
+	if sum.Failed != 0 || sum.Done != 0 || sum.Pending != 8 {
+		t.Errorf("summary %+v", sum)
+	}
+	for _, id := range []string{"P0", "P1"} {
+		if diff := cmp.Diff([]job.State{job.StateRunning, job.StateStopped}, jr.states(id)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", id, diff)
+		}
+	}
+}

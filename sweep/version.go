@@ -1,4 +1,0 @@
-package sweep
-
-// Version is the project's version, recorded with every result.
-var Version = "0.1.0-dev"

@@ -1,0 +1,180 @@
+// Package workspace is where sweeps live on disk: run folders (a sweep's
+// grid, plan, journal, lock, results and report) and the jobs' folders. It
+// owns every path, so that the controller, the executors and the commands
+// agree on them.
+package workspace
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
+	"github.com/dogo-sweep/dogo-sweep/job"
+)
+
+// ErrLocked means another controller works on the run folder.
+var ErrLocked = errors.New("run folder is locked by another controller")
+
+// Run is a run folder:
+//
+//	runs/<name>-<hash>/
+//	  grid.yaml      the grid as given
+//	  plan.json      the expanded plan
+//	  journal.jsonl  append-only job state changes (the truth for resume)
+//	  lock           held (flock) by the running controller
+//	  jobs/<name>/   each job's spec.json, log, records.jsonl, checkpoints, result
+//	  results/       Parquet tables
+//	  report.md, plots/
+type Run struct {
+	Dir  string
+	Plan *job.Plan
+	lock *os.File
+}
+
+// RunDir is the folder a grid's run lives in under root: the grid's name and a
+// hash of its plan, so that relaunching the same grid finds the same folder.
+func RunDir(root string, p *job.Plan) string {
+	h := sha256.New()
+	for _, j := range p.Jobs {
+		h.Write([]byte(j.ID))
+	}
+	return filepath.Join(root, p.Name+"-"+hex.EncodeToString(h.Sum(nil))[:8])
+}
+
+// CreateRun makes (or reopens) the run folder for a plan and locks it. The
+// grid and the plan are written only when they differ from what the folder
+// holds, so that relaunching a finished sweep rewrites nothing.
+func CreateRun(dir string, gridSrc []byte, p *job.Plan) (*Run, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "jobs"), 0o755); err != nil {
+		return nil, fmt.Errorf("create run: %w", err)
+	}
+	r := &Run{Dir: dir, Plan: p}
+	if err := r.Lock(); err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		r.Unlock()
+		return nil, err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"grid.yaml", gridSrc}, {"plan.json", b}} {
+		if err := writeIfChanged(filepath.Join(dir, f.name), f.data); err != nil {
+			r.Unlock()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// writeIfChanged writes data atomically unless path already holds it.
+func writeIfChanged(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
+		return nil
+	}
+	return atomicfile.Write(path, data)
+}
+
+// OpenRun reads an existing run folder without locking it.
+func OpenRun(dir string) (*Run, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "plan.json"))
+	if err != nil {
+		return nil, fmt.Errorf("open run %s: %w (is it a run folder made by sweep launch?)", dir, err)
+	}
+	var p job.Plan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("open run %s: plan.json: %w", dir, err)
+	}
+	return &Run{Dir: dir, Plan: &p}, nil
+}
+
+// Lock takes the run folder's lock; the kernel releases it when the process
+// dies, even by SIGKILL.
+func (r *Run) Lock() error {
+	path := filepath.Join(r.Dir, "lock")
+	var f *os.File
+	for {
+		var err error
+		if f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644); err != nil {
+			return fmt.Errorf("lock run: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			owner, _ := os.ReadFile(path)
+			f.Close()
+			return fmt.Errorf("%w: %s (held by pid %s); wait for it to finish or stop it first", ErrLocked, r.Dir, strings.TrimSpace(string(owner)))
+		}
+		// The holder before us removes the file as it unlocks: a lock on a
+		// file that is no longer at the path locks nothing.
+		held, err1 := f.Stat()
+		now, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(held, now) {
+			break
+		}
+		f.Close()
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(fmt.Sprint(os.Getpid())), 0) // informative only: the flock is the lock
+	}
+	r.lock = f
+	return nil
+}
+
+// Locked reports whether a controller holds the run folder now.
+func (r *Run) Locked() bool {
+	f, err := os.Open(filepath.Join(r.Dir, "lock"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return true
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}
+
+// Unlock releases the lock and removes the lock file.
+func (r *Run) Unlock() {
+	if r.lock != nil {
+		_ = os.Remove(r.lock.Name()) // before the close: nobody else holds it now
+		_ = r.lock.Close()
+		r.lock = nil
+	}
+}
+
+// JobDir is a job's folder.
+func (r *Run) JobDir(j *job.Job) string { return filepath.Join(r.Dir, "jobs", j.Name) }
+
+// ResultsDir holds the Parquet tables.
+func (r *Run) ResultsDir() string { return filepath.Join(r.Dir, "results") }
+
+// DoneMarker is the file a job writes last, atomically, when it succeeded.
+const DoneMarker = "done.json"
+
+// JobFinished reports whether the job in dir has finished successfully.
+func JobFinished(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, DoneMarker))
+	return err == nil
+}
+
+// LogTail returns the last n lines of a file (a job's log), or "".
+func LogTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
