@@ -55,9 +55,15 @@ type Spec struct {
 	Objective string `json:"objective,omitempty"`
 	Seed      int    `json:"seed"`
 
-	// Pretraining: the encoders (one solo, two for a DoGo pair, small first).
+	// Pretraining: the encoders (one solo, two for a DoGo pair, small first),
+	// and the Revision of what training computes.
 	Archs    []string  `json:"archs,omitempty"`
 	Pretrain *Pretrain `json:"pretrain,omitempty"`
+	Revision string    `json:"revision,omitempty"`
+
+	// Data identifies the files of the data sets the job reads, by name
+	// (pretraining and feature extraction; probes read features).
+	Data map[string]string `json:"data,omitempty"`
 
 	// Features and probes: which encoder.
 	Parent   string `json:"parent,omitempty"` // the pretraining job

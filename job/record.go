@@ -14,7 +14,9 @@ import (
 //	{"type":"info","name":"realized_noise_rate","value":0.2}
 //	{"type":"heartbeat"}   (every 30 s, so that a quiet job is not taken for a hung one)
 //	{"type":"done"}
+//	{"type":"warning","message":"checkpoint ... cannot be read: moved to ..."}
 //	{"type":"error","message":"...","permanent":true}
+//	{"type":"error","message":"... no space left on device","fault":"disk_full"}
 type Record struct {
 	Type   string    `json:"type"`
 	Time   time.Time `json:"time"`
@@ -50,6 +52,7 @@ const (
 	RecDone     = "done"
 	RecBeat     = "heartbeat"
 	RecError    = "error"
+	RecWarning  = "warning" // something the job recovered from (an unreadable checkpoint moved aside)
 )
 
 // Metric splits and names a probe reports.

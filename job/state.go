@@ -12,4 +12,5 @@ const (
 	StateGaveUp  State = "gave_up" // failed for good
 	StateSkipped State = "skipped" // a dependency gave up
 	StateStopped State = "stopped" // asked to stop (Ctrl-C, a full disk): not the job's fault
+	StateWaiting State = "waiting" // another sweep runs it (not journaled)
 )

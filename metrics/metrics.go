@@ -82,7 +82,7 @@ func (e *Exporter) Handler() http.Handler {
 	return promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{Registry: e.reg})
 }
 
-// MarkDone records jobs found finished before this controller started.
+// MarkDone records a job found finished (in the store) rather than run.
 func (e *Exporter) MarkDone(j *job.Job) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -153,8 +153,13 @@ func (e *Exporter) JobRecord(j *job.Job, attempt int, r job.Record) {
 	}
 }
 
-// JobEnded counts the outcome and updates the ETA.
+// JobEnded counts the outcome and updates the ETA. A job reused from the
+// store (attempt 0) is only counted done.
 func (e *Exporter) JobEnded(j *job.Job, attempt int, st job.State, err error, start, end time.Time) {
+	if attempt == 0 {
+		e.MarkDone(j)
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	outcome := "success"

@@ -20,7 +20,7 @@ func testPlan(t *testing.T) *job.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return grid.NewPlan(g)
+	return grid.NewPlan(g, nil)
 }
 
 // Events replays a fixed sequence of job events: the DoGo pretraining job

@@ -40,6 +40,44 @@ func Write(dir string, p *job.Plan, t *results.Tables, opt Options) error {
 	return atomicfile.Write(filepath.Join(dir, "report.md"), b.Bytes())
 }
 
+// cellsOf groups the summary's rows by encoder and protocol setting, over seeds.
+func cellsOf(sum []results.SummaryRow) map[cellKey]map[int64]results.SummaryRow {
+	cells := map[cellKey]map[int64]results.SummaryRow{}
+	for _, s := range sum {
+		k := cellKey{s.Dataset, s.Objective, s.Method, s.Arch, s.Role, s.PeerArch, string(s.Kind), s.NoiseKind, s.NoiseRate, s.Fraction}
+		if s.Kind == job.KindLinear || s.Kind == job.KindKNN {
+			k.fraction = 1
+		}
+		if cells[k] == nil {
+			cells[k] = map[int64]results.SummaryRow{}
+		}
+		cells[k][s.Seed] = s
+	}
+	return cells
+}
+
+// Headline is the method's headline in one line: the small peer of a pair
+// with a larger peer against the same architecture solo, linear probe with
+// all labels, DoGo minus solo over seeds with its 95% interval (the first
+// data set and objective of the results); "" before any such comparison.
+func Headline(t *results.Tables) string {
+	sum := results.Summary(t)
+	cells := cellsOf(sum)
+	for _, do := range datasetObjectives(sum) {
+		for _, v := range comparison(io.Discard, cells, do[0], do[1], string(job.KindLinear), 0, "", 1, "") {
+			if v.role != job.RoleSmall || v.arch == v.peer {
+				continue
+			}
+			ci := "no interval"
+			if !math.IsNaN(v.half) {
+				ci = fmt.Sprintf("[%+.2f, %+.2f]", 100*(v.diff-v.half), 100*(v.diff+v.half))
+			}
+			return fmt.Sprintf("%s with %s %+.2f %s, %d seeds", v.arch, v.peer, 100*v.diff, ci, v.n)
+		}
+	}
+	return ""
+}
+
 // cell groups the accuracies of one encoder kind over seeds.
 type cellKey struct {
 	dataset, objective, method, arch, role, peer, kind, noiseKind string
@@ -53,17 +91,7 @@ func Render(w io.Writer, p *job.Plan, t *results.Tables, opt Options) error {
 		now = opt.Now
 	}
 	sum := results.Summary(t)
-	cells := map[cellKey]map[int64]results.SummaryRow{}
-	for _, s := range sum {
-		k := cellKey{s.Dataset, s.Objective, s.Method, s.Arch, s.Role, s.PeerArch, string(s.Kind), s.NoiseKind, s.NoiseRate, s.Fraction}
-		if s.Kind == job.KindLinear || s.Kind == job.KindKNN {
-			k.fraction = 1
-		}
-		if cells[k] == nil {
-			cells[k] = map[int64]results.SummaryRow{}
-		}
-		cells[k][s.Seed] = s
-	}
+	cells := cellsOf(sum)
 	fmt.Fprintf(w, "# Sweep report: %s\n\n", p.Name)
 	fmt.Fprintf(w, "Generated %s by sweep %s from the run's Parquet results.\n\n", now().UTC().Format("2006-01-02 15:04 MST"), job.Version)
 	writeEnv(w, p, t)

@@ -147,7 +147,7 @@ func TestReportGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := grid.NewPlan(g)
+	p := grid.NewPlan(g, nil)
 	now := func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) }
 	for _, tc := range []struct {
 		name string
@@ -173,7 +173,7 @@ func TestWriteMakesReportAndPlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := grid.NewPlan(g)
+	p := grid.NewPlan(g, nil)
 	dir := t.TempDir()
 	tb := fixture{effect: 1}.tables(t, p)
 	if err := Write(dir, p, tb, Options{}); err != nil {

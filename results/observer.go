@@ -10,14 +10,16 @@ import (
 	"github.com/dogo-sweep/dogo-sweep/job"
 )
 
-// Recorder turns job records into Parquet parts as each job attempt ends.
+// Recorder collects each job attempt's records and, when the attempt ends,
+// writes them as Parquet parts into the job's folder (before the job enters
+// the store, so a stored job always has its results).
 type Recorder struct {
-	Dir      string
+	// Dir is the folder of a job's results (JobResultsDir of its folder).
+	Dir      func(j *job.Job) string
 	Settings *job.Settings
 	mu       sync.Mutex
 	pending  map[string]*attemptRows
 	host     string
-	lastErrs []error
 }
 
 type attemptRows struct {
@@ -25,10 +27,12 @@ type attemptRows struct {
 	realized *float64
 	backend  string
 	devices  string
+	dataDir  string
 }
 
-// NewRecorder writes parts under dir; settings are the sweep's (the plan's).
-func NewRecorder(dir string, settings *job.Settings) *Recorder {
+// NewRecorder writes a job's parts into dir(job); settings are the sweep's
+// (the plan's).
+func NewRecorder(dir func(j *job.Job) string, settings *job.Settings) *Recorder {
 	h, _ := os.Hostname()
 	return &Recorder{Dir: dir, Settings: settings, pending: map[string]*attemptRows{}, host: h}
 }
@@ -63,12 +67,17 @@ func (r *Recorder) JobRecord(j *job.Job, attempt int, rec job.Record) {
 			a.backend = rec.Backend
 		case "devices":
 			a.devices = rec.Message
+		case "data_dir":
+			a.dataDir = rec.Message
 		}
 	}
 }
 
-// JobEnded writes the attempt's part files.
-func (r *Recorder) JobEnded(j *job.Job, attempt int, st job.State, err error, start, end time.Time) {
+// JobEnded does nothing: WriteResult writes the attempt's rows.
+func (r *Recorder) JobEnded(*job.Job, int, job.State, error, time.Time, time.Time) {}
+
+// WriteResult writes an attempt's part files into the job's folder.
+func (r *Recorder) WriteResult(j *job.Job, attempt int, st job.State, err error, start, end time.Time) error {
 	r.mu.Lock()
 	a := r.pending[akey(j, attempt)]
 	delete(r.pending, akey(j, attempt))
@@ -79,22 +88,11 @@ func (r *Recorder) JobEnded(j *job.Job, attempt int, st job.State, err error, st
 	row := JobRowOf(j, r.Settings)
 	row.Status, row.Attempt, row.Start, row.End = string(st), int64(attempt), start.UTC(), end.UTC()
 	row.DurationS = end.Sub(start).Seconds()
-	row.Host, row.Backend, row.Devices, row.RealizedNoiseRate = r.host, a.backend, a.devices, a.realized
+	row.Host, row.Backend, row.Devices, row.RealizedNoiseRate, row.DataDir = r.host, a.backend, a.devices, a.realized, a.dataDir
 	if err != nil {
 		row.Error = err.Error()
 	}
-	if werr := WritePart(r.Dir, row, a.metrics); werr != nil {
-		r.mu.Lock()
-		r.lastErrs = append(r.lastErrs, werr)
-		r.mu.Unlock()
-	}
-}
-
-// Errors returns the errors met while writing parts.
-func (r *Recorder) Errors() []error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.lastErrs
+	return WritePart(r.Dir(j), row, a.metrics)
 }
 
 // JobRowOf fills the configuration columns of a job's row.

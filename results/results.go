@@ -9,7 +9,8 @@
 //	jobs.parquet:    job, name, parent, kind, dataset, objective, method, arch,
 //	                 role, peer_arch, noise_rate, noise_kind, realized_noise_rate (nullable),
 //	                 fraction, ood, seed, epochs, batch, lr, kd_weight, kd_reduction,
-//	                 status, attempt, error, start, end, duration_s, host, backend, devices, version
+//	                 status, attempt, error, start, end, duration_s, host, backend, devices, version,
+//	                 data_dir (schema 2; absent from version 1 files)
 //	metrics.parquet: job, attempt, step, epoch, wall_s, peer, split, name, value
 package results
 
@@ -27,7 +28,7 @@ import (
 )
 
 // SchemaVersion is stored in every file; readers accept this and older versions.
-const SchemaVersion = "1"
+const SchemaVersion = "2"
 
 // JobRow is one attempt of one job.
 type JobRow struct {
@@ -62,6 +63,8 @@ type JobRow struct {
 	Backend           string    `parquet:"backend"`
 	Devices           string    `parquet:"devices"`
 	Version           string    `parquet:"version"`
+	// DataDir is the folder the job read its data set from (schema 2).
+	DataDir string `parquet:"data_dir,optional"`
 }
 
 // MetricRow is one value a job reported.
@@ -84,6 +87,43 @@ type Tables struct {
 }
 
 func partsDir(dir string) string { return filepath.Join(dir, "parts") }
+
+// JobResultsDir is the folder of a job's own result parts, in its folder.
+func JobResultsDir(jobDir string) string { return filepath.Join(jobDir, "results") }
+
+// Gather reads the result parts of many jobs' folders (JobResultsDir) into
+// one set of tables.
+func Gather(dirs []string) (*Tables, error) {
+	t := &Tables{}
+	for _, d := range dirs {
+		part, err := Read(d)
+		if err != nil {
+			return nil, err
+		}
+		t.Jobs = append(t.Jobs, part.Jobs...)
+		t.Metrics = append(t.Metrics, part.Metrics...)
+	}
+	return t, nil
+}
+
+// Write replaces dir's jobs.parquet and metrics.parquet with t, metrics first
+// (Read ignores compacted metrics whose attempt jobs.parquet lacks, so a crash
+// between the two leaves a consistent, if older, view).
+func Write(dir string, t *Tables) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	sort.SliceStable(t.Jobs, func(i, j int) bool {
+		if t.Jobs[i].Job != t.Jobs[j].Job {
+			return t.Jobs[i].Job < t.Jobs[j].Job
+		}
+		return t.Jobs[i].Attempt < t.Jobs[j].Attempt
+	})
+	if err := writeAtomic(filepath.Join(dir, "metrics.parquet"), t.Metrics); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, "jobs.parquet"), t.Jobs)
+}
 
 // WritePart writes one job attempt's rows as two part files, each atomically.
 func WritePart(dir string, job JobRow, metrics []MetricRow) error {

@@ -12,7 +12,6 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/checkpoint"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
 
@@ -77,8 +76,8 @@ func Features(ctx context.Context, env Env, spec job.Spec, parentDir string) err
 		store := model.NewStore()
 		store.SetParam(model.ParamInitialSeed, int64(spec.Seed)+1)
 		if spec.Method != job.MethodRandom {
-			if _, err := checkpoint.Build(store).Dir(filepath.Join(parentDir, "checkpoints")).Done(); err != nil {
-				return fmt.Errorf("load checkpoint of %s: %w", parentDir, err)
+			if err := loadFinished(store, filepath.Join(parentDir, "checkpoints")); err != nil {
+				return err
 			}
 		}
 		peer := spec.Peer

@@ -19,7 +19,6 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/checkpoint"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
@@ -31,6 +30,11 @@ type Env struct {
 	// Dir is the job's folder (checkpoints, outputs).
 	Dir  string
 	Emit func(job.Record)
+}
+
+// warn reports something the job recovered from, as a warning record.
+func (e Env) warn(msg string) {
+	e.Emit(job.Record{Type: job.RecWarning, Message: msg})
 }
 
 // peerSpec is one encoder of a pretraining job.
@@ -279,9 +283,9 @@ func pretrainOn(ctx context.Context, env Env, spec job.Spec, set, test *data.Set
 	}); err != nil {
 		return fmt.Errorf("compile training step: %w", err)
 	}
-	ck, err := checkpoint.Build(t.store).Dir(filepath.Join(env.Dir, "checkpoints")).Keep(2).Done()
+	ck, err := openCheckpoints(t.store, filepath.Join(env.Dir, "checkpoints"), 2, env.warn)
 	if err != nil {
-		return fmt.Errorf("checkpoints: %w", err)
+		return err
 	}
 	// Resume: the checkpoint records how many steps it holds; the data order
 	// and the views depend only on the seed, the epoch and the step, so the
@@ -297,10 +301,7 @@ func pretrainOn(ctx context.Context, env Env, spec job.Spec, set, test *data.Set
 		if err := stepsVar.SetValue(tensors.FromValue(int64(steps))); err != nil {
 			return err
 		}
-		if err := ck.Save(); err != nil {
-			return fmt.Errorf("save checkpoint: %w", err)
-		}
-		return nil
+		return ck.save()
 	}
 	if done > 0 {
 		env.Emit(job.Record{Type: job.RecInfo, Name: "resumed_from_step", Value: float64(done)})

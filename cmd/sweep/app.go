@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
@@ -43,6 +45,9 @@ func newApp(logger *slog.Logger, stdout io.Writer, hooks jobHooks) *cli.App {
 			statusCommand(),
 			reportCommand(logger),
 			resultsCommand(),
+			runsCommand(),
+			gcCommand(),
+			migrateCommand(),
 			jobCommand(hooks),
 			benchStepCommand(),
 		},
@@ -90,9 +95,8 @@ func runArg(c *cli.Context) (*workspace.Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := workspace.OpenRun(dir)
-	if err != nil {
-		return nil, usageError{err}
+	if _, err := os.Stat(filepath.Join(dir, "plan.json")); err != nil {
+		return nil, usageError{fmt.Errorf("open run %s: %w (is it a run folder made by sweep launch?)", dir, err)}
 	}
-	return r, nil
+	return openRun(dir, c.App.ErrWriter)
 }

@@ -33,7 +33,7 @@ func TestResultsCommand(t *testing.T) {
 	}
 	code, out, _ = runCLI(t, "results", "--format", "csv", run)
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
-	if code != 0 || err != nil || len(rows) != 13 || rows[0][0] != "job" || rows[1][12] != "0.5" {
+	if code != 0 || err != nil || len(rows) != 13 || rows[0][0] != "job" || rows[1][12] != "50" {
 		t.Fatalf("csv: exit %d, %v\n%s", code, err, out)
 	}
 	code, out, _ = runCLI(t, "results", "--format", "json", run)

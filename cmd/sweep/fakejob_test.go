@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -24,7 +25,17 @@ func fakeDispatch(jc jobContext) error {
 // a while; "quiet=DURATION" waits without a record (jobs whose name contains
 // SWEEP_FAKE_MATCH); "panic", "exit", "kill" and "hang" fail in those ways for jobs whose
 // name contains SWEEP_FAKE_MATCH, on attempts up to SWEEP_FAKE_UNTIL (default: all).
+// With SWEEP_FAKE_LOG, each run appends the job's ID to that file.
 func fakeJob(ctx context.Context, spec string, j *job.Job, attempt int, emit func(job.Record)) error {
+	if log := os.Getenv("SWEEP_FAKE_LOG"); log != "" {
+		// Every run of a job, across controllers, as one line.
+		f, err := os.OpenFile(log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(f, j.ID)
+		f.Close()
+	}
 	match := os.Getenv("SWEEP_FAKE_MATCH")
 	hit := match != "" && strings.Contains(j.Name, match) && !fakeAttemptOver(attempt)
 	for _, b := range strings.Split(spec, ",") {

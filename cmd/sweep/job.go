@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/probe"
@@ -62,7 +65,9 @@ func runJob(ctx context.Context, hooks jobHooks, runDir, id string, attempt int,
 	if j == nil {
 		return usageError{fmt.Errorf("job %s is not in the plan of %s", id, runDir)}
 	}
-	jc := jobContext{ctx: ctx, run: r, job: j, attempt: attempt, dataDir: dataDir, dir: r.JobDir(j)}
+	// A job runs in its work folder in the store; the controller moves it
+	// into the store once its results are written.
+	jc := jobContext{ctx: ctx, run: r, job: j, attempt: attempt, dataDir: dataDir, dir: r.Store.WorkDir(j.ID)}
 	var recf *os.File
 	var mu sync.Mutex
 	jc.emit = func(rec job.Record) {
@@ -85,6 +90,11 @@ func runJob(ctx context.Context, hooks jobHooks, runDir, id string, attempt int,
 		return err
 	}
 	if err := os.MkdirAll(jc.dir, 0o755); err != nil {
+		return fail(err)
+	}
+	// A done marker of an earlier attempt (whose results were never kept)
+	// must not vouch for this one.
+	if err := os.Remove(filepath.Join(jc.dir, workspace.DoneMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail(err)
 	}
 	spec, err := json.MarshalIndent(j.Spec, "", "  ")
@@ -159,15 +169,18 @@ func dispatch(jc jobContext) error {
 			jc.emit(job.Record{Type: job.RecInfo, Name: "backend_fallback", Message: warning})
 		}
 		jc.emit(job.Record{Type: job.RecInfo, Name: "backend", Backend: cfg})
+		if folder, err := data.Folder(spec.Dataset, jc.dataDir); err == nil {
+			jc.emit(job.Record{Type: job.RecInfo, Name: "data_dir", Message: folder})
+		}
 		env := runner.Env{Backend: backend, DataDir: jc.dataDir, Dir: jc.dir, Emit: jc.emit}
 		if spec.Kind == job.KindPretrain {
 			return runner.Pretrain(jc.ctx, env, spec)
 		}
 		parent := ""
 		if spec.Parent != "" {
-			parent = jc.run.JobDir(jc.run.Plan.Job(spec.Parent))
+			parent = jc.run.Store.EntryDir(spec.Parent)
 		}
 		return runner.Features(jc.ctx, env, spec, parent)
 	}
-	return probe.Run(spec, jc.run.JobDir(jc.run.Plan.Job(spec.Features)), jc.emit)
+	return probe.Run(spec, jc.run.Store.EntryDir(spec.Features), jc.emit)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -78,21 +77,28 @@ Examples:
 			if err != nil {
 				return err
 			}
-			p := grid.NewPlan(g)
+			if err := checkData(c, g, hooks); err != nil {
+				return err
+			}
+			ids := workspace.OpenDataIDs(c.String("runs"))
+			p, _, err := planFor(g, ids, c.String("data-dir"))
+			if err != nil {
+				return err
+			}
 			if len(p.Jobs) > largeSweep && !c.Bool("yes") {
 				return usageError{fmt.Errorf("%s expands to %d jobs (%d grid points); pass --yes if that is meant", path, len(p.Jobs), p.Stats.Points)}
 			}
 			if err := checkExecutor(c, g, p); err != nil {
 				return err
 			}
-			if err := checkData(c, g, hooks); err != nil {
-				return err
-			}
 			r, err := workspace.CreateRun(workspace.RunDir(c.String("runs"), p), src, p)
 			if err != nil {
-				return err
+				return stopError(err)
 			}
 			defer r.Unlock()
+			if err := ids.Save(); err != nil {
+				logger.Warn("data checksum cache not written", "error", err)
+			}
 			return execute(c, logger, r, g)
 		},
 	}
@@ -185,17 +191,23 @@ func execute(c *cli.Context, logger *slog.Logger, r *workspace.Run, g *grid.Grid
 	exp := metrics.New(r.Plan, nil)
 	stopServing := serveMetrics(c, g, exp, logger)
 	defer stopServing()
-	ctl, progress, rec, err := newController(c, logger, r, g, exp, jr, hist)
+	ctl, progress, err := newController(c, logger, r, g, exp, jr, hist)
 	if err != nil {
 		return err
 	}
+	stopBeat := r.Store.KeepAlive(10 * time.Second) // claims stay fresh while this controller lives
+	defer stopBeat()
+	defer r.Store.ReleaseAll()
 	start := time.Now()
 	sum, err := ctl.Execute(ctx)
 	progress.finish()
-	if werr := writeResults(logger, r, rec, sum); werr != nil && err == nil {
-		err = werr
+	if werr := writeResults(logger, r, sum); werr != nil && err == nil {
+		err = stopError(werr)
 	}
 	printSummary(out, r, sum, time.Since(start))
+	if controller.IsDiskFull(err) {
+		fmt.Fprintln(out, diskFullMessage(r))
+	}
 	finishMetrics(c, exp, logger)
 	if err != nil {
 		return err
@@ -213,24 +225,16 @@ func stopError(err error) error {
 }
 
 // newController wires the controller of a run: its resources, executor,
-// journal and observers (results, metrics, progress).
+// journal, store and observers (results, metrics, progress).
 func newController(c *cli.Context, logger *slog.Logger, r *workspace.Run, g *grid.Grid, exp *metrics.Exporter,
-	jr controller.Journal, hist workspace.History) (*controller.Controller, *progress, *results.Recorder, error) {
-	already := 0
-	for _, j := range r.Plan.Jobs {
-		if s, ok := hist.States[j.ID]; (ok && s.State == job.StateDone) || workspace.JobFinished(r.JobDir(j)) {
-			exp.MarkDone(j)
-			already++
-		}
-	}
+	jr controller.Journal, hist workspace.History) (*controller.Controller, *progress, error) {
 	if hist.Skipped > 0 {
 		logger.Warn("journal lines could not be read and were skipped", "run", r.Dir, "lines", hist.Skipped)
 	}
-	rec := results.NewRecorder(r.ResultsDir(), r.Plan.Settings)
-	prog := newProgress(c.App.Writer, r.Plan, already)
+	rec := results.NewRecorder(func(j *job.Job) string { return results.JobResultsDir(r.Store.WorkDir(j.ID)) }, r.Plan.Settings)
+	prog := newProgress(c.App.Writer, r.Plan)
 	ctl := &controller.Controller{
-		Plan: r.Plan, Journal: jr, History: hist, Logger: logger,
-		Finished:  func(j *job.Job) bool { return workspace.JobFinished(r.JobDir(j)) },
+		Plan: r.Plan, Journal: jr, History: hist, Store: r.Store, Results: rec, Logger: logger,
 		Observers: []controller.Observer{rec, exp, prog},
 		Retries:   g.Retries, MaxFailures: g.MaxFailures, Backoff: c.Duration("backoff"), Timeout: c.Duration("timeout"),
 		MaxParallel: c.Int("max-parallel"),
@@ -242,23 +246,27 @@ func newController(c *cli.Context, logger *slog.Logger, r *workspace.Run, g *gri
 	if bin == "" {
 		var err error
 		if bin, err = os.Executable(); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 	}
+	workDir := func(j *job.Job) string { return r.Store.WorkDir(j.ID) }
 	switch executorKind(c, g) {
 	case "local":
 		gpuIDs := local.DiscoverGPUs()
 		ctl.CPUs, ctl.GPUs, ctl.MemoryGB = localResources(c, g, len(gpuIDs))
-		ctl.Exec = &local.Executor{RunDir: r.Dir, JobDir: r.JobDir, Binary: bin, GPUIDs: gpuIDs,
+		ctl.Exec = &local.Executor{RunDir: r.Dir, JobDir: workDir, Binary: bin, GPUIDs: gpuIDs,
 			Heartbeat: c.Duration("heartbeat"), StopGrace: c.Duration("stop-grace"), Env: dataEnv(c.String("data-dir"))}
 		fmt.Fprintf(c.App.Writer, "run folder: %s (%d jobs; %d CPU cores, %d GPUs)\n", r.Dir, len(r.Plan.Jobs), ctl.CPUs, ctl.GPUs)
 	case "slurm":
 		abs, err := filepath.Abs(r.Dir)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		r.Dir = abs // array tasks run elsewhere: they need absolute paths
-		ctl.Exec = &slurm.Executor{Settings: slurm.Settings(g.Slurm), RunDir: r.Dir, Plan: r.Plan.Name, JobDir: r.JobDir, Binary: bin, Logger: logger}
+		if r.Store.Dir, err = filepath.Abs(r.Store.Dir); err != nil {
+			return nil, nil, err
+		}
+		ctl.Exec = &slurm.Executor{Settings: slurm.Settings(g.Slurm), RunDir: r.Dir, Plan: r.Plan.Name, JobDir: workDir, Binary: bin, Logger: logger}
 		// Slurm schedules: the controller submits every ready job at once.
 		ctl.CPUs = 1 << 20
 		if ctl.MaxParallel == 0 {
@@ -266,7 +274,7 @@ func newController(c *cli.Context, logger *slog.Logger, r *workspace.Run, g *gri
 		}
 		fmt.Fprintf(c.App.Writer, "run folder: %s (%d jobs; submitting to Slurm as job arrays)\n", r.Dir, len(r.Plan.Jobs))
 	}
-	return ctl, prog, rec, nil
+	return ctl, prog, nil
 }
 
 // localResources are the CPU cores, GPUs and memory the local executor
@@ -310,29 +318,87 @@ func serveMetrics(c *cli.Context, g *grid.Grid, exp *metrics.Exporter, logger *s
 	return func() { _ = srv.Close() }
 }
 
-// writeResults merges the run's Parquet parts and writes its report, when
-// this launch ran anything (or they are missing): a relaunch that runs
-// nothing writes nothing.
-func writeResults(logger *slog.Logger, r *workspace.Run, rec *results.Recorder, sum controller.Summary) error {
-	var errs []error
-	for _, e := range rec.Errors() {
-		logger.Error("results part not written", "error", e)
-		errs = append(errs, e)
+// writeResults writes the run's Parquet tables (from its jobs' folders in
+// the store, reused jobs included), links its jobs, and writes its report,
+// when this launch ran or reused anything new (or they are missing): a
+// relaunch that changes nothing writes nothing.
+func writeResults(logger *slog.Logger, r *workspace.Run, sum controller.Summary) error {
+	_, err := os.Stat(filepath.Join(r.Dir, "report.md"))
+	if sum.Done == sum.Reused && sum.Reused == len(r.Plan.Jobs) && err == nil && !newlyReused(r) {
+		return nil
 	}
-	ran := sum.Done+sum.Failed > sum.Reused || sum.Stopped
-	if _, err := os.Stat(filepath.Join(r.Dir, "report.md")); !ran && err == nil {
-		return errors.Join(errs...)
-	}
-	t, err := results.Compact(r.ResultsDir())
+	t, err := runTables(r)
 	if err != nil {
-		logger.Error("compact results", "error", err)
-		return errors.Join(append(errs, err)...)
+		return err
+	}
+	if err := results.Write(r.ResultsDir(), t); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	if err := r.LinkJobs(); err != nil {
+		return err
 	}
 	if err := reports.Write(r.Dir, r.Plan, t, reports.Options{Logger: logger}); err != nil {
-		logger.Error("report", "error", err)
-		errs = append(errs, err)
+		return fmt.Errorf("write report: %w", err)
 	}
-	return errors.Join(errs...)
+	return nil
+}
+
+// newlyReused reports finished jobs of the run that its jobs/ folder does
+// not link yet (reused from the store by this launch).
+func newlyReused(r *workspace.Run) bool {
+	for _, j := range r.Plan.Jobs {
+		if _, err := os.Lstat(filepath.Join(r.Dir, "jobs", j.Name)); err != nil && r.Store.Finished(j.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// diskFullMessage says which folder is full, how much the rest of the sweep
+// needs (from the sizes of its finished jobs of each kind), and that
+// relaunching resumes.
+func diskFullMessage(r *workspace.Run) string {
+	sizes := kindSizes(r)
+	left := map[job.Kind]int{}
+	for _, j := range r.Plan.Jobs {
+		if !r.Store.Finished(j.ID) {
+			left[j.Spec.Kind]++
+		}
+	}
+	var b strings.Builder
+	abs, _ := filepath.Abs(r.Store.Dir)
+	fmt.Fprintf(&b, "\nThe disk (or quota) of %s is full: the sweep stopped, and no job was counted as failed.\n", abs)
+	var total int64
+	unknown := false
+	for _, k := range sortedKinds(left) {
+		if sz, ok := sizes[k]; ok {
+			fmt.Fprintf(&b, "  %-9s %4d jobs left x %s each (mean of finished ones)\n", k, left[k], bytesText(sz))
+			total += sz * int64(left[k])
+		} else {
+			fmt.Fprintf(&b, "  %-9s %4d jobs left (none finished yet to measure)\n", k, left[k])
+			unknown = true
+		}
+	}
+	switch {
+	case unknown && total == 0:
+		b.WriteString("No job of these kinds has finished yet to measure what they need.\n")
+	case unknown:
+		fmt.Fprintf(&b, "The rest of the sweep needs at least %s, plus the kinds not yet measured.\n", bytesText(total))
+	default:
+		fmt.Fprintf(&b, "The rest of the sweep needs about %s.\n", bytesText(total))
+	}
+	b.WriteString("Make room (or give --runs a bigger disk), then run the same command again: it resumes where it stopped.")
+	return b.String()
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
 }
 
 // finishMetrics pushes the final metrics and keeps serving them a while, as
@@ -372,7 +438,9 @@ func printSummary(out io.Writer, r *workspace.Run, s controller.Summary, d time.
 	for _, f := range s.Failures {
 		fmt.Fprintf(out, "  failed: %s: %s\n", f.Job.Name, firstLine(f.Error))
 	}
-	fmt.Fprintf(out, "report:  %s\nresults: %s\n", filepath.Join(r.Dir, "report.md"), filepath.Join(r.ResultsDir(), "{jobs,metrics}.parquet"))
+	if _, err := os.Stat(filepath.Join(r.Dir, "report.md")); err == nil {
+		fmt.Fprintf(out, "report:  %s\nresults: %s\n", filepath.Join(r.Dir, "report.md"), filepath.Join(r.ResultsDir(), "{jobs,metrics}.parquet"))
+	}
 }
 
 // firstLine returns the first line of an error message, for summaries.

@@ -4,10 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
+	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/goccy/go-yaml"
 	"github.com/urfave/cli/v2"
 )
@@ -15,18 +20,25 @@ import (
 func planCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "plan",
-		Usage:     "expand a grid into its job graph and print it; runs nothing",
+		Usage:     "expand a grid into its job graph and say what the store already holds; runs nothing",
 		ArgsUsage: "GRID",
 		Description: `Prints the counts (grid points, pretraining, feature and evaluation jobs, and the
-jobs saved because several grid points share them) and the job table.
+jobs saved because several grid points share them), how many jobs of each kind are new and
+how many the workspace's store holds already (and from which sweep), and the job table.
+With --why JOB, explains why a job is not in the store: the closest stored job of its kind
+and the settings that differ.
 
 Examples:
    sweep plan configs/quickstart.yaml
+   sweep plan configs/quickstart.yaml --why 4d345c817764
    sweep plan --format json configs/quickstart.yaml | jq '.stats'
    sweep plan --show-defaults`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "table", Usage: "table or json"},
 			&cli.BoolFlag{Name: "show-defaults", Usage: "print the default value of every grid key, as YAML, and exit"},
+			&cli.StringFlag{Name: "runs", Value: "runs", Usage: "the workspace whose store is compared with the plan"},
+			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"SWEEP_DATA_DIR"}, Usage: "folder with the data sets (as for launch: their files are part of the job IDs)"},
+			&cli.StringFlag{Name: "why", Usage: "explain why the job with this `ID` (or name) is not in the store"},
 		},
 		Action: func(c *cli.Context) error {
 			out := c.App.Writer
@@ -42,14 +54,24 @@ Examples:
 			if err != nil {
 				return err
 			}
-			p := grid.NewPlan(g)
+			p, missing, err := planFor(g, workspace.OpenDataIDs(c.String("runs")), c.String("data-dir"))
+			if err != nil {
+				return err
+			}
+			st := storeOf(c.String("runs"))
+			if id := c.String("why"); id != "" {
+				return explainMiss(out, p, st, id)
+			}
 			switch c.String("format") {
 			case "json":
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(p)
 			case "table":
-				return printPlan(out, p)
+				if len(missing) > 0 {
+					fmt.Fprintf(out, "(data sets not found: %s; the IDs of their jobs are provisional)\n", strings.Join(missing, ", "))
+				}
+				return printPlan(out, p, st)
 			default:
 				return usageError{fmt.Errorf("plan: unknown --format %q (want table or json)", c.String("format"))}
 			}
@@ -57,51 +79,108 @@ Examples:
 	}
 }
 
-func printPlan(out io.Writer, p *job.Plan) error {
+// storeOf opens a workspace's store to read it, or returns nil when the
+// workspace does not exist (nothing is stored, nothing is created).
+func storeOf(runs string) *workspace.Store {
+	if _, err := os.Stat(filepath.Join(runs, "store")); err != nil {
+		return nil
+	}
+	st, err := workspace.OpenStore(runs, "")
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// stored says, per job, the sweep that ran it when the store holds it.
+func stored(p *job.Plan, st *workspace.Store) map[string]string {
+	out := map[string]string{}
+	if st == nil {
+		return out
+	}
+	for _, j := range p.Jobs {
+		if st.Finished(j.ID) {
+			out[j.ID] = st.Origin(j.ID)
+			if out[j.ID] == "" {
+				out[j.ID] = "?"
+			}
+		}
+	}
+	return out
+}
+
+func printPlan(out io.Writer, p *job.Plan, st *workspace.Store) error {
 	s := p.Stats
-	fmt.Fprintf(out, "sweep %s: %d grid points -> %d jobs (%d pretraining, %d feature extraction, %d evaluation); %d jobs saved by sharing\n\n",
+	fmt.Fprintf(out, "sweep %s: %d grid points -> %d jobs (%d pretraining, %d feature extraction, %d evaluation); %d jobs saved by sharing\n",
 		p.Name, s.Points, s.Jobs, s.Pretrain, s.Features, s.Eval, s.Saved)
+	have := stored(p, st)
+	fmt.Fprintf(out, "%d jobs to run, %d in the store already\n", len(p.Jobs)-len(have), len(have))
+	for _, kc := range p.KindCounts() {
+		from := map[string]int{}
+		n := 0
+		for _, j := range p.Jobs {
+			if sweep, ok := have[j.ID]; ok && j.Spec.Kind == kc.Kind {
+				from[sweep]++
+				n++
+			}
+		}
+		line := fmt.Sprintf("  %-9s %4d new", kc.Kind, kc.N-n)
+		if n > 0 {
+			var parts []string
+			for _, sw := range sortedKeys(from) {
+				parts = append(parts, fmt.Sprintf("%d from %s", from[sw], sw))
+			}
+			line += fmt.Sprintf(", %4d stored (%s)", n, strings.Join(parts, ", "))
+		}
+		fmt.Fprintln(out, line)
+	}
+	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tDATASET\tMETHOD\tENCODER\tSEED\tLABELS\tDEPENDS ON")
+	fmt.Fprintln(tw, "ID\tKIND\tDATASET\tMETHOD\tENCODER\tSEED\tLABELS\tDEPENDS ON\tSTORE")
 	for _, j := range p.Jobs {
 		sp := j.Spec
-		enc := sp.Arch
-		if sp.Kind == job.KindPretrain {
-			enc = joinArchs(sp.Archs)
-		} else if sp.Role == job.RoleSmall || sp.Role == job.RoleLarge {
+		enc := sp.ArchLabel()
+		if sp.Role == job.RoleSmall || sp.Role == job.RoleLarge {
 			enc += " (" + sp.Role + ", with " + sp.PeerArch + ")"
 		}
 		if enc == "" {
 			enc = "-"
 		}
-		labels := "-"
-		switch sp.Kind {
-		case job.KindLinear, job.KindKNN:
-			labels = "all"
-		case job.KindFraction:
-			labels = fmt.Sprintf("%g%%", sp.Fraction*100)
-		case job.KindNoise:
-			labels = fmt.Sprintf("%g%% %s noise", sp.NoiseRate*100, sp.NoiseKind)
-			if sp.Fraction < 1 {
-				labels += fmt.Sprintf(", %g%%", sp.Fraction*100)
-			}
-		}
 		deps := "-"
 		if len(j.Deps) > 0 {
 			deps = j.Deps[0]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", j.ID, sp.Kind, sp.Dataset, sp.Method, enc, sp.Seed, labels, deps)
+		where := "new"
+		if sw, ok := have[j.ID]; ok {
+			where = "from " + sw
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, sp.Kind, sp.Dataset, sp.Method, enc, sp.Seed, labels(sp), deps, where)
 	}
 	return tw.Flush()
 }
 
-func joinArchs(a []string) string {
-	s := ""
-	for i, x := range a {
-		if i > 0 {
-			s += "+"
+// labels describes the labels a probe trains on.
+func labels(sp job.Spec) string {
+	switch sp.Kind {
+	case job.KindLinear, job.KindKNN:
+		return "all"
+	case job.KindFraction:
+		return fmt.Sprintf("%g%%", sp.Fraction*100)
+	case job.KindNoise:
+		l := fmt.Sprintf("%g%% %s noise", sp.NoiseRate*100, sp.NoiseKind)
+		if sp.Fraction < 1 {
+			l += fmt.Sprintf(", %g%%", sp.Fraction*100)
 		}
-		s += x
+		return l
 	}
-	return s
+	return "-"
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }

@@ -14,7 +14,9 @@ func TestPlanGolden(t *testing.T) {
 		{"plan-small.json", "json", "testdata/small.yaml"},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			code, out, errs := runCLI(t, "plan", "--format", tc.format, tc.grid)
+			// A fixed stand-in for the data set, and an empty workspace: the
+			// IDs hash those bytes, and every job is new.
+			code, out, errs := runCLI(t, "plan", "--format", tc.format, "--data-dir", "testdata/data", "--runs", t.TempDir(), tc.grid)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errs)
 			}

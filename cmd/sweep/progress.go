@@ -35,15 +35,14 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func newProgress(out io.Writer, p *job.Plan, alreadyDone int) *progress {
-	pr := &progress{out: out, total: len(p.Jobs), done: alreadyDone, running: map[string]string{}, jobBars: map[string]*mpb.Bar{}}
+func newProgress(out io.Writer, p *job.Plan) *progress {
+	pr := &progress{out: out, total: len(p.Jobs), running: map[string]string{}, jobBars: map[string]*mpb.Bar{}}
 	if isTerminal(out) {
 		pr.bars = mpb.New(mpb.WithOutput(out), mpb.WithWidth(40), mpb.WithRefreshRate(250*time.Millisecond))
 		pr.overall = pr.bars.AddBar(int64(len(p.Jobs)),
 			mpb.PrependDecorators(decor.Name("all jobs ", decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d", decor.WCSyncSpace)),
 			mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)),
 			mpb.BarPriority(-1))
-		pr.overall.SetCurrent(int64(alreadyDone))
 	}
 	return pr
 }
@@ -75,7 +74,7 @@ func (p *progress) JobRecord(j *job.Job, attempt int, r job.Record) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.running[j.ID] = fmt.Sprintf("%s %s epoch %d/%d loss %.3f %.0f img/s", j.Spec.Method, joinArchs(j.Spec.Archs), r.Epoch, r.Epochs, r.Value, r.ImagesPerSec)
+	p.running[j.ID] = fmt.Sprintf("%s %s epoch %d/%d loss %.3f %.0f img/s", j.Spec.Method, j.Spec.ArchLabel(), r.Epoch, r.Epochs, r.Value, r.ImagesPerSec)
 	if b := p.jobBars[j.ID]; b != nil && r.Steps > 0 {
 		b.SetTotal(r.Steps, false)
 		b.SetCurrent(r.Step)
@@ -91,15 +90,18 @@ func (p *progress) JobEnded(j *job.Job, attempt int, st job.State, err error, st
 		b.Abort(true)
 		delete(p.jobBars, j.ID)
 	}
-	if st == job.StateDone {
+	switch {
+	case st == job.StateDone:
 		p.done++
 		if p.overall != nil {
 			p.overall.Increment()
 		}
-	} else {
+	case st != job.StateStopped:
 		p.failed++
 	}
-	p.show()
+	if attempt > 0 { // reused jobs (attempt 0) need no line of their own
+		p.show()
+	}
 }
 
 // show prints a line at most every 5 s when there are no bars.

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 
 	"github.com/dogo-sweep/dogo-sweep/reports"
-	"github.com/dogo-sweep/dogo-sweep/results"
 	"github.com/urfave/cli/v2"
 )
 
@@ -22,7 +21,7 @@ func reportCommand(logger *slog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
-			t, err := results.Read(r.ResultsDir())
+			t, err := runTables(r)
 			if err != nil {
 				return err
 			}

@@ -28,7 +28,7 @@ Examples:
 					bad = err
 					continue
 				}
-				p := grid.NewPlan(g)
+				p := grid.NewPlan(g, nil)
 				fmt.Fprintf(c.App.Writer, "%s: ok (%d grid points, %d jobs)\n", path, p.Stats.Points, p.Stats.Jobs)
 			}
 			if bad != nil {

@@ -8,6 +8,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,7 +32,8 @@ type Executor interface {
 }
 
 // Observer is told about jobs as they start, report and end (metrics,
-// results, progress).
+// results, progress). A job reused from the store, run by another sweep or
+// an earlier launch, ends with attempt 0 and state done, and never starts.
 type Observer interface {
 	JobStarted(j *job.Job, attempt int)
 	JobRecord(j *job.Job, attempt int, rec job.Record)
@@ -41,6 +43,28 @@ type Observer interface {
 // Journal keeps the state changes a resumed sweep replays.
 type Journal interface {
 	Append(e workspace.Entry) error
+}
+
+// Store holds the finished jobs of every sweep in the workspace. A job runs
+// only under this controller's claim, and enters the store by Commit.
+type Store interface {
+	// Finished reports whether the store holds the job finished.
+	Finished(id string) bool
+	// Origin names the sweep that ran a finished job.
+	Origin(id string) string
+	// Claim claims a job; ok is false, with the holder, when another live
+	// controller holds it.
+	Claim(id string) (ok bool, holder string, err error)
+	// Release drops a claim (the job failed, stopped or was not started).
+	Release(id string)
+	// Commit makes a finished job a store entry, and releases its claim.
+	Commit(id string) error
+}
+
+// ResultWriter writes an attempt's result rows into the job's folder; it is
+// called when an attempt ends, before the job is committed to the store.
+type ResultWriter interface {
+	WriteResult(j *job.Job, attempt int, state job.State, err error, start, end time.Time) error
 }
 
 // Slot is what a job was given to run on.
@@ -56,7 +80,12 @@ type Slot struct {
 
 // EnvironmentError is a fault of the machine, not of the job (a full disk):
 // the sweep stops, and the job is not counted as failed.
-type EnvironmentError struct{ Err error }
+type EnvironmentError struct {
+	Err error
+	// DiskFull: the fault is a full disk or quota (a child job's words for
+	// it arrive as text, not as an errno).
+	DiskFull bool
+}
 
 func (e *EnvironmentError) Error() string { return e.Err.Error() }
 func (e *EnvironmentError) Unwrap() error { return e.Err }
@@ -75,12 +104,15 @@ type Controller struct {
 	Journal Journal
 	// History is what earlier runs of the sweep journaled.
 	History workspace.History
-	// Finished reports a job whose outputs are complete although the
-	// journal does not say so (the controller died before journaling it).
-	Finished  func(j *job.Job) bool
+	// Store holds finished jobs: a job it holds is done, not run again.
+	Store     Store
+	Results   ResultWriter
 	Exec      Executor
 	Logger    *slog.Logger
 	Observers []Observer
+	// ClaimPoll is how often jobs claimed by another controller are looked
+	// at again (default 1 s).
+	ClaimPoll time.Duration
 	// CPUs and GPUs available; jobs start when theirs are free.
 	CPUs int
 	GPUs int
@@ -132,7 +164,9 @@ type sweep struct {
 	lastErr  map[string]string
 	res      *resources
 	running  int
-	waiting  int // failed jobs waiting for their retry timer
+	waiting  int             // failed jobs waiting for their retry timer
+	claimed  int             // jobs waiting for another controller's claim to end
+	told     map[string]bool // claims already logged
 	gaveUp   int
 	done     chan outcome
 	retry    chan *job.Job
@@ -153,6 +187,8 @@ func (c *Controller) Execute(ctx context.Context) (Summary, error) {
 	if err := s.restore(); err != nil {
 		return Summary{}, err
 	}
+	poll := time.NewTicker(cmp.Or(c.ClaimPoll, time.Second))
+	defer poll.Stop()
 	for {
 		if !s.stopping && ctx.Err() != nil {
 			s.stop(nil, "stopping: waiting for running jobs to checkpoint")
@@ -160,7 +196,7 @@ func (c *Controller) Execute(ctx context.Context) (Summary, error) {
 		if !s.stopping {
 			s.launchReady()
 		}
-		if s.running == 0 && (s.stopping || s.waiting == 0) {
+		if s.running == 0 && (s.stopping || s.waiting+s.claimed == 0) {
 			break
 		}
 		select {
@@ -175,6 +211,8 @@ func (c *Controller) Execute(ctx context.Context) (Summary, error) {
 			}
 		case o := <-s.done:
 			s.finish(o)
+		case <-poll.C:
+			s.recheckClaims()
 		}
 	}
 	return s.summarize()
@@ -191,7 +229,7 @@ func (c *Controller) newSweep(ctx context.Context) *sweep {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	return &sweep{
 		c: c, ctx: ctx, host: host, order: launchOrder(c.Plan.Jobs),
-		state: map[string]job.State{}, attempts: map[string]int{}, failures: map[string]int{}, lastErr: map[string]string{},
+		state: map[string]job.State{}, attempts: map[string]int{}, failures: map[string]int{}, lastErr: map[string]string{}, told: map[string]bool{},
 		res:  newResources(max(c.CPUs, 1), c.GPUs, c.MemoryGB),
 		done: make(chan outcome), retry: make(chan *job.Job, len(c.Plan.Jobs)), // a retry timer never blocks, even after the loop ends
 		runCtx: runCtx, stopJobs: stop,
@@ -215,28 +253,37 @@ func launchOrder(jobs []*job.Job) []*job.Job {
 	return order
 }
 
-// restore takes each job's state from the journal of earlier runs: done
-// jobs stay done (also those finished but not journaled, which are journaled
-// now), every other job is pending.
+// restore takes each job's attempts and failures from the journal of
+// earlier runs; a job is done when the store holds it (whoever ran it), and
+// pending otherwise.
 func (s *sweep) restore() error {
 	for _, j := range s.c.Plan.Jobs {
-		st := job.StatePending
 		if h, ok := s.c.History.States[j.ID]; ok {
 			s.attempts[j.ID], s.failures[j.ID] = h.Attempts, h.Failures
-			if h.State == job.StateDone {
-				st = job.StateDone
+		}
+		s.state[j.ID] = job.StatePending
+		if s.c.Store.Finished(j.ID) {
+			if err := s.reuse(j); err != nil {
+				return err
 			}
 		}
-		if st != job.StateDone && s.c.Finished != nil && s.c.Finished(j) {
-			st = job.StateDone
-			if err := s.journal(workspace.Entry{Job: j.ID, State: job.StateDone, Attempt: s.attempts[j.ID]}); err != nil {
-				return s.stopErr
-			}
+	}
+	return nil
+}
+
+// reuse marks a job the store holds as done here: journaled (with the sweep
+// that ran it, when not this one's journal already), told to the observers
+// as attempt 0.
+func (s *sweep) reuse(j *job.Job) error {
+	s.state[j.ID] = job.StateDone
+	s.sum.Reused++
+	if h, ok := s.c.History.States[j.ID]; !ok || h.State != job.StateDone {
+		if err := s.journal(workspace.Entry{Job: j.ID, State: job.StateDone, Sweep: s.c.Store.Origin(j.ID)}); err != nil {
+			return s.stopErr
 		}
-		if st == job.StateDone {
-			s.sum.Reused++
-		}
-		s.state[j.ID] = st
+	}
+	for _, o := range s.c.Observers {
+		o.JobEnded(j, 0, job.StateDone, nil, time.Time{}, time.Time{})
 	}
 	return nil
 }
@@ -281,7 +328,8 @@ func (s *sweep) ready(j *job.Job) bool {
 }
 
 // launchReady starts every pending job whose dependencies are done and
-// whose resources are free.
+// whose resources are free: a job the store holds by now is reused; one
+// another controller has claimed waits for that claim to end.
 func (s *sweep) launchReady() {
 	for _, j := range s.order {
 		if s.stopping {
@@ -290,11 +338,51 @@ func (s *sweep) launchReady() {
 		if s.state[j.ID] != job.StatePending || !s.ready(j) {
 			continue
 		}
+		if s.c.Store.Finished(j.ID) {
+			_ = s.reuse(j) // a journal failure stops the sweep
+			continue
+		}
 		if s.c.MaxParallel > 0 && s.running >= s.c.MaxParallel {
 			return
 		}
-		if slot, ok := s.res.take(j); ok {
-			s.start(j, slot)
+		slot, ok := s.res.take(j)
+		if !ok {
+			continue
+		}
+		if !s.claim(j) {
+			s.res.give(slot)
+			continue
+		}
+		s.start(j, slot)
+	}
+}
+
+// claim claims a job in the store, or marks it waiting for the controller
+// that holds it.
+func (s *sweep) claim(j *job.Job) bool {
+	ok, holder, err := s.c.Store.Claim(j.ID)
+	if err != nil {
+		s.stop(&StopError{Err: fmt.Errorf("cannot claim job %s in the store (%w): stopping; launch again to resume", j.Name, err)}, "stopping: the store cannot be written")
+		return false
+	}
+	if !ok {
+		s.state[j.ID] = job.StateWaiting
+		s.claimed++
+		if !s.told[j.ID] {
+			s.told[j.ID] = true
+			s.c.Logger.Info("waiting for another sweep that runs this job", "job", j.Name, "holder", holder)
+		}
+	}
+	return ok
+}
+
+// recheckClaims makes jobs that waited for another controller pending
+// again: the next launch finds them in the store, or claims them.
+func (s *sweep) recheckClaims() {
+	for _, j := range s.order {
+		if s.state[j.ID] == job.StateWaiting {
+			s.state[j.ID] = job.StatePending
+			s.claimed--
 		}
 	}
 }
@@ -336,25 +424,33 @@ func (s *sweep) start(j *job.Job, slot Slot) {
 	}()
 }
 
-// finish records an attempt's end and decides what comes next: done,
-// stopped (the sweep is stopping, or the environment failed), a retry after
-// backoff, or giving up (and skipping the job's dependents).
+// finish records an attempt's end and decides what comes next: done (its
+// results written and the job committed to the store), stopped (the sweep
+// is stopping, or the environment failed), a retry after backoff, or giving
+// up (and skipping the job's dependents).
 func (s *sweep) finish(o outcome) {
 	s.running--
 	s.res.give(o.slot)
 	st := s.classify(o)
 	id := o.job.ID
+	end := s.c.Now()
 	if o.err != nil {
 		s.lastErr[id] = o.err.Error()
+	}
+	if err := s.keep(o, st, end); err != nil {
+		st = job.StateStopped
+		s.lastErr[id] = err.Error()
+	}
+	if st != job.StateDone {
+		s.c.Store.Release(id)
 	}
 	s.state[id] = st
 	if st == job.StateFailed {
 		s.failures[id]++
 	}
-	end := s.c.Now()
-	e := workspace.Entry{Time: end, Job: id, State: st, Attempt: o.attempt}
-	if o.err != nil {
-		e.Error = o.err.Error()
+	e := workspace.Entry{Time: end, Job: id, State: st, Attempt: o.attempt, Error: s.lastErr[id]}
+	if st == job.StateDone {
+		e.Error = ""
 	}
 	_ = s.journal(e) // a failure stops the sweep (journal)
 	for _, ob := range s.c.Observers {
@@ -366,10 +462,32 @@ func (s *sweep) finish(o outcome) {
 		log.Debug("job done", "seconds", end.Sub(o.start).Seconds())
 	case job.StateStopped:
 		s.state[id] = job.StatePending // run again on the next launch
-		log.Info("job stopped", "reason", firstLine(o.err.Error()))
+		log.Info("job stopped", "reason", firstLine(s.lastErr[id]))
 	case job.StateFailed:
 		s.afterFailure(o, log)
 	}
+}
+
+// keep writes an attempt's results into the job's folder and commits a
+// finished job to the store. A write that fails stops the sweep: the job
+// stays out of the store and runs again on the next launch.
+func (s *sweep) keep(o outcome, st job.State, end time.Time) error {
+	var err error
+	if s.c.Results != nil {
+		err = s.c.Results.WriteResult(o.job, o.attempt, st, o.err, o.start, end)
+	}
+	if err == nil && st == job.StateDone {
+		err = s.c.Store.Commit(o.job.ID)
+	}
+	if err == nil || st == job.StateStopped {
+		return nil // a stopped attempt's rows are not worth stopping for
+	}
+	err = fmt.Errorf("cannot keep the results of job %s (%w): stopping; once that is fixed, launch the same grid again to resume", o.job.Name, err)
+	if IsDiskFull(err) {
+		err = &EnvironmentError{Err: err}
+	}
+	s.stop(&StopError{Err: err}, "stopping: a job's results cannot be written")
+	return err
 }
 
 // classify names an attempt's outcome.
@@ -440,6 +558,7 @@ func (s *sweep) summarize() (Summary, error) {
 			sum.Pending++
 		}
 	}
+	s.releaseClaims()
 	switch {
 	case s.stopErr != nil:
 		return sum, s.stopErr
@@ -447,6 +566,16 @@ func (s *sweep) summarize() (Summary, error) {
 		return sum, s.ctx.Err()
 	}
 	return sum, nil
+}
+
+// releaseClaims drops the claims of jobs this sweep does not run (waiting
+// ones hold none; this is for jobs left pending by a stop).
+func (s *sweep) releaseClaims() {
+	for _, j := range s.c.Plan.Jobs {
+		if st := s.state[j.ID]; st != job.StateDone && st != job.StateRunning {
+			s.c.Store.Release(j.ID)
+		}
+	}
 }
 
 // firstLine returns the first line of an error message, for logs.

@@ -81,6 +81,77 @@ func (m *memJournal) states(id string) []job.State {
 	return out
 }
 
+// memStore is an in-memory store: finished jobs (with the sweep that ran
+// them), claims (with their holders), and how often each job was committed.
+type memStore struct {
+	mu         sync.Mutex
+	done       map[string]string
+	claims     map[string]string
+	commits    map[string]int
+	failCommit error
+}
+
+func newMemStore() *memStore {
+	return &memStore{done: map[string]string{}, claims: map[string]string{}, commits: map[string]int{}}
+}
+
+func (m *memStore) Finished(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.done[id]
+	return ok
+}
+
+func (m *memStore) Origin(id string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.done[id]
+}
+
+func (m *memStore) Claim(id string) (bool, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h, ok := m.claims[id]; ok && h != "me" {
+		return false, h, nil
+	}
+	m.claims[id] = "me"
+	return true, "me", nil
+}
+
+func (m *memStore) Release(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.claims[id] == "me" {
+		delete(m.claims, id)
+	}
+}
+
+func (m *memStore) Commit(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failCommit != nil {
+		return m.failCommit
+	}
+	if m.claims[id] != "me" {
+		return fmt.Errorf("commit %s without its claim", id)
+	}
+	delete(m.claims, id)
+	m.done[id] = "this"
+	m.commits[id]++
+	return nil
+}
+
+// other acts as another controller: it holds a job's claim, then finishes
+// it (or gives it up).
+func (m *memStore) other(id string, finish bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.claims, id)
+	if finish {
+		m.done[id] = "other-sweep"
+	}
+}
+
 // chainPlan: for each of n pretraining jobs P<i>, a features job F<i> and two
 // probes L<i>, K<i> that depend on it.
 func chainPlan(n int) *job.Plan {
@@ -100,7 +171,7 @@ func chainPlan(n int) *job.Plan {
 }
 
 func newController(p *job.Plan, exec *fakeExec, jr *memJournal) *Controller {
-	return &Controller{Plan: p, Journal: jr, Exec: exec, CPUs: 2, Retries: 2, Backoff: time.Millisecond}
+	return &Controller{Plan: p, Journal: jr, Store: newMemStore(), Exec: exec, CPUs: 2, Retries: 2, Backoff: time.Millisecond, ClaimPoll: 5 * time.Millisecond}
 }
 
 func ok(context.Context, *job.Job, int) error { return nil }
@@ -294,23 +365,120 @@ func replay(jr *memJournal) workspace.History {
 	return h
 }
 
-func TestResumeSkipsFinishedJobs(t *testing.T) {
+// Jobs the store holds are done, whoever ran them: they never run again,
+// observers hear of them as attempt 0, and the journal says which sweep ran
+// them (unless it said done already).
+func TestStoredJobsAreReused(t *testing.T) {
 	jr := &memJournal{}
 	exec := &fakeExec{run: ok}
 	c := newController(chainPlan(2), exec, jr)
+	st := c.Store.(*memStore)
+	st.done["P0"], st.done["F0"] = "other-sweep", "other-sweep"
 	c.History = workspace.History{States: map[string]*workspace.JobState{"P0": {State: job.StateDone}}}
-	// P1 finished, but the controller died before journaling it.
-	c.Finished = func(j *job.Job) bool { return j.ID == "P1" }
+	obs := &endings{}
+	c.Observers = []Observer{obs}
 	sum, err := c.Execute(context.Background())
 	if err != nil || sum.Done != 8 || sum.Reused != 2 {
 		t.Fatalf("summary %+v, %v", sum, err)
 	}
-	if exec.starts("P0")+exec.starts("P1") != 0 {
-		t.Errorf("finished jobs ran again: %v", exec.log)
+	if exec.starts("P0")+exec.starts("F0") != 0 {
+		t.Errorf("stored jobs ran again: %v", exec.log)
 	}
-	if diff := cmp.Diff([]job.State{job.StateDone}, jr.states("P1")); diff != "" {
-		t.Errorf("P1 was not journaled done (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]job.State(nil), jr.states("P0")); diff != "" {
+		t.Errorf("P0, journaled done already, was journaled again (-want +got):\n%s", diff)
 	}
+	if e := jr.entries[0]; e.Job != "F0" || e.State != job.StateDone || e.Sweep != "other-sweep" {
+		t.Errorf("first entry %+v, want F0 done by other-sweep", e)
+	}
+	if obs.attempts["P0"] != 0 || obs.attempts["F0"] != 0 || obs.attempts["P1"] != 1 {
+		t.Errorf("attempts observers saw: %v", obs.attempts)
+	}
+	for _, id := range []string{"P1", "F1", "L0", "K1"} {
+		if st.commits[id] != 1 {
+			t.Errorf("%s committed %d times", id, st.commits[id])
+		}
+	}
+}
+
+// endings records the attempt each job ended with, for observers' tests.
+type endings struct {
+	mu       sync.Mutex
+	attempts map[string]int
+}
+
+func (e *endings) JobStarted(*job.Job, int)            {}
+func (e *endings) JobRecord(*job.Job, int, job.Record) {}
+func (e *endings) JobEnded(j *job.Job, a int, _ job.State, _ error, _, _ time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.attempts == nil {
+		e.attempts = map[string]int{}
+	}
+	e.attempts[j.ID] = a
+}
+
+// A job another controller has claimed is not run here: when that
+// controller finishes it, this one reuses it; when it gives it up, this one
+// runs it.
+func TestClaimedJobsWaitForTheirHolder(t *testing.T) {
+	for _, finish := range []bool{true, false} {
+		t.Run(fmt.Sprintf("holder finishes=%v", finish), func(t *testing.T) {
+			exec := &fakeExec{run: ok}
+			jr := &memJournal{}
+			c := newController(chainPlan(2), exec, jr)
+			st := c.Store.(*memStore)
+			st.claims["P0"] = "other-sweep"
+			go func() {
+				time.Sleep(30 * time.Millisecond)
+				st.other("P0", finish)
+			}()
+			sum, err := c.Execute(context.Background())
+			if err != nil || sum.Done != 8 {
+				t.Fatalf("summary %+v, %v", sum, err)
+			}
+			want := 0
+			if !finish {
+				want = 1
+			}
+			if got := exec.starts("P0"); got != want {
+				t.Errorf("P0 ran %d times here, want %d", got, want)
+			}
+			if exec.starts("P1") != 1 {
+				t.Errorf("an unclaimed job did not run while P0 waited: %v", exec.log)
+			}
+		})
+	}
+}
+
+// When a job's results cannot be written (a full disk), the job is not
+// committed, the sweep stops, and it is not counted as failed.
+func TestResultsWriteFailureStops(t *testing.T) {
+	exec := &fakeExec{run: ok}
+	jr := &memJournal{}
+	c := newController(chainPlan(2), exec, jr)
+	c.Results = resultsFunc(func(j *job.Job) error {
+		if j.ID == "P1" {
+			return fmt.Errorf("write part: %w", syscall.ENOSPC)
+		}
+		return nil
+	})
+	sum, err := c.Execute(context.Background())
+	var env *EnvironmentError
+	if !errors.As(err, &env) || !IsDiskFull(err) {
+		t.Fatalf("err %v, want an environment error for a full disk", err)
+	}
+	if st := c.Store.(*memStore); st.commits["P1"] != 0 {
+		t.Error("a job whose results were not written was committed")
+	}
+	if sum.Failed != 0 || !sum.Stopped {
+		t.Errorf("summary %+v", sum)
+	}
+}
+
+type resultsFunc func(j *job.Job) error
+
+func (f resultsFunc) WriteResult(j *job.Job, _ int, _ job.State, _ error, _, _ time.Time) error {
+	return f(j)
 }
 
 // A journal that cannot be written stops the sweep: running jobs are asked

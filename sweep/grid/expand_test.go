@@ -79,7 +79,7 @@ fractions: [1, 0.1]
 noise: {rates: [0, 0.5]}
 references: []
 `)
-	p := NewPlan(g)
+	p := NewPlan(g, nil)
 	if err := p.Topo(); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ noise: {rates: [0, 0.2, 0.4, 0.6, 0.8]}
 fractions: [0.01, 0.1, 1]
 references: []
 `)
-	p := NewPlan(g)
+	p := NewPlan(g, nil)
 	perFeatures := map[string]int{}
 	for _, j := range p.Jobs {
 		if j.Spec.Features != "" && j.Spec.Kind != job.KindKNN {
@@ -182,7 +182,7 @@ seeds: ` + seeds + "\n"
 			runtime.GC()
 			runtime.ReadMemStats(&ms0)
 			for i := 0; i < b.N; i++ {
-				p = NewPlan(g)
+				p = NewPlan(g, nil)
 			}
 			runtime.ReadMemStats(&ms1)
 			b.ReportMetric(float64(p.Stats.Points), "points")

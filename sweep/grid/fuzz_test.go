@@ -37,7 +37,7 @@ func FuzzParseGrid(f *testing.F) {
 		if g.Count() > 5000 {
 			return // valid but too large to plan in a fuzz iteration
 		}
-		p := NewPlan(g)
+		p := NewPlan(g, nil)
 		if err := p.Topo(); err != nil {
 			t.Fatal(err)
 		}

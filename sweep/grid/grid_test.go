@@ -89,7 +89,7 @@ func TestPlanIDsStableAcrossFormatting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pa, pb := NewPlan(ga), NewPlan(gb)
+	pa, pb := NewPlan(ga, nil), NewPlan(gb, nil)
 	if len(pa.Jobs) != len(pb.Jobs) {
 		t.Fatalf("%d vs %d jobs", len(pa.Jobs), len(pb.Jobs))
 	}
@@ -100,7 +100,7 @@ func TestPlanIDsStableAcrossFormatting(t *testing.T) {
 	}
 	// A setting that changes pretraining changes the pretraining IDs.
 	gc, _ := Parse("c.yaml", []byte(strings.Replace(a, "epochs: 3", "epochs: 4", 1)))
-	if NewPlan(gc).Jobs[0].ID == pa.Jobs[0].ID {
+	if NewPlan(gc, nil).Jobs[0].ID == pa.Jobs[0].ID {
 		t.Error("changing epochs kept the pretraining job ID")
 	}
 }

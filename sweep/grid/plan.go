@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,16 +14,14 @@ import (
 
 // planner builds a plan, sharing jobs whose configurations coincide. The
 // maps are keyed by structs, so that the common case (a job already planned)
-// costs a lookup and no string building; the canonical key that the job ID
-// hashes is built only for new jobs.
+// costs a lookup; the spec that the job ID hashes is built only for new jobs.
 type planner struct {
 	g           *Grid
 	plan        *job.Plan
 	pretrains   map[pretrainKey]*job.Job
 	featureJobs map[featuresKey]*job.Job
 	probeJobs   map[*job.Job]map[probeJobKey]*job.Job // by features job
-	pretrain    string                                // hash of the shared pretraining settings
-	eval        string                                // hash of the shared evaluation settings
+	data        DataIDs
 }
 
 type pretrainKey struct {
@@ -41,11 +40,15 @@ type probeJobKey struct {
 	pk   probeKey
 }
 
-// NewPlan expands a validated grid into its job graph.
-func NewPlan(g *Grid) *job.Plan {
+// DataIDs are the identities of data sets' files, by data set name (see
+// workspace.DataIDs); a job's ID covers those of the data sets it reads.
+type DataIDs map[string]string
+
+// NewPlan expands a validated grid into its job graph; data identifies the
+// data sets' files (nil: not known, as in tests).
+func NewPlan(g *Grid, data DataIDs) *job.Plan {
 	pl := &planner{g: g, plan: &job.Plan{Name: g.Name, Revision: job.Revision, Settings: g.settings()}, pretrains: map[pretrainKey]*job.Job{}, featureJobs: map[featuresKey]*job.Job{}, probeJobs: map[*job.Job]map[probeJobKey]*job.Job{}}
-	pl.pretrain = digest(g.Pretrain)
-	pl.eval = digest(g.Eval)
+	pl.data = data
 	points := g.Points()
 	pl.plan.Stats.Points = len(points)
 	refs := map[string]bool{}
@@ -133,14 +136,14 @@ func probeOf(p Point) probeKey {
 	return k
 }
 
-// add returns the planned job for k, or builds, names and plans it. key is
-// the canonical configuration the job ID hashes; it is built only for new jobs.
-func add[K comparable](pl *planner, m map[K]*job.Job, k K, key func() string, build func() *job.Job) *job.Job {
+// add returns the planned job for k, or builds, names and plans it: its ID
+// hashes its spec, which is built only for new jobs.
+func add[K comparable](pl *planner, m map[K]*job.Job, k K, build func() *job.Job) *job.Job {
 	if j, ok := m[k]; ok {
 		return j
 	}
 	j := build()
-	j.ID = hashID(key())
+	j.ID = SpecID(j.Spec)
 	j.Name = jobName(j)
 	m[k] = j
 	pl.plan.Jobs = append(pl.plan.Jobs, j)
@@ -161,13 +164,10 @@ func (pl *planner) pretrainJob(dataset, method, objective string, archs []string
 		joined += "+" + archs[1]
 	}
 	k := pretrainKey{dataset, method, objective, joined, seed}
-	key := func() string {
-		return strings.Join([]string{"pretrain", dataset, method, objective, joined, strconv.Itoa(seed), pl.pretrain, "revision " + job.Revision}, "|")
-	}
-	return add(pl, pl.pretrains, k, key, func() *job.Job {
+	return add(pl, pl.pretrains, k, func() *job.Job {
 		p := pl.g.Pretrain
 		return &job.Job{Spec: job.Spec{Kind: job.KindPretrain, Dataset: dataset, Method: method, Objective: objective, Seed: seed,
-			Archs: archs, Pretrain: &p}, CPUs: pl.g.Resources.CPUs, GPUs: pl.g.Resources.GPUs, GPUFraction: pl.g.Resources.GPUFraction,
+			Archs: archs, Pretrain: &p, Revision: job.Revision, Data: pl.dataOf(dataset)}, CPUs: pl.g.Resources.CPUs, GPUs: pl.g.Resources.GPUs, GPUFraction: pl.g.Resources.GPUFraction,
 			MemoryGB: pl.g.Resources.MemoryGB}
 	})
 }
@@ -196,14 +196,17 @@ func (pl *planner) reference(dataset, method, arch string, seed int) *job.Job {
 }
 
 func (pl *planner) features(spec job.Spec, deps []string) *job.Job {
-	spec.OOD = pl.g.OOD
-	spec.TrainSubset = pl.g.Eval.TrainSubset
 	k := featuresKey{spec.Dataset, spec.Method, spec.Objective, spec.Arch, spec.Role, spec.PeerArch, spec.Parent, spec.Seed, spec.Peer}
-	key := func() string {
-		return strings.Join([]string{"features", spec.Dataset, spec.Method, spec.Objective, strconv.Itoa(spec.Seed), spec.Parent,
-			strconv.Itoa(spec.Peer), spec.Arch, spec.Role, spec.PeerArch, strings.Join(spec.OOD, ","), strconv.Itoa(spec.TrainSubset)}, "|")
-	}
-	return add(pl, pl.featureJobs, k, key, func() *job.Job {
+	return add(pl, pl.featureJobs, k, func() *job.Job {
+		spec.OOD = slices.Sorted(slices.Values(pl.g.OOD)) // the order of the sets changes nothing
+		spec.TrainSubset = pl.g.Eval.TrainSubset
+		sets := []string{spec.Dataset}
+		for _, o := range spec.OOD {
+			if src, ok := job.CrossDatasetOOD(o); ok {
+				sets = append(sets, src)
+			}
+		}
+		spec.Data = pl.dataOf(sets...)
 		return &job.Job{Spec: spec, Deps: deps, CPUs: 1, GPUs: min(pl.g.Resources.GPUs, 1), GPUFraction: pl.g.Resources.GPUFraction}
 	})
 }
@@ -228,8 +231,8 @@ func (pl *planner) probes(f *job.Job, seed int, pk probeKey) {
 			jk.pk = pk
 		}
 		build := func() *job.Job {
-			spec := f.Spec
-			spec.Kind, spec.Features, spec.Seed, spec.OOD, spec.TrainSubset, spec.Parent = k, f.ID, seed, nil, 0, ""
+			spec := f.Spec // the features job's ID stands for its data and encoder
+			spec.Kind, spec.Features, spec.Seed, spec.OOD, spec.TrainSubset, spec.Parent, spec.Data = k, f.ID, seed, nil, 0, "", nil
 			if k != job.KindKNN {
 				spec.NoiseRate, spec.NoiseKind, spec.Fraction = pk.rate, pk.kind, pk.fraction
 			}
@@ -237,16 +240,7 @@ func (pl *planner) probes(f *job.Job, seed int, pk probeKey) {
 			spec.Eval = &e
 			return &job.Job{Spec: spec, Deps: []string{f.ID}, CPUs: 1}
 		}
-		key := func() string {
-			var rate, nkind, frac string
-			if k != job.KindKNN {
-				rate, nkind, frac = ftoa(pk.rate), pk.kind, ftoa(pk.fraction)
-			} else {
-				rate, frac = "0", "0"
-			}
-			return strings.Join([]string{string(k), f.ID, strconv.Itoa(seed), rate, nkind, frac, pl.eval}, "|")
-		}
-		add(pl, m, jk, key, build)
+		add(pl, m, jk, build)
 	}
 }
 
@@ -255,17 +249,28 @@ func (g *Grid) settings() *job.Settings {
 	return &job.Settings{Datasets: g.Datasets, Objectives: g.Objectives, Pairs: g.Pairs, Seeds: g.Seeds, Pretrain: g.Pretrain, Eval: g.Eval}
 }
 
-func digest(v any) string {
-	b, _ := json.Marshal(v)
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:8])
+// dataOf is the identity of the data sets a job reads.
+func (pl *planner) dataOf(sets ...string) map[string]string {
+	if pl.data == nil {
+		return nil
+	}
+	m := make(map[string]string, len(sets))
+	for _, s := range sets {
+		m[s] = pl.data[s]
+	}
+	return m
 }
 
-// hashID is the job ID: a hash of the job's canonical key, which holds every
-// setting that changes its result, so that it is stable across runs, key
-// order and formatting of the grid file.
-func hashID(key string) string {
-	h := sha256.Sum256([]byte(key))
+// SpecID is a job's ID: a hash of its spec, which holds every setting that
+// changes its result (its data files' identity, the pretraining revision,
+// and its parent's ID), so that it is stable across runs, key order and
+// formatting of the grid file, and equal in every sweep that plans the job.
+func SpecID(s job.Spec) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic("grid: a spec that does not marshal: " + err.Error())
+	}
+	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:6])
 }
 

@@ -213,7 +213,7 @@ func failure(ctx context.Context, werr error, rep *job.Record, tail string) erro
 	err := errors.New(msg)
 	switch {
 	case rep != nil && rep.Fault == job.FaultDiskFull, controller.DiskFullText(msg):
-		return environment(err)
+		return controller.DiskFull(err)
 	case rep != nil && rep.Permanent:
 		return job.Permanent(err)
 	}

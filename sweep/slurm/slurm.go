@@ -185,7 +185,7 @@ func taskError(msg string, reported *job.Record) error {
 	err := errors.New(msg + ": " + reported.Message)
 	switch {
 	case reported.Fault == job.FaultDiskFull:
-		return &controller.EnvironmentError{Err: err}
+		return controller.DiskFull(err)
 	case reported.Permanent:
 		return job.Permanent(err)
 	}

@@ -1,7 +1,8 @@
-// Package workspace is where sweeps live on disk: run folders (a sweep's
-// grid, plan, journal, lock, results and report) and the jobs' folders. It
-// owns every path, so that the controller, the executors and the commands
-// agree on them.
+// Package workspace is where sweeps live on disk. A workspace (the --runs
+// folder) holds a store of jobs that every sweep in it shares, and one run
+// folder per sweep (its grid, plan, journal, lock, results and report) that
+// refers to its jobs in the store. It owns every path, so that the
+// controller, the executors and the commands agree on them.
 package workspace
 
 import (
@@ -22,20 +23,21 @@ import (
 // ErrLocked means another controller works on the run folder.
 var ErrLocked = errors.New("run folder is locked by another controller")
 
-// Run is a run folder:
+// Run is a run folder, a view of a sweep's jobs in the store:
 //
 //	runs/<name>-<hash>/
 //	  grid.yaml      the grid as given
-//	  plan.json      the expanded plan
-//	  journal.jsonl  append-only job state changes (the truth for resume)
+//	  plan.json      the expanded plan (job IDs are store keys)
+//	  journal.jsonl  append-only job state changes of this sweep
 //	  lock           held (flock) by the running controller
-//	  jobs/<name>/   each job's spec.json, log, records.jsonl, checkpoints, result
-//	  results/       Parquet tables
+//	  jobs/<name>    a link to each finished job's folder in the store
+//	  results/       Parquet tables of the sweep's jobs (reused ones included)
 //	  report.md, plots/
 type Run struct {
-	Dir  string
-	Plan *job.Plan
-	lock *os.File
+	Dir   string
+	Plan  *job.Plan
+	Store *Store
+	lock  *os.File
 }
 
 // RunDir is the folder a grid's run lives in under root: the grid's name and a
@@ -52,10 +54,14 @@ func RunDir(root string, p *job.Plan) string {
 // grid and the plan are written only when they differ from what the folder
 // holds, so that relaunching a finished sweep rewrites nothing.
 func CreateRun(dir string, gridSrc []byte, p *job.Plan) (*Run, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "jobs"), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create run: %w", err)
 	}
-	r := &Run{Dir: dir, Plan: p}
+	st, err := OpenStore(filepath.Dir(dir), filepath.Base(dir))
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{Dir: dir, Plan: p, Store: st}
 	if err := r.Lock(); err != nil {
 		return nil, err
 	}
@@ -76,6 +82,15 @@ func CreateRun(dir string, gridSrc []byte, p *job.Plan) (*Run, error) {
 	return r, nil
 }
 
+// WritePlan replaces a run folder's plan.json.
+func WritePlan(dir string, p *job.Plan) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeIfChanged(filepath.Join(dir, "plan.json"), b)
+}
+
 // writeIfChanged writes data atomically unless path already holds it.
 func writeIfChanged(path string, data []byte) error {
 	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
@@ -94,7 +109,11 @@ func OpenRun(dir string) (*Run, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("open run %s: plan.json: %w", dir, err)
 	}
-	return &Run{Dir: dir, Plan: &p}, nil
+	st, err := OpenStore(filepath.Dir(dir), filepath.Base(dir))
+	if err != nil {
+		return nil, err
+	}
+	return &Run{Dir: dir, Plan: &p, Store: st}, nil
 }
 
 // Lock takes the run folder's lock; the kernel releases it when the process
@@ -151,8 +170,36 @@ func (r *Run) Unlock() {
 	}
 }
 
-// JobDir is a job's folder.
-func (r *Run) JobDir(j *job.Job) string { return filepath.Join(r.Dir, "jobs", j.Name) }
+// JobDir is a job's folder in the store: its entry once finished, its work
+// folder before.
+func (r *Run) JobDir(j *job.Job) string { return r.Store.JobDir(j.ID) }
+
+// LinkJobs links the run's finished jobs into its jobs/ folder (jobs/<name>
+// -> the store entry), for people who browse the run folder. Links that
+// exist are left alone.
+func (r *Run) LinkJobs() error {
+	dir := filepath.Join(r.Dir, "jobs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, j := range r.Plan.Jobs {
+		link := filepath.Join(dir, j.Name)
+		if !r.Store.Finished(j.ID) {
+			continue
+		}
+		if _, err := os.Lstat(link); err == nil {
+			continue
+		}
+		target, err := filepath.Rel(dir, r.Store.EntryDir(j.ID))
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(target, link); err != nil {
+			return fmt.Errorf("link job %s: %w", j.Name, err)
+		}
+	}
+	return nil
+}
 
 // ResultsDir holds the Parquet tables.
 func (r *Run) ResultsDir() string { return filepath.Join(r.Dir, "results") }
