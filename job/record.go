@@ -64,6 +64,10 @@ const (
 
 	MetricAccBest  = "accuracy_at_best_val" // test accuracy at the best-validation epoch
 	MetricAccFinal = "accuracy_final"       // test accuracy at the final epoch
+	// MetricAccSelected is the test accuracy a probe reports: at the
+	// best-validation epoch, or at the final one when the validation split is
+	// too small to choose an epoch by (probe.MinValPerClass).
+	MetricAccSelected = "accuracy_selected"
 	MetricKNN      = "knn_accuracy"
 )
 

@@ -182,3 +182,19 @@ func BenchmarkProbes(b *testing.B) {
 		})
 	}
 }
+
+// The reported accuracy comes from the best-validation epoch only when the
+// validation split has MinValPerClass images per class.
+func TestSelectionRule(t *testing.T) {
+	r := LinearResult{BestEpoch: 3, TestAtBest: 0.7, TestFinal: 0.8}
+	for _, tc := range []struct {
+		val   int
+		acc   float64
+		epoch int
+	}{{99, 0.8, 30}, {100, 0.7, 3}, {15, 0.8, 30}, {1500, 0.7, 3}} {
+		r.ValImages = tc.val
+		if acc, epoch, _ := r.Selected(10, 30); acc != tc.acc || epoch != tc.epoch {
+			t.Errorf("%d validation images: %g at epoch %d, want %g at %d", tc.val, acc, epoch, tc.acc, tc.epoch)
+		}
+	}
+}

@@ -48,6 +48,14 @@ func Run(spec job.Spec, featuresDir string, emit func(job.Record)) error {
 	metric(job.SplitVal, "best_accuracy", res.BestVal, res.BestEpoch)
 	metric(job.SplitTest, job.MetricAccBest, res.TestAtBest, res.BestEpoch)
 	metric(job.SplitTest, job.MetricAccFinal, res.TestFinal, e.Epochs)
+	selected, epoch, byVal := res.Selected(f.Classes, e.Epochs)
+	metric(job.SplitTest, job.MetricAccSelected, selected, epoch)
+	metric(job.SplitVal, "images", float64(res.ValImages), 0)
+	rule := "final epoch (validation split under the floor)"
+	if byVal {
+		rule = "best-validation epoch"
+	}
+	emit(job.Record{Type: job.RecInfo, Name: "selection", Message: rule})
 	for name, v := range res.OODAtBest {
 		metric(job.OODSplit(name), job.MetricAccBest, v, res.BestEpoch)
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -53,10 +54,10 @@ func writePlots(runDir string, sum []results.SummaryRow, t *results.Tables) ([]P
 			name, xlabel string
 			x            func(results.SummaryRow) (float64, bool)
 		}{
-			{"fraction", "fraction of labels (log scale)", func(s results.SummaryRow) (float64, bool) {
+			{"fraction", "labels used (log scale)", func(s results.SummaryRow) (float64, bool) {
 				return s.Fraction, (s.Kind == job.KindFraction || s.Kind == job.KindLinear) && s.NoiseRate == 0
 			}},
-			{"noise", "symmetric label noise rate", func(s results.SummaryRow) (float64, bool) {
+			{"noise", "symmetric label noise", func(s results.SummaryRow) (float64, bool) {
 				return s.NoiseRate, (s.Kind == job.KindNoise && s.NoiseKind == "symmetric" && s.Fraction == 1) || s.Kind == job.KindLinear
 			}},
 		} {
@@ -73,7 +74,7 @@ func writePlots(runDir string, sum []results.SummaryRow, t *results.Tables) ([]P
 				if pts[k] == nil {
 					pts[k] = map[float64][]float64{}
 				}
-				pts[k][x] = append(pts[k][x], 100*s.AccBest)
+				pts[k][x] = append(pts[k][x], 100*s.AccSelected)
 			}
 			if !hasSpread(pts) {
 				continue
@@ -90,7 +91,7 @@ func writePlots(runDir string, sum []results.SummaryRow, t *results.Tables) ([]P
 	}
 	for _, c := range []struct{ metric, file, title, ylabel string }{
 		{"ssl_loss", "plots/training-ssl-loss.png", "Pretraining: SSL loss per epoch (mean over seeds)", "NT-Xent loss"},
-		{"knn_accuracy", "plots/training-knn.png", "Pretraining: kNN monitor accuracy per epoch (epoch 0: the random start)", "kNN accuracy (2,000 train / 1,000 test images)"},
+		{job.MetricKNN, "plots/training-knn.png", "Pretraining: kNN monitor accuracy per epoch (epoch 0: the random start)", "kNN accuracy (%), 2,000 train / 1,000 test images"},
 	} {
 		if p, err := trainingFigure(runDir, t, c.metric, c.file, c.title, c.ylabel); err != nil {
 			return nil, err
@@ -122,31 +123,30 @@ var palette = []color.Color{
 }
 
 // lineFigure draws one line per encoder kind: the mean over seeds with
-// error bars of one standard deviation.
+// error bars of one standard deviation. The x ticks are the grid's values;
+// each line is shifted a little sideways, so that error bars at one x stay
+// apart; the axes leave a margin, so that nothing is drawn on the frame.
 func lineFigure(path, title, xlabel string, logX, legendLeft bool, pts map[curveKey]map[float64][]float64) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel
-	p.Y.Label.Text = "test accuracy (%), best-val epoch"
+	p.Y.Label.Text = "test accuracy (%)"
+	var all []float64
+	for _, byX := range pts {
+		for x := range byX {
+			all = append(all, x)
+		}
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(xTicks(all))
 	if logX {
 		p.X.Scale = plot.LogScale{}
-		var ticks []plot.Tick
-		seen := map[float64]bool{}
-		for _, byX := range pts {
-			for x := range byX {
-				if !seen[x] {
-					seen[x] = true
-					ticks = append(ticks, plot.Tick{Value: x, Label: fmt.Sprintf("%g%%", 100*x)})
-				}
-			}
-		}
-		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	}
 	keys := make([]curveKey, 0, len(pts))
 	for k := range pts {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].label() < keys[j].label() })
+	lo, hi := math.Inf(1), math.Inf(-1)
 	for i, k := range keys {
 		xs := make([]float64, 0, len(pts[k]))
 		for x := range pts[k] {
@@ -160,8 +160,9 @@ func lineFigure(path, title, xlabel string, logX, legendLeft bool, pts map[curve
 			if math.IsNaN(s) {
 				s = 0
 			}
-			xy[j] = plotter.XY{X: x, Y: m}
+			xy[j] = plotter.XY{X: dodge(x, i, len(keys), all, logX), Y: m}
 			errs[j] = struct{ Low, High float64 }{s, s}
+			lo, hi = math.Min(lo, m-s), math.Max(hi, m+s)
 		}
 		line, points, err := plotter.NewLinePoints(xy)
 		if err != nil {
@@ -184,15 +185,62 @@ func lineFigure(path, title, xlabel string, logX, legendLeft bool, pts map[curve
 		p.Add(line, points, bars)
 		p.Legend.Add(k.label(), line, points)
 	}
+	p.X.Min, p.X.Max = padRange(slices.Min(all), slices.Max(all), logX)
+	p.Y.Min, p.Y.Max = padRange(lo, hi, false)
 	p.Legend.Top = false
 	p.Legend.Left = legendLeft
 	p.Add(plotter.NewGrid())
 	return savePNG(p, path)
 }
 
+// xTicks marks the x values the data sit at (the grid's values), in percent.
+func xTicks(xs []float64) []plot.Tick {
+	seen := map[float64]bool{}
+	var ticks []plot.Tick
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			ticks = append(ticks, plot.Tick{Value: x, Label: fmt.Sprintf("%g%%", 100*x)})
+		}
+	}
+	sort.Slice(ticks, func(i, j int) bool { return ticks[i].Value < ticks[j].Value })
+	return ticks
+}
+
+// dodge shifts line i of n sideways by up to 1.5% of the x range (a factor
+// on a log scale), centred on the true x.
+func dodge(x float64, i, n int, all []float64, logX bool) float64 {
+	if n < 2 {
+		return x
+	}
+	step := (float64(i) - float64(n-1)/2) / float64(n-1) * 0.03
+	lo, hi := slices.Min(all), slices.Max(all)
+	if logX {
+		return x * math.Pow(hi/lo, step)
+	}
+	return x + step*(hi-lo)
+}
+
+// padRange widens [lo, hi] by 8% on each side (on a log scale, by a factor).
+func padRange(lo, hi float64, logScale bool) (float64, float64) {
+	if logScale {
+		f := math.Pow(hi/lo, 0.08)
+		if hi == lo {
+			f = 1.5
+		}
+		return lo / f, hi * f
+	}
+	pad := 0.08 * (hi - lo)
+	if pad == 0 {
+		pad = math.Max(math.Abs(hi)*0.05, 1)
+	}
+	return lo - pad, hi + pad
+}
+
 // trainingFigure draws a per-epoch training metric (mean over seeds) of every
 // pretrained peer.
 func trainingFigure(runDir string, t *results.Tables, metric, file, title, ylabel string) (*Plot, error) {
+	percent := metric == job.MetricKNN
 	jobs := map[string]results.JobRow{}
 	for _, j := range t.Jobs {
 		if j.Kind == string(job.KindPretrain) && j.Status == string(job.StateDone) {
@@ -217,7 +265,11 @@ func trainingFigure(runDir string, t *results.Tables, metric, file, title, ylabe
 			label = fmt.Sprintf("DoGo %s (%s)", archs[m.Peer], as(role, archs[m.Peer], archs[1-m.Peer]))
 		}
 		labels[label] = true
-		acc[key{label, m.Epoch}] = append(acc[key{label, m.Epoch}], m.Value)
+		v := m.Value
+		if percent {
+			v *= 100
+		}
+		acc[key{label, m.Epoch}] = append(acc[key{label, m.Epoch}], v)
 	}
 	if len(acc) == 0 {
 		return nil, nil

@@ -2,17 +2,20 @@ package reports
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/probe"
 	"github.com/dogo-sweep/dogo-sweep/results"
 )
 
@@ -64,7 +67,7 @@ func Headline(t *results.Tables) string {
 	sum := results.Summary(t)
 	cells := cellsOf(sum)
 	for _, do := range datasetObjectives(sum) {
-		for _, v := range comparison(io.Discard, cells, do[0], do[1], string(job.KindLinear), 0, "", 1, "") {
+		for _, v := range comparison(io.Discard, cells, do[0], do[1], string(job.KindLinear), 0, "", 1) {
 			if v.role != job.RoleSmall || v.arch == v.peer {
 				continue
 			}
@@ -107,27 +110,31 @@ func Render(w io.Writer, p *job.Plan, t *results.Tables, opt Options) error {
 
 	fmt.Fprintln(w, "## Headline: solo vs DoGo peer (linear probe, all labels, test accuracy at the best-validation epoch)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Differences are DoGo minus solo, paired by seed; the interval is a 95% t-interval over seeds; \"wins\" counts the seeds where DoGo is higher.")
+	fmt.Fprintln(w, legend)
 	fmt.Fprintln(w)
 	var verdicts []verdict
 	for _, dobj := range datasetObjectives(sum) {
 		fmt.Fprintf(w, "### %s, %s\n\n", dobj[0], dobj[1])
-		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindLinear), 0, "", 1, "accuracy")...)
+		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindLinear), 0, "", 1)...)
 		refs(w, cells, dobj[0], string(job.KindLinear), 0, "", 1)
 		fmt.Fprintln(w, "\nkNN accuracy (same encoders):")
 		fmt.Fprintln(w)
-		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindKNN), 0, "", 1, "kNN accuracy")...)
+		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindKNN), 0, "", 1)...)
 		refs(w, cells, dobj[0], string(job.KindKNN), 0, "", 1)
 		fmt.Fprintln(w)
 	}
 
 	fmt.Fprintln(w, "## Limited labels")
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Epoch selection: a probe reports its test accuracy at the best-validation epoch when its validation split holds at least %d images per class, "+
+		"and at its final epoch otherwise (1%% of 10,000 labels leaves about 15 validation images: too few to choose an epoch by). "+
+		"The DoGo-vs-solo tables use that accuracy; the table under each shows both.\n\n", probe.MinValPerClass)
 	for _, dobj := range datasetObjectives(sum) {
 		for _, fr := range values(sum, func(s results.SummaryRow) (float64, bool) { return s.Fraction, s.Kind == job.KindFraction }) {
 			fmt.Fprintf(w, "### %s, %s: %g%% of the labels\n\n", dobj[0], dobj[1], fr*100)
-			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindFraction), 0, "", fr, "accuracy")...)
+			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindFraction), 0, "", fr)...)
 			refs(w, cells, dobj[0], string(job.KindFraction), 0, "", fr)
+			bestFinalTable(w, cells, dobj[0], func(k cellKey) bool { return k.kind == string(job.KindFraction) && k.fraction == fr && k.noise == 0 })
 			fmt.Fprintln(w)
 		}
 	}
@@ -135,9 +142,11 @@ func Render(w io.Writer, p *job.Plan, t *results.Tables, opt Options) error {
 	fmt.Fprintln(w)
 	for _, dobj := range datasetObjectives(sum) {
 		for _, nk := range noiseSettings(sum) {
-			fmt.Fprintf(w, "### %s, %s: %g%% %s label noise (best-val / final accuracy)\n\n", dobj[0], dobj[1], nk.rate*100, nk.kind)
-			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindNoise), nk.rate, nk.kind, nk.fraction, "accuracy")...)
-			finalTable(w, cells, dobj[0], dobj[1], nk)
+			fmt.Fprintf(w, "### %s, %s: %g%% %s label noise\n\n", dobj[0], dobj[1], nk.rate*100, nk.kind)
+			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindNoise), nk.rate, nk.kind, nk.fraction)...)
+			bestFinalTable(w, cells, dobj[0], func(k cellKey) bool {
+				return k.kind == string(job.KindNoise) && k.noise == nk.rate && k.noiseKind == nk.kind && k.fraction == nk.fraction
+			})
 			fmt.Fprintln(w)
 		}
 	}
@@ -148,7 +157,7 @@ func Render(w io.Writer, p *job.Plan, t *results.Tables, opt Options) error {
 		oc := oodCells(cells, set)
 		for _, dobj := range datasetObjectives(sum) {
 			fmt.Fprintf(w, "### %s, %s: %s\n\n", dobj[0], dobj[1], set)
-			verdicts = append(verdicts, comparison(w, oc, dobj[0], dobj[1], job.OODSplit(set), 0, "", 1, "accuracy")...)
+			verdicts = append(verdicts, comparison(w, oc, dobj[0], dobj[1], job.OODSplit(set), 0, "", 1)...)
 			fmt.Fprintln(w)
 		}
 	}
@@ -173,9 +182,12 @@ func Render(w io.Writer, p *job.Plan, t *results.Tables, opt Options) error {
 
 func writeEnv(w io.Writer, p *job.Plan, t *results.Tables) {
 	g := p.Settings
-	backends, hosts, devices := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	backends, hosts, devices, folders := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	var first, last time.Time
 	for _, j := range t.Jobs {
+		if j.DataDir != "" {
+			folders[j.DataDir] = true
+		}
 		if j.Backend != "" {
 			backends[j.Backend] = true
 		}
@@ -207,7 +219,7 @@ func writeEnv(w io.Writer, p *job.Plan, t *results.Tables) {
 	if dev == "-" {
 		dev = "CPU"
 	}
-	fmt.Fprintf(w, "| backend | %s |\n| devices | %s |\n| hosts | %s |\n", joinKeys(backends), dev, joinKeys(hosts))
+	fmt.Fprintf(w, "| data read from | %s |\n| backend | %s |\n| devices | %s |\n| hosts | %s |\n", joinKeys(folders), joinKeys(backends), dev, joinKeys(hosts))
 	if !first.IsZero() {
 		fmt.Fprintf(w, "| wall time | %s (%s to %s UTC) |\n", last.Sub(first).Round(time.Second), first.UTC().Format("2006-01-02 15:04"), last.UTC().Format("15:04"))
 	}
@@ -295,22 +307,84 @@ func pct(v float64) string {
 type verdict struct {
 	dataset, objective, setting, arch, role, peer string
 	diff, half                                    float64
-	wins, n                                       int
+	higher, n                                     int
 }
+
+// The outcomes of a comparison over seeds: its 95% interval lies above zero,
+// spans zero, or lies below zero; with one seed there is no interval.
+const (
+	gain       = "gain"
+	tie        = "tie"
+	loss       = "loss"
+	oneHigher  = "higher (one seed)"
+	oneNotHigh = "not higher (one seed)"
+)
 
 func (v verdict) outcome() string {
 	switch {
 	case math.IsNaN(v.half):
 		if v.diff > 0 {
-			return "higher (one seed)"
+			return oneHigher
 		}
-		return "not higher (one seed)"
+		return oneNotHigh
 	case v.diff-v.half > 0:
-		return "wins"
+		return gain
 	case v.diff+v.half < 0:
-		return "loses"
+		return loss
 	}
-	return "ties"
+	return tie
+}
+
+// legend says what the comparison tables' columns and the summary's words mean.
+const legend = "Accuracies in %, mean ± standard deviation over seeds. \"DoGo - solo\" is the mean difference in points, paired by seed, " +
+	"with its 95% t-interval over seeds; \"DoGo higher\" counts the seeds on which DoGo's accuracy is above solo's. " +
+	"In the summary, a **gain** is an interval above zero, a **loss** one below zero, and a **tie** one that spans zero."
+
+// encoderRank orders an architecture's encoders: solo, the small peer, the
+// large peer, the controls (copy 1, copy 2), random init; raw pixels last.
+func encoderRank(k cellKey) int {
+	switch {
+	case k.method == job.MethodSolo:
+		return 0
+	case k.method == job.MethodDoGo && k.arch != k.peer && k.role == job.RoleSmall:
+		return 1
+	case k.method == job.MethodDoGo && k.arch != k.peer:
+		return 2
+	case k.method == job.MethodDoGo && k.role == job.RoleSmall:
+		return 3
+	case k.method == job.MethodDoGo:
+		return 4
+	case k.method == job.MethodRandom:
+		return 5
+	}
+	return 6
+}
+
+// sortEncoders puts rows in a fixed order: by data set; architectures with a
+// small peer first, each architecture's encoders by encoderRank; pixels last.
+func sortEncoders(keys []cellKey) {
+	first := map[string]int{} // an architecture's lowest DoGo rank
+	for _, k := range keys {
+		if r := encoderRank(k); k.method == job.MethodDoGo {
+			if f, ok := first[k.arch]; !ok || r < f {
+				first[k.arch] = r
+			}
+		}
+	}
+	group := func(k cellKey) int {
+		if k.method == job.MethodPixels {
+			return 99
+		}
+		if f, ok := first[k.arch]; ok {
+			return f
+		}
+		return 50
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		return cmp.Or(cmp.Compare(a.dataset, b.dataset), cmp.Compare(group(a), group(b)), cmp.Compare(a.arch, b.arch),
+			cmp.Compare(encoderRank(a), encoderRank(b)), cmp.Compare(a.peer, b.peer), cmp.Compare(a.objective, b.objective)) < 0
+	})
 }
 
 // as describes the encoder's place in its pair.
@@ -323,8 +397,8 @@ func as(role, arch, peer string) string {
 
 // comparison writes the solo vs DoGo-peer table for one protocol setting and
 // returns plain-language verdicts.
-func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, objective, kind string, noise float64, noiseKind string, fraction float64, what string) []verdict {
-	fmt.Fprintln(w, "| architecture | solo | DoGo peer | as | DoGo - solo | 95% CI | wins | seeds |")
+func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, objective, kind string, noise float64, noiseKind string, fraction float64) []verdict {
+	fmt.Fprintln(w, "| architecture | solo | DoGo peer | as | DoGo - solo | 95% CI | DoGo higher | seeds |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	var verdicts []verdict
 	var keys []cellKey
@@ -333,9 +407,7 @@ func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dat
 			keys = append(keys, k)
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].arch+keys[i].role+keys[i].peer < keys[j].arch+keys[j].role+keys[j].peer
-	})
+	sortEncoders(keys)
 	for _, k := range keys {
 		so, sl := job.SplitObjective(objective)
 		peerObj := so
@@ -349,18 +421,19 @@ func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dat
 		soloKey.method, soloKey.role, soloKey.peer = job.MethodSolo, job.RoleSolo, ""
 		dogo, solo := cells[k], cells[soloKey]
 		var ds, ss, diffs []float64
-		wins := 0
-		for seed, d := range dogo {
-			ds = append(ds, d.AccBest)
+		higher := 0
+		for _, seed := range seeds(dogo) {
+			d := dogo[seed]
+			ds = append(ds, d.AccSelected)
 			if s, ok := solo[seed]; ok {
-				diffs = append(diffs, d.AccBest-s.AccBest)
-				if d.AccBest > s.AccBest {
-					wins++
+				diffs = append(diffs, d.AccSelected-s.AccSelected)
+				if d.AccSelected > s.AccSelected {
+					higher++
 				}
 			}
 		}
-		for _, s := range solo {
-			ss = append(ss, s.AccBest)
+		for _, seed := range seeds(solo) {
+			ss = append(ss, solo[seed].AccSelected)
 		}
 		dm, dsd := MeanStd(ds)
 		sm, ssd := MeanStd(ss)
@@ -369,20 +442,33 @@ func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dat
 		if !math.IsNaN(half) {
 			ci = fmt.Sprintf("[%+.2f, %+.2f]", 100*(diff-half), 100*(diff+half))
 		}
-		fmt.Fprintf(w, "| %s | %s ± %s | %s ± %s | %s | %+.2f | %s | %d/%d | %d |\n", k.arch, pct(sm), pct(ssd), pct(dm), pct(dsd), as(k.role, k.arch, k.peer), 100*diff, ci, wins, len(diffs), len(diffs))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %+.2f | %s | %d/%d | %d |\n", k.arch, meanStd(sm, ssd), meanStd(dm, dsd), as(k.role, k.arch, k.peer), 100*diff, ci, higher, len(diffs), len(diffs))
 		if len(diffs) > 0 {
 			verdicts = append(verdicts, verdict{dataset: dataset, objective: objective, setting: describe(kind, noise, noiseKind, fraction),
-				arch: k.arch, role: k.role, peer: k.peer, diff: diff, half: half, wins: wins, n: len(diffs)})
+				arch: k.arch, role: k.role, peer: k.peer, diff: diff, half: half, higher: higher, n: len(diffs)})
 		}
 	}
 	if len(keys) == 0 {
 		fmt.Fprintln(w, "| (no finished DoGo evaluation) | | | | | | | |")
 	}
-	_ = what
 	return verdicts
 }
 
-// summary writes the plain-language answer: how often DoGo wins, ties and
+// seeds lists a cell's seeds in order, so that sums over seeds are the same
+// from run to run.
+func seeds(c map[int64]results.SummaryRow) []int64 {
+	out := make([]int64, 0, len(c))
+	for s := range c {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// meanStd formats a mean ± standard deviation in percent.
+func meanStd(m, s float64) string { return pct(m) + " ± " + pct(s) }
+
+// summary writes the plain-language answer: how often DoGo gains, ties and
 // loses, then the small peers' results, which are the method's headline.
 func summary(w io.Writer, vs []verdict) {
 	if len(vs) == 0 {
@@ -394,9 +480,9 @@ func summary(w io.Writer, vs []verdict) {
 		count[v.outcome()]++
 	}
 	fmt.Fprintf(w, "Over %d comparisons of an architecture trained as a DoGo peer against the same architecture trained solo, "+
-		"DoGo wins %d (95%% interval above zero), ties %d and loses %d", len(vs), count["wins"], count["ties"], count["loses"])
-	if n := count["higher (one seed)"] + count["not higher (one seed)"]; n > 0 {
-		fmt.Fprintf(w, "; %d have a single seed and no interval (%d higher)", n, count["higher (one seed)"])
+		"DoGo shows %d gains (95%% interval above zero), %d ties (interval spans zero) and %d losses (interval below zero)", len(vs), count[gain], count[tie], count[loss])
+	if n := count[oneHigher] + count[oneNotHigh]; n > 0 {
+		fmt.Fprintf(w, "; %d have a single seed and no interval (%d higher)", n, count[oneHigher])
 	}
 	fmt.Fprintln(w, ".")
 	fmt.Fprintln(w)
@@ -413,8 +499,8 @@ func summary(w io.Writer, vs []verdict) {
 			if !math.IsNaN(v.half) {
 				ci = fmt.Sprintf("95%% CI [%+.2f, %+.2f]", 100*(v.diff-v.half), 100*(v.diff+v.half))
 			}
-			lines = append(lines, fmt.Sprintf("- %s, %s, %s: %s with %s %s, %+.2f points (%s; higher on %d/%d seeds).",
-				v.dataset, v.objective, v.setting, v.arch, v.peer, v.outcome(), 100*v.diff, ci, v.wins, v.n))
+			lines = append(lines, fmt.Sprintf("- %s, %s, %s: %s with %s: %s, %+.2f points (%s; DoGo higher on %d/%d seeds).",
+				v.dataset, v.objective, v.setting, v.arch, v.peer, v.outcome(), 100*v.diff, ci, v.higher, v.n))
 		}
 		if len(lines) == 0 {
 			continue
@@ -451,8 +537,8 @@ func refs(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, 
 			continue
 		}
 		var xs []float64
-		for _, s := range c {
-			xs = append(xs, s.AccBest)
+		for _, seed := range seeds(c) {
+			xs = append(xs, c[seed].AccSelected)
 		}
 		m, s := MeanStd(xs)
 		name := "raw pixels"
@@ -467,24 +553,23 @@ func refs(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, 
 	}
 }
 
-func finalTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, objective string, n noiseSetting) {
-	var rows []string
-	for k, c := range cells {
-		if k.dataset != dataset || k.kind != string(job.KindNoise) || k.noise != n.rate || k.noiseKind != n.kind || k.fraction != n.fraction {
-			continue
+// bestFinalTable writes each encoder's test accuracy at its best-validation
+// epoch and at its final epoch, for the cells of one setting.
+func bestFinalTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset string, setting func(cellKey) bool) {
+	var keys []cellKey
+	for k := range cells {
+		if k.dataset == dataset && setting(k) {
+			keys = append(keys, k)
 		}
-		var b, f []float64
-		for _, s := range c {
-			b, f = append(b, s.AccBest), append(f, s.AccFinal)
-		}
-		bm, _ := MeanStd(b)
-		fm, fs := MeanStd(f)
-		rows = append(rows, fmt.Sprintf("| %s | %s | %s ± %s | %d |", encoderName(k), pct(bm), pct(fm), pct(fs), len(c)))
 	}
-	sort.Strings(rows)
-	fmt.Fprintln(w, "\n| encoder | best-val | final | seeds |\n|---|---|---|---|")
-	for _, r := range rows {
-		fmt.Fprintln(w, r)
+	sortEncoders(keys)
+	fmt.Fprintln(w, "\n| encoder | best-val epoch | final epoch | seeds |\n|---|---|---|---|")
+	for _, k := range keys {
+		var b, f []float64
+		for _, seed := range seeds(cells[k]) {
+			b, f = append(b, cells[k][seed].AccBest), append(f, cells[k][seed].AccFinal)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %d |\n", encoderName(k), meanStd(MeanStd(b)), meanStd(MeanStd(f)), len(cells[k]))
 	}
 }
 
@@ -518,7 +603,7 @@ func oodCells(cells map[cellKey]map[int64]results.SummaryRow, set string) map[ce
 		out[k] = map[int64]results.SummaryRow{}
 		for seed, s := range c {
 			if v, ok := s.OOD[set]; ok {
-				s.AccBest = v
+				s.AccSelected = v
 				out[k][seed] = s
 			}
 		}
@@ -546,32 +631,31 @@ func oodTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow) {
 		return
 	}
 	fmt.Fprintf(w, "| encoder | clean | %s | seeds |\n|---|---|%s---|\n", strings.Join(names, " | "), strings.Repeat("---|", len(names)))
-	var rows []string
-	for k, c := range cells {
-		if k.kind != string(job.KindLinear) {
-			continue
+	var keys []cellKey
+	for k := range cells {
+		if k.kind == string(job.KindLinear) {
+			keys = append(keys, k)
 		}
+	}
+	sortEncoders(keys)
+	for _, k := range keys {
+		c := cells[k]
 		var clean []float64
 		ood := make([][]float64, len(names))
-		for _, s := range c {
-			clean = append(clean, s.AccBest)
+		for _, seed := range seeds(c) {
+			s := c[seed]
+			clean = append(clean, s.AccSelected)
 			for i, n := range names {
 				if v, ok := s.OOD[n]; ok {
 					ood[i] = append(ood[i], v)
 				}
 			}
 		}
-		cm, cs := MeanStd(clean)
-		row := fmt.Sprintf("| %s, %s | %s ± %s |", k.dataset, encoderName(k), pct(cm), pct(cs))
+		row := fmt.Sprintf("| %s, %s | %s |", k.dataset, encoderName(k), meanStd(MeanStd(clean)))
 		for i := range names {
-			m, s := MeanStd(ood[i])
-			row += fmt.Sprintf(" %s ± %s |", pct(m), pct(s))
+			row += " " + meanStd(MeanStd(ood[i])) + " |"
 		}
-		rows = append(rows, row+fmt.Sprintf(" %d |", len(c)))
-	}
-	sort.Strings(rows)
-	for _, r := range rows {
-		fmt.Fprintln(w, r)
+		fmt.Fprintln(w, row+fmt.Sprintf(" %d |", len(c)))
 	}
 	fmt.Fprintln(w)
 }

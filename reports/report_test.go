@@ -50,9 +50,9 @@ const reportGrid = `name: golden
 datasets: [fashion-mnist]
 pairs: [cnn-s+cnn-l, cnn-s+cnn-s]
 seeds: [1, 2, 3]
-fractions: [0.1, 1]
+fractions: [0.01, 1]
 noise: {rates: [0, 0.5]}
-exclude: [{fraction: 0.1, noise_rate: 0.5}]
+exclude: [{fraction: 0.01, noise_rate: 0.5}]
 ood: [gaussian_noise-3]
 references: [random, pixels]
 `
@@ -129,8 +129,14 @@ func (f fixture) tables(t *testing.T, p *job.Plan) *results.Tables {
 		case job.KindKNN:
 			add(job.SplitTest, job.MetricKNN, acc+0.01)
 		case job.KindLinear, job.KindFraction, job.KindNoise:
+			final := acc - 0.01 + noise("final", s.Seed, s.Arch, s.Role)
 			add(job.SplitTest, job.MetricAccBest, acc)
-			add(job.SplitTest, job.MetricAccFinal, acc-0.01+noise("final", s.Seed, s.Arch, s.Role))
+			add(job.SplitTest, job.MetricAccFinal, final)
+			// With 1% of the labels the validation split is too small to
+			// choose an epoch by: the probe reports its final epoch.
+			if s.Kind == job.KindFraction {
+				add(job.SplitTest, job.MetricAccSelected, final)
+			}
 			add(job.OODSplit("gaussian_noise-3"), job.MetricAccBest, acc-0.2)
 		case job.KindPretrain:
 			for e := int64(1); e <= 2; e++ {
@@ -164,6 +170,24 @@ func TestReportGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden.Check(t, tc.name+".md", buf.String())
+			if tc.name != "gain-tie-loss" {
+				return
+			}
+			// Every outcome appears, each with its own word; rows come in a
+			// fixed order: the small peer, then the controls.
+			md := buf.String()
+			for _, want := range []string{"gains (95% interval above zero)", "ties (interval spans zero)", "losses (interval below zero)", "| DoGo higher |"} {
+				if !strings.Contains(md, want) {
+					t.Errorf("report lacks %q", want)
+				}
+			}
+			if strings.Contains(md, " 0 gains") || strings.Contains(md, " 0 ties") || strings.Contains(md, " 0 losses") {
+				t.Error("the fixture should give a gain, a tie and a loss")
+			}
+			small, copy1, copy2 := strings.Index(md, "small peer with cnn-l"), strings.Index(md, "copy 1 with"), strings.Index(md, "copy 2 with")
+			if !(small < copy1 && copy1 < copy2) {
+				t.Errorf("row order: small peer at %d, copy 1 at %d, copy 2 at %d", small, copy1, copy2)
+			}
 		})
 	}
 }
@@ -203,5 +227,34 @@ func TestWriteMakesReportAndPlots(t *testing.T) {
 		if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 200 {
 			t.Errorf("%s is %v", f, b)
 		}
+	}
+}
+
+// The plots' x ticks sit at the grid's values, lines are shifted apart
+// around them, and the axes leave room around the data.
+func TestPlotGeometry(t *testing.T) {
+	xs := []float64{0, 0.2, 0.5, 0.8, 0.2}
+	ticks := xTicks(xs)
+	var got []string
+	for _, tk := range ticks {
+		got = append(got, fmt.Sprintf("%g=%s", tk.Value, tk.Label))
+	}
+	if strings.Join(got, " ") != "0=0% 0.2=20% 0.5=50% 0.8=80%" {
+		t.Errorf("ticks %v", got)
+	}
+	// Three lines at x = 0.5 of a 0..0.8 axis: 1.5% of the range apart.
+	for i, want := range []float64{0.5 - 0.012, 0.5, 0.5 + 0.012} {
+		if d := dodge(0.5, i, 3, xs, false); math.Abs(d-want) > 1e-12 {
+			t.Errorf("line %d at %g, want %g", i, d, want)
+		}
+	}
+	if d := dodge(0.1, 0, 2, []float64{0.01, 1}, true); !(d < 0.1 && d > 0.09) {
+		t.Errorf("log-scale dodge of 0.1: %g", d)
+	}
+	if lo, hi := padRange(70, 80, false); lo >= 70 || hi <= 80 {
+		t.Errorf("padded [70, 80] to [%g, %g]", lo, hi)
+	}
+	if lo, hi := padRange(0.01, 1, true); lo >= 0.01 || hi <= 1 || lo <= 0 {
+		t.Errorf("padded log [0.01, 1] to [%g, %g]", lo, hi)
 	}
 }

@@ -18,8 +18,10 @@ type SummaryRow struct {
 	Fraction                                         float64
 	Seed                                             int64
 	// AccBest is the test accuracy at the best-validation epoch (kNN: the kNN
-	// accuracy); AccFinal at the final epoch.
-	AccBest, AccFinal float64
+	// accuracy); AccFinal at the final epoch; AccSelected the one the probe
+	// reports (best-validation, or final when its validation split was too
+	// small; AccBest for results written before the rule).
+	AccBest, AccFinal, AccSelected float64
 	// OOD accuracy at the best-validation epoch, by set.
 	OOD map[string]float64
 }
@@ -42,12 +44,16 @@ func Summary(t *Tables) []SummaryRow {
 			Arch: j.Arch, Role: j.Role, PeerArch: j.PeerArch, NoiseRate: j.NoiseRate, NoiseKind: j.NoiseKind,
 			Fraction: j.Fraction, Seed: j.Seed, OOD: map[string]float64{}}
 	}
+	hasSelected := map[key]bool{}
 	for _, m := range t.Metrics {
 		r := rows[key{m.Job, m.Attempt}]
 		if r == nil {
 			continue
 		}
 		switch {
+		case m.Split == job.SplitTest && m.Name == job.MetricAccSelected:
+			r.AccSelected = m.Value
+			hasSelected[key{m.Job, m.Attempt}] = true
 		case m.Split == job.SplitTest && (m.Name == job.MetricAccBest || m.Name == job.MetricKNN):
 			r.AccBest = m.Value
 			if m.Name == job.MetricKNN {
@@ -62,7 +68,10 @@ func Summary(t *Tables) []SummaryRow {
 		}
 	}
 	out := make([]SummaryRow, 0, len(rows))
-	for _, r := range rows {
+	for k, r := range rows {
+		if !hasSelected[k] {
+			r.AccSelected = r.AccBest
+		}
 		out = append(out, *r)
 	}
 	// Grouped as a reader scans them: by data set, objective, probe, then

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -73,15 +74,25 @@ func TestResumeCommand(t *testing.T) {
 	dir := t.TempDir()
 	grid := writeGrid(t, dir, ctlGrid)
 	first := sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=30s"}, "launch", "--runs", "runs", "--cpus", "2", "--metrics-addr", "off", grid)
+	var log syncBuffer
+	first.Stdout, first.Stderr = &log, &log
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, func() bool {
 		m, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*", "journal.jsonl"))
-		return len(m) == 1
+		if len(m) != 1 {
+			return false
+		}
+		b, _ := os.ReadFile(m[0])
+		return strings.Count(string(b), `"running"`) == 2
 	})
 	_ = first.Process.Signal(syscall.SIGINT)
 	_ = first.Wait()
+	// Jobs stopped by Ctrl-C are stopped, not failed.
+	if s := log.String(); !strings.Contains(s, `msg="job stopped"`) || strings.Contains(s, "job failed") {
+		t.Errorf("a graceful stop is logged as:\n%s", s)
+	}
 	runs, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
 	out, err := sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "resume", "--cpus", "2", "--metrics-addr", "off", runs[0]).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "22 jobs done") {
@@ -106,5 +117,50 @@ func TestResumeCommand(t *testing.T) {
 	out, err = sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "resume", "--cpus", "2", "--metrics-addr", "off", runs[0]).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "trains differently") {
 		t.Fatalf("resume of an older revision's run: %v\n%s", err, out)
+	}
+}
+
+// Relaunching a finished grid, from another copy of the same data, writes
+// nothing but what it must: the run folder's grid, plan, report and plots
+// stay as they were, and the lock file goes away with the controller.
+func TestRelaunchChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"data1", "data2"} {
+		if out, err := exec.Command("cp", "-r", "testdata/data", filepath.Join(dir, d)).CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+	}
+	if code, out := launch(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "--data-dir", filepath.Join(dir, "data1")); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
+	if _, err := os.Stat(filepath.Join(runs[0], "lock")); err == nil {
+		t.Error("the lock file outlived the controller")
+	}
+	stamp := func() map[string]time.Time {
+		m := map[string]time.Time{}
+		files, _ := filepath.Glob(filepath.Join(runs[0], "plots", "*"))
+		for _, f := range append(files, "grid.yaml", "plan.json", "report.md", "results/jobs.parquet") {
+			if !filepath.IsAbs(f) {
+				f = filepath.Join(runs[0], f)
+			}
+			st, err := os.Stat(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[f] = st.ModTime()
+		}
+		return m
+	}
+	before := stamp()
+	time.Sleep(20 * time.Millisecond) // a rewrite would show in the times
+	code, out := launch(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "--data-dir", filepath.Join(dir, "data2"))
+	if code != 0 || !strings.Contains(out, "22 jobs done (22 from earlier runs)") {
+		t.Fatalf("relaunch: exit %d\n%s", code, out)
+	}
+	for f, t0 := range stamp() {
+		if !t0.Equal(before[f]) {
+			t.Errorf("%s was rewritten by a relaunch that changed nothing", f)
+		}
 	}
 }
