@@ -68,7 +68,7 @@ const (
 	// best-validation epoch, or at the final one when the validation split is
 	// too small to choose an epoch by (probe.MinValPerClass).
 	MetricAccSelected = "accuracy_selected"
-	MetricKNN      = "knn_accuracy"
+	MetricKNN         = "knn_accuracy"
 )
 
 // oodPrefix starts the split of a metric measured on an out-of-distribution set.
