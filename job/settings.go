@@ -33,6 +33,17 @@ type Eval struct {
 	KNNTemperature float64 `yaml:"knn_temperature" json:"knn_temperature"`
 }
 
+// Slurm holds the sbatch options of a sweep's job arrays.
+type Slurm struct {
+	Partition string   `yaml:"partition" json:"partition,omitempty"`
+	Account   string   `yaml:"account" json:"account,omitempty"`
+	QoS       string   `yaml:"qos" json:"qos,omitempty"`
+	Time      string   `yaml:"time" json:"time,omitempty"`
+	MemPerCPU string   `yaml:"mem_per_cpu" json:"mem_per_cpu,omitempty"`
+	Throttle  int      `yaml:"throttle" json:"throttle,omitempty"`
+	Extra     []string `yaml:"extra" json:"extra,omitempty"`
+}
+
 // Revision names what pretraining computes beyond its settings. It is part
 // of every pretraining job's ID, hence of every job downstream and of the
 // run folder's name: bump it when a change alters what training produces

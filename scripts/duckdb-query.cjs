@@ -1,14 +1,20 @@
 // Reads a run's Parquet results with DuckDB (an independent Parquet reader)
 // and prints JSON: the schema of both tables, their row counts, and the
 // query from the README that ranks DoGo against solo.
+// With --sql QUERY it runs that query instead and prints its rows.
 // Usage: NODE_PATH=DIR/node_modules node scripts/duckdb-query.cjs RUN/results
+//        NODE_PATH=DIR/node_modules node scripts/duckdb-query.cjs --sql "select ..."
 const { DuckDBInstance } = require('@duckdb/node-api');
 
 async function main() {
-  const dir = process.argv[2];
   const db = await DuckDBInstance.create(':memory:');
   const c = await db.connect();
   const rows = async (sql) => (await c.runAndReadAll(sql)).getRowObjectsJson();
+  if (process.argv[2] === '--sql') {
+    console.log(JSON.stringify(await rows(process.argv[3])));
+    return;
+  }
+  const dir = process.argv[2];
   const out = {
     jobs_schema: await rows(`describe select * from '${dir}/jobs.parquet'`),
     metrics_schema: await rows(`describe select * from '${dir}/metrics.parquet'`),

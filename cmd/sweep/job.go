@@ -72,6 +72,9 @@ func runJob(ctx context.Context, hooks jobHooks, runDir, id string, attempt int,
 	var mu sync.Mutex
 	jc.emit = func(rec job.Record) {
 		rec.Time = time.Now().UTC()
+		if rec.Type == job.RecWarning {
+			fmt.Fprintln(os.Stderr, "warning:", rec.Message) // into the job's log
+		}
 		b, _ := json.Marshal(rec)
 		b = append(b, '\n')
 		mu.Lock()

@@ -157,7 +157,7 @@ func checkExecutor(c *cli.Context, g *grid.Grid, p *job.Plan) error {
 		for i, j := range p.Jobs {
 			jobs[i] = *j
 		}
-		if err := slurm.Check(slurm.Settings(g.Slurm), jobs); err != nil {
+		if err := slurm.Check(g.Slurm, jobs); err != nil {
 			return usageError{err}
 		}
 		return nil
@@ -266,7 +266,7 @@ func newController(c *cli.Context, logger *slog.Logger, r *workspace.Run, g *gri
 		if r.Store.Dir, err = filepath.Abs(r.Store.Dir); err != nil {
 			return nil, nil, err
 		}
-		ctl.Exec = &slurm.Executor{Settings: slurm.Settings(g.Slurm), RunDir: r.Dir, Plan: r.Plan.Name, JobDir: workDir, Binary: bin, Logger: logger}
+		ctl.Exec = &slurm.Executor{Settings: g.Slurm, RunDir: r.Dir, Plan: r.Plan.Name, JobDir: workDir, Binary: bin, Logger: logger}
 		// Slurm schedules: the controller submits every ready job at once.
 		ctl.CPUs = 1 << 20
 		if ctl.MaxParallel == 0 {

@@ -38,7 +38,17 @@ Examples:
 			if h.Skipped > 0 {
 				fmt.Fprintf(c.App.Writer, "(%d journal lines could not be read and were skipped)\n", h.Skipped)
 			}
-			return printStatus(c.App.Writer, r, h.States, time.Now())
+			if err := printStatus(c.App.Writer, r, h.States, time.Now()); err != nil {
+				return err
+			}
+			for _, w := range h.Warnings {
+				name := w.Job
+				if j := r.Plan.Job(w.Job); j != nil {
+					name = j.Name
+				}
+				fmt.Fprintf(c.App.Writer, "warning: %s (attempt %d): %s\n", name, w.Attempt, w.Warning)
+			}
+			return nil
 		},
 	}
 }

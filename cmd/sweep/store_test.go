@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -442,5 +445,54 @@ func TestGCAndRuns(t *testing.T) {
 	src := "name: one\ndatasets: [fashion-mnist]\npairs: [mlp-s+mlp-s]\nseeds: [1]\nreferences: []\n"
 	if code, out := launchGrid(t, dir, "one", src, env...); code != 0 || !strings.Contains(out, "11 jobs done (11 from earlier runs)") {
 		t.Errorf("relaunch after gc: exit %d\n%s", code, out)
+	}
+}
+
+// workspaceQuery is the README's query over a whole workspace: every job
+// once, however many sweeps share it (each job's result parts live in its
+// store entry only).
+const workspaceQuery = `select j.kind, count(*) as attempts, count(distinct j.job) as jobs
+from read_parquet('%[1]s/store/*/results/parts/jobs-*.parquet', union_by_name = true) j
+where j.status = 'done' group by all order by j.kind`
+
+// DuckDB reads the whole workspace and finds each job once, although two
+// sweeps share a third of their jobs.
+func TestWorkspaceQueryCountsEachJobOnce(t *testing.T) {
+	nodeModules := os.Getenv("SWEEP_DUCKDB")
+	if nodeModules == "" {
+		t.Skip("SWEEP_DUCKDB not set (make test sets it after installing DuckDB from npm)")
+	}
+	dir := t.TempDir()
+	env := []string{"SWEEP_FAKE_JOB=sleep=10ms"}
+	for _, g := range []struct{ name, seeds string }{{"a", "[1, 2]"}, {"b", "[2, 3]"}} {
+		src := "name: " + g.name + "\ndatasets: [fashion-mnist]\npairs: [mlp-s+mlp-s]\nseeds: " + g.seeds + "\nreferences: []\n"
+		if code, out := launchGrid(t, dir, g.name, src, env...); code != 0 {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	}
+	cmd := exec.Command("node", "../../scripts/duckdb-query.cjs", "--sql", fmt.Sprintf(workspaceQuery, filepath.Join(dir, "runs")))
+	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(nodeModules, "node_modules"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("duckdb: %v\n%s", err, out)
+	}
+	var rows []struct {
+		Kind     string
+		Attempts string
+		Jobs     string
+	}
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	total := 0
+	for _, r := range rows {
+		if r.Attempts != r.Jobs {
+			t.Errorf("%s: %s rows for %s jobs", r.Kind, r.Attempts, r.Jobs)
+		}
+		n, _ := strconv.Atoi(r.Jobs)
+		total += n
+	}
+	if total != 33 { // 11 jobs per seed, seeds 1, 2 and 3
+		t.Errorf("%d jobs in the workspace, want 33: %s", total, out)
 	}
 }

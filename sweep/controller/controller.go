@@ -415,6 +415,9 @@ func (s *sweep) start(j *job.Job, slot Slot) {
 			ctx, cancel = context.WithTimeout(s.runCtx, s.c.Timeout)
 		}
 		err := s.c.Exec.Run(ctx, j, a, slot, func(r job.Record) {
+			if r.Type == job.RecWarning { // kept in the journal too; a failed write shows at the next state change
+				_ = s.c.Journal.Append(workspace.Entry{Time: s.c.Now(), Job: j.ID, State: job.StateRunning, Attempt: a, Warning: r.Message})
+			}
 			for _, o := range s.c.Observers {
 				o.JobRecord(j, a, r)
 			}

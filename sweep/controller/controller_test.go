@@ -536,3 +536,32 @@ func TestEnvironmentErrorStopsWithoutFailingTheJob(t *testing.T) {
 		}
 	}
 }
+
+// A job's warning (an unreadable checkpoint moved aside) is kept in the
+// journal, under the job's running state.
+func TestWarningsAreJournaled(t *testing.T) {
+	jr := &memJournal{}
+	exec := &warnExec{}
+	c := &Controller{Plan: chainPlan(1), Journal: jr, Store: newMemStore(), Exec: exec, CPUs: 1}
+	if _, err := c.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range jr.entries {
+		if e.Warning != "" {
+			got = append(got, fmt.Sprint(e.Job, " ", e.State, " ", e.Warning))
+		}
+	}
+	if diff := cmp.Diff([]string{"P0 running checkpoint moved aside"}, got); diff != "" {
+		t.Errorf("journaled warnings (-want +got):\n%s", diff)
+	}
+}
+
+type warnExec struct{}
+
+func (warnExec) Run(_ context.Context, j *job.Job, _ int, _ Slot, records func(job.Record)) error {
+	if j.ID == "P0" {
+		records(job.Record{Type: job.RecWarning, Message: "checkpoint moved aside"})
+	}
+	return nil
+}

@@ -60,8 +60,8 @@ type Grid struct {
 	// MaxFailures stops the sweep after this many jobs failed for good (0: never).
 	MaxFailures int `yaml:"max_failures" json:"max_failures"`
 	// MetricsAddr is where the controller serves Prometheus metrics ("" : off).
-	MetricsAddr string `yaml:"metrics_addr" json:"metrics_addr"`
-	Slurm       Slurm  `yaml:"slurm" json:"slurm"`
+	MetricsAddr string    `yaml:"metrics_addr" json:"metrics_addr"`
+	Slurm       job.Slurm `yaml:"slurm" json:"slurm"`
 }
 
 // Noise is the label-noise axis: every rate with every kind.
@@ -80,17 +80,6 @@ type Resources struct {
 	MemoryGB float64 `yaml:"memory_gb" json:"memory_gb"`
 	// MaxParallel caps how many jobs run at once (0: as many as resources allow).
 	MaxParallel int `yaml:"max_parallel" json:"max_parallel"`
-}
-
-// Slurm holds the settings of the Slurm executor.
-type Slurm struct {
-	Partition string   `yaml:"partition" json:"partition,omitempty"`
-	Account   string   `yaml:"account" json:"account,omitempty"`
-	QoS       string   `yaml:"qos" json:"qos,omitempty"`
-	Time      string   `yaml:"time" json:"time,omitempty"`
-	MemPerCPU string   `yaml:"mem_per_cpu" json:"mem_per_cpu,omitempty"`
-	Throttle  int      `yaml:"throttle" json:"throttle,omitempty"`
-	Extra     []string `yaml:"extra" json:"extra,omitempty"`
 }
 
 // Default returns the settings a grid starts from: every key a grid may

@@ -31,20 +31,9 @@ import (
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 )
 
-// Settings are the sbatch options of a sweep's arrays.
-type Settings struct {
-	Partition string   `yaml:"partition" json:"partition,omitempty"`
-	Account   string   `yaml:"account" json:"account,omitempty"`
-	QoS       string   `yaml:"qos" json:"qos,omitempty"`
-	Time      string   `yaml:"time" json:"time,omitempty"`
-	MemPerCPU string   `yaml:"mem_per_cpu" json:"mem_per_cpu,omitempty"`
-	Throttle  int      `yaml:"throttle" json:"throttle,omitempty"`
-	Extra     []string `yaml:"extra" json:"extra,omitempty"`
-}
-
 // Executor submits jobs to Slurm.
 type Executor struct {
-	Settings Settings
+	Settings job.Slurm
 	// RunDir is the run folder (absolute: tasks run elsewhere); its slurm/
 	// folder holds the scripts, task lists, outputs and submitted.jsonl.
 	RunDir string
@@ -519,7 +508,7 @@ type ScriptData struct {
 	Name, RunDir, TaskFile, Binary, Output string
 	Tasks, CPUs, GPUs                      int
 	MemGB                                  float64
-	Slurm                                  Settings
+	Slurm                                  job.Slurm
 }
 
 var scriptTmpl = template.Must(template.New("sbatch").Funcs(template.FuncMap{
@@ -577,7 +566,7 @@ func Script(d ScriptData) (string, error) {
 // Check asks sbatch whether jobs of these shapes could run with these
 // settings (sbatch --test-only), so that a bad partition or an impossible
 // GPU count is reported before the sweep claims to be running.
-func Check(settings Settings, shapes []job.Job) error {
+func Check(settings job.Slurm, shapes []job.Job) error {
 	seen := map[shape]bool{}
 	var errs []string
 	var list []shape

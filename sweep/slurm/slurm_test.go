@@ -13,10 +13,10 @@ func TestScriptGolden(t *testing.T) {
 		d    ScriptData
 	}{
 		{"cpu-array", ScriptData{Name: "quickstart", RunDir: "/runs/q-1", TaskFile: "/runs/q-1/slurm/a.tasks", Binary: "/opt/sweep",
-			Output: "/runs/q-1/slurm/a-%a.out", Tasks: 12, CPUs: 1, Slurm: Settings{Throttle: 4}}},
+			Output: "/runs/q-1/slurm/a-%a.out", Tasks: 12, CPUs: 1, Slurm: job.Slurm{Throttle: 4}}},
 		{"gpu-array-all-settings", ScriptData{Name: "cifar10", RunDir: "/runs/c-1", TaskFile: "/runs/c-1/slurm/b.tasks", Binary: "/opt/sweep",
 			Output: "/runs/c-1/slurm/b-%a.out", Tasks: 3, CPUs: 4, GPUs: 1, MemGB: 16,
-			Slurm: Settings{Partition: "gpu", Account: "lab", QoS: "normal", Time: "24:00:00", Throttle: 2, Extra: []string{"--constraint=a100", "--mail-type=FAIL"}}}},
+			Slurm: job.Slurm{Partition: "gpu", Account: "lab", QoS: "normal", Time: "24:00:00", Throttle: 2, Extra: []string{"--constraint=a100", "--mail-type=FAIL"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Script(tc.d)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
@@ -28,12 +29,16 @@ type Entry struct {
 	Devices string    `json:"devices,omitempty"`
 	// Sweep names the run folder that ran a job reused from the store.
 	Sweep string `json:"sweep,omitempty"`
+	// Warning is something a running job recovered from (an unreadable
+	// checkpoint moved aside); the entry repeats the job's state.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Journal is the append-only log of job state changes; replayed, it is the
 // state of the sweep.
 type Journal struct {
-	f *os.File
+	mu sync.Mutex
+	f  *os.File
 }
 
 // OpenJournal opens the run's journal for appending. A torn last line (a
@@ -93,6 +98,8 @@ func (j *Journal) Append(e Entry) error {
 	if err != nil {
 		return err
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if _, err := j.f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
@@ -120,6 +127,8 @@ type History struct {
 	States map[string]*JobState
 	// Skipped counts lines that could not be read (a torn line).
 	Skipped int
+	// Warnings are the warnings jobs reported, in order.
+	Warnings []Entry
 }
 
 // ReadJournal replays the journal: the last state of every job, and how many
@@ -141,6 +150,9 @@ func ReadJournal(dir string) (History, error) {
 		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Job == "" {
 			h.Skipped++
 			continue
+		}
+		if e.Warning != "" {
+			h.Warnings = append(h.Warnings, e)
 		}
 		s := h.States[e.Job]
 		if s == nil {
