@@ -2,7 +2,7 @@
 #
 #   make demo    run the Fashion-MNIST quickstart end to end on CPU
 #   make test    install what the tests need, then run them all
-#   make bench   print the benchmarks' figures
+#   make bench   print the benchmarks' figures (bench-cpu: the step against PyTorch's)
 #   make lint    gofmt, go vet, staticcheck
 
 # GoMLX v0.28.16 needs Go 1.27: the go command fetches this toolchain from
@@ -15,7 +15,7 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DUCKDB   := $(CURDIR)/.cache/duckdb
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-xla demo data test test-deps test-short bench lint dashboards clean
+.PHONY: all build build-xla demo data test test-deps test-short bench bench-cpu lint dashboards clean
 
 all: build
 
@@ -66,8 +66,15 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./runner/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./probe/ ./results/
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./sweep/
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./sweep/grid/
 	$(GO) test -run '^$$' -bench Controller -benchtime 1x ./cmd/sweep/
+	@$(MAKE) --no-print-directory bench-cpu
+
+# The training step against PyTorch's on this CPU, side by side (needs
+# python3-torch; prints how to install it otherwise). A benchmark, never a test.
+bench-cpu: build
+	@if /usr/bin/python3 -c 'import torch' 2>/dev/null; then scripts/cpu-bench.sh bin/sweep 3; \
+	else echo "bench-cpu: PyTorch is not installed: $(SUDO) apt-get install -y python3-torch libopenblas0-pthread"; fi
 
 # The XLA build (cgo, -tags xla) is compiled and vetted too, so that the GPU
 # path cannot break unseen on machines without a GPU.

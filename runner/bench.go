@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
@@ -14,7 +15,9 @@ import (
 type StepTiming struct {
 	FirstStep   time.Duration // graph build, compile (and autotuning on XLA), one step
 	StepsPerSec float64
-	Steps       int
+	// MedianStep is the median time of one steady-state step.
+	MedianStep time.Duration
+	Steps      int
 	// FLOPs of one step's matrix products (see flops.go): FLOPs *
 	// StepsPerSec is the arithmetic rate to compare with the device's peak.
 	FLOPs float64
@@ -35,13 +38,18 @@ func BenchStep(backend compute.Backend, spec job.Spec, info data.Info, steps int
 		return StepTiming{}, fmt.Errorf("first step: %w", err)
 	}
 	first := time.Since(start)
-	start = time.Now()
-	for i := 0; i < steps; i++ {
+	times := make([]time.Duration, steps)
+	var total time.Duration
+	for i := range times {
+		t0 := time.Now()
 		if _, err := t.step(batch, spec.Pretrain.LR); err != nil {
 			return StepTiming{}, err
 		}
+		times[i] = time.Since(t0)
+		total += times[i]
 	}
-	return StepTiming{FirstStep: first, StepsPerSec: float64(steps) / time.Since(start).Seconds(), Steps: steps, FLOPs: t.stepFLOPs}, nil
+	slices.Sort(times)
+	return StepTiming{FirstStep: first, StepsPerSec: float64(steps) / total.Seconds(), MedianStep: times[steps/2], Steps: steps, FLOPs: t.stepFLOPs}, nil
 }
 
 // randomBatch is a step's input of random images with views drawn as in

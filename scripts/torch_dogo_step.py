@@ -1,6 +1,10 @@
 """The DoGo training step of `sweep bench-step`, in PyTorch, for comparison.
 
 Same model and loss: CIFAR-stem ResNets (3x3 stride-1 stem, no max-pool, no fc),
+or the CPU encoders of the architecture registry (job/arch.go: MLPs on 784
+pixels, CNNs of 3x3 convolutions with padding 1 and a global average pool) on
+28x28 grey images (--dataset fashion-mnist), whose views are a random resized
+crop (scale .3..1), a flip and Gaussian noise of std .1, as GoMLX makes them;
 SimCLR head Linear(d,512,no bias)-BN-ReLU-Linear(512,128), NT-Xent at tau 0.5,
 the DoGo KL of B x B cross-view softmaxes at tau 0.1 (element mean, weight 100),
 both peers in one step, Adam lr 3e-4 wd 1e-6, random 32x32x3 uint8 images.
@@ -18,10 +22,29 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 
 
-def encoder(name):
+# The CPU encoders of job/arch.go.
+MLPS = {"mlp-s": [256, 128], "mlp-m": [512, 256], "mlp-l": [1024, 1024, 512]}
+CNNS = {"cnn-s": [16, 32, 64], "cnn-m": [32, 64, 64], "cnn-l": [32, 64, 128]}
+STRIDES = [2, 2, 1]
+
+
+def encoder(name, channels=3):
+    if name in MLPS:
+        layers, d = [nn.Flatten()], 784
+        for w in MLPS[name]:
+            layers += [nn.Linear(d, w), nn.ReLU()]
+            d = w
+        return nn.Sequential(*layers), d
+    if name in CNNS:
+        layers, c = [], channels
+        for w, s in zip(CNNS[name], STRIDES):
+            layers += [nn.Conv2d(c, w, 3, s, 1), nn.ReLU()]
+            c = w
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), c
+    import torchvision  # the ResNets only: the CPU encoders run without it
+
     m = getattr(torchvision.models, name)(num_classes=10)
     m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
     m.maxpool = nn.Identity()
@@ -31,9 +54,9 @@ def encoder(name):
 
 
 class Peer(nn.Module):
-    def __init__(self, name):
+    def __init__(self, name, channels=3):
         super().__init__()
-        self.f, d = encoder(name)
+        self.f, d = encoder(name, channels)
         self.g = nn.Sequential(nn.Linear(d, 512, bias=False), nn.BatchNorm1d(512), nn.ReLU(), nn.Linear(512, 128))
 
     def forward(self, x):
@@ -64,12 +87,21 @@ LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
-def views_of(images):
-    """One SimCLR view per image of a uint8 NCHW batch, made on its device."""
+GREY_MEAN, GREY_STD = 0.2860, 0.3530
+
+
+def grey_views_of(images):
+    """One view per image of a uint8 N1HW grey batch: crop (scale .3..1), flip, noise."""
     n, dev = images.shape[0], images.device
     x = images.float() / 255
-    # Random resized crop (scale .08..1, ratio 3/4..4/3) and flip, as an affine map.
-    area = 0.08 + 0.92 * torch.rand(n, device=dev)
+    x = F.grid_sample(x, crop_grid(n, x.shape, 0.3, dev), mode="bilinear", padding_mode="border", align_corners=False)
+    x = x + 0.1 * torch.randn_like(x)
+    return (x - GREY_MEAN) / GREY_STD
+
+
+def crop_grid(n, shape, min_scale, dev):
+    """The sampling grid of a random resized crop and flip, as an affine map."""
+    area = min_scale + (1 - min_scale) * torch.rand(n, device=dev)
     logr = torch.empty(n, device=dev).uniform_(math.log(3 / 4), math.log(4 / 3))
     w = torch.sqrt(area * logr.exp()).clamp(max=1)
     h = torch.sqrt(area / logr.exp()).clamp(max=1)
@@ -78,8 +110,17 @@ def views_of(images):
     flip = torch.where(torch.rand(n, device=dev) < 0.5, -1.0, 1.0)
     theta = torch.zeros(n, 2, 3, device=dev)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w * flip, cx, h, cy
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.affine_grid(theta, list(shape), align_corners=False)
+
+
+def views_of(images):
+    """One SimCLR view per image of a uint8 NCHW batch, made on its device."""
+    n, dev = images.shape[0], images.device
+    if images.shape[1] == 1:
+        return grey_views_of(images)
+    x = images.float() / 255
+    # Random resized crop (scale .08..1, ratio 3/4..4/3) and flip.
+    x = F.grid_sample(x, crop_grid(n, x.shape, 0.08, dev), mode="bilinear", padding_mode="border", align_corners=False)
     # Colour jitter with p=.8, grayscale with p=.2.
     on = (torch.rand(n, 1, 1, 1, device=dev) < 0.8).float()
     jit = lambda s: 1 + on * (torch.rand(n, 1, 1, 1, device=dev) * 2 - 1) * s
@@ -129,34 +170,42 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--modes", default="eager,compile")
     ap.add_argument("--no-augment", action="store_true", help="hand the step ready views")
-    ap.add_argument("--device", default="cuda", help="cuda, or cpu for a smoke test")
+    ap.add_argument("--device", default="cuda", help="cuda, or cpu")
+    ap.add_argument("--dataset", default="cifar10", help="cifar10 (32x32x3) or fashion-mnist (28x28x1)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     args = ap.parse_args()
     dev = torch.device(args.device)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    side, ch = (28, 1) if args.dataset == "fashion-mnist" else (32, 3)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for mode in args.modes.split(","):
         torch.manual_seed(0)
-        peers = [Peer(n).to(dev) for n in args.archs.split("+")]
+        peers = [Peer(n, ch).to(dev) for n in args.archs.split("+")]
         params = [q for p in peers for q in p.parameters()]
         opt = torch.optim.Adam(params, lr=3e-4, weight_decay=1e-6)
         step = make_step(peers, opt, augment=not args.no_augment)
         if mode == "compile":
             step = torch.compile(step)
         if args.no_augment:
-            views = [(torch.randn(args.batch, 3, 32, 32, device=dev), torch.randn(args.batch, 3, 32, 32, device=dev)) for _ in peers]
+            views = [(torch.randn(args.batch, ch, side, side, device=dev), torch.randn(args.batch, ch, side, side, device=dev)) for _ in peers]
         else:
-            views = torch.randint(0, 256, (args.batch, 3, 32, 32), dtype=torch.uint8, device=dev)
+            views = torch.randint(0, 256, (args.batch, ch, side, side), dtype=torch.uint8, device=dev)
         t0 = time.time()
         step(views)
         sync()
         first = time.time() - t0
-        t0 = time.time()
+        times = []
         for _ in range(args.steps):
+            t0 = time.time()
             step(views)
-        sync()
-        sps = args.steps / (time.time() - t0)
+            sync()
+            times.append(time.time() - t0)
+        sps = len(times) / sum(times)
         impl = "torch-" + mode + ("-ready-views" if args.no_augment else "")
-        print(json.dumps({"impl": impl, "archs": args.archs, "batch": args.batch,
-                          "first_step_s": first, "steps_per_s": sps, "images_per_s": sps * args.batch}), flush=True)
+        print(json.dumps({"impl": impl, "archs": args.archs, "batch": args.batch, "threads": torch.get_num_threads(),
+                          "first_step_s": first, "steps_per_s": sps, "images_per_s": sps * args.batch,
+                          "mean_step_s": sum(times) / len(times), "median_step_s": sorted(times)[len(times) // 2]}), flush=True)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ their rate, is what to compare with the device's peak.`,
 			return json.NewEncoder(c.App.Writer).Encode(map[string]any{
 				"impl": "gomlx " + p.Precision, "backend": cfg, "archs": c.String("archs"), "batch": p.Batch,
 				"first_step_s": tm.FirstStep.Seconds(), "steps_per_s": tm.StepsPerSec, "images_per_s": tm.StepsPerSec * float64(p.Batch),
+				"mean_step_s": 1 / tm.StepsPerSec, "median_step_s": tm.MedianStep.Seconds(),
 				"gflop_per_step": tm.FLOPs / 1e9, "tflop_per_s": tm.FLOPs * tm.StepsPerSec / 1e12,
 			})
 		},

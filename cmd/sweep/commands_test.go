@@ -155,7 +155,7 @@ func TestRelaunchChangesNothing(t *testing.T) {
 	before := stamp()
 	time.Sleep(20 * time.Millisecond) // a rewrite would show in the times
 	code, out := launch(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "--data-dir", filepath.Join(dir, "data2"))
-	if code != 0 || !strings.Contains(out, "22 jobs done (22 from earlier runs)") {
+	if code != 0 || !strings.Contains(out, "22 jobs done (0 run now, 22 reused from the store)") {
 		t.Fatalf("relaunch: exit %d\n%s", code, out)
 	}
 	for f, t0 := range stamp() {

@@ -229,7 +229,7 @@ func TestControllerSIGKILLThenRelaunch(t *testing.T) {
 			t.Errorf("job %s finished %d times after the relaunch, want 1", j.Name, done[j.ID])
 		}
 	}
-	if !strings.Contains(string(out), "from earlier runs") {
+	if !strings.Contains(string(out), "reused from the store") {
 		t.Errorf("relaunch output:\n%s", out)
 	}
 }

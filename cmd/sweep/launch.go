@@ -433,8 +433,8 @@ func dataEnv(dir string) []string {
 }
 
 func printSummary(out io.Writer, r *workspace.Run, s controller.Summary, d time.Duration) {
-	fmt.Fprintf(out, "\n%d jobs done (%d from earlier runs), %d failed, %d skipped, %d not run; %s\n",
-		s.Done, s.Reused, s.Failed, s.Skipped, s.Pending, d.Round(time.Second))
+	fmt.Fprintf(out, "\n%d jobs done (%d run now, %d reused from the store), %d failed, %d skipped, %d not run; %s\n",
+		s.Done, s.Done-s.Reused, s.Reused, s.Failed, s.Skipped, s.Pending, d.Round(time.Second))
 	for _, f := range s.Failures {
 		fmt.Fprintf(out, "  failed: %s: %s\n", f.Job.Name, firstLine(f.Error))
 	}

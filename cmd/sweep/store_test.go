@@ -125,7 +125,7 @@ func TestGrownGridRunsOnlyNewJobs(t *testing.T) {
 				}
 				newRuns += ran
 			}
-			if newRuns == 0 || !strings.Contains(out, "from earlier runs") {
+			if newRuns == 0 || !strings.Contains(out, "reused from the store") {
 				t.Fatalf("nothing new ran:\n%s", out)
 			}
 			t.Logf("%s: %d of %d jobs ran, %s", tc.name, newRuns, len(grown.Plan.Jobs), time.Since(start).Round(time.Millisecond))
@@ -307,7 +307,7 @@ func TestRunFolderOfTheEarlierReleaseResumes(t *testing.T) {
 	}
 	cmd := sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "resume", "--cpus", "2", "--metrics-addr", "off", run)
 	b, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(b), "22 jobs done (18 from earlier runs)") {
+	if err != nil || !strings.Contains(string(b), "22 jobs done (4 run now, 18 reused from the store)") {
 		t.Fatalf("resume: %v\n%s", err, b)
 	}
 	tb, err := runTables(r)
@@ -349,12 +349,13 @@ func TestPlanExplainsAMiss(t *testing.T) {
 	}
 	edited := strings.Replace(src, "kd_weight: 100", "kd_weight: 10", 1)
 	out := plan(edited)
-	if !strings.Contains(out, "11 jobs to run, 0 in the store already") {
+	// Solo pretraining reads no KD setting: it and its jobs stay stored.
+	if !strings.Contains(out, "7 jobs to run, 4 in the store already") {
 		t.Fatalf("an edited KD weight:\n%s", out)
 	}
 	var probe string
 	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) > 1 && f[1] == "linear" {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == "linear" && f[3] == "dogo" {
 			probe = f[0]
 			break
 		}
@@ -443,7 +444,7 @@ func TestGCAndRuns(t *testing.T) {
 	}
 	// The remaining sweep is whole: relaunching it runs nothing.
 	src := "name: one\ndatasets: [fashion-mnist]\npairs: [mlp-s+mlp-s]\nseeds: [1]\nreferences: []\n"
-	if code, out := launchGrid(t, dir, "one", src, env...); code != 0 || !strings.Contains(out, "11 jobs done (11 from earlier runs)") {
+	if code, out := launchGrid(t, dir, "one", src, env...); code != 0 || !strings.Contains(out, "11 jobs done (0 run now, 11 reused from the store)") {
 		t.Errorf("relaunch after gc: exit %d\n%s", code, out)
 	}
 }

@@ -104,3 +104,37 @@ func TestPlanIDsStableAcrossFormatting(t *testing.T) {
 		t.Error("changing epochs kept the pretraining job ID")
 	}
 }
+
+// A job's ID covers what changes its result and nothing else: the KD
+// settings leave solo pretraining alone, the kNN settings the linear
+// probes, and the linear probe's settings the kNN jobs.
+func TestIDsIgnoreSettingsAJobDoesNotRead(t *testing.T) {
+	base := "name: t\ndatasets: [fashion-mnist]\npairs: [cnn-s+cnn-l]\nseeds: [1]\nreferences: []\n"
+	ids := func(src string) map[string]string {
+		g, err := Parse("g.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, j := range NewPlan(g, nil).Jobs {
+			out[j.Name[:strings.LastIndex(j.Name, "-")]] = j.ID
+		}
+		return out
+	}
+	a := ids(base)
+	for _, tc := range []struct {
+		edit    string
+		changed func(name string) bool
+	}{
+		{"pretrain: {kd_weight: 10}", func(n string) bool { return strings.Contains(n, "dogo") }},
+		{"eval: {knn_k: 5}", func(n string) bool { return strings.HasPrefix(n, "knn-") }},
+		{"eval: {lr: 0.01}", func(n string) bool { return strings.HasPrefix(n, "linear-") }},
+	} {
+		b := ids(base + tc.edit + "\n")
+		for name, id := range a {
+			if moved := b[name] != id; moved != tc.changed(name) {
+				t.Errorf("%s: %s changed ID: %v, want %v", tc.edit, name, moved, tc.changed(name))
+			}
+		}
+	}
+}

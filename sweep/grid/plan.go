@@ -166,6 +166,11 @@ func (pl *planner) pretrainJob(dataset, method, objective string, archs []string
 	k := pretrainKey{dataset, method, objective, joined, seed}
 	return add(pl, pl.pretrains, k, func() *job.Job {
 		p := pl.g.Pretrain
+		if method != job.MethodDoGo {
+			// Distillation settings change nothing solo: out of the spec, they
+			// leave its ID alone when they are edited.
+			p.KDWeight, p.KDTemperature, p.KDReduction = 0, 0, ""
+		}
 		return &job.Job{Spec: job.Spec{Kind: job.KindPretrain, Dataset: dataset, Method: method, Objective: objective, Seed: seed,
 			Archs: archs, Pretrain: &p, Revision: job.Revision, Data: pl.dataOf(dataset)}, CPUs: pl.g.Resources.CPUs, GPUs: pl.g.Resources.GPUs, GPUFraction: pl.g.Resources.GPUFraction,
 			MemoryGB: pl.g.Resources.MemoryGB}
@@ -237,6 +242,12 @@ func (pl *planner) probes(f *job.Job, seed int, pk probeKey) {
 				spec.NoiseRate, spec.NoiseKind, spec.Fraction = pk.rate, pk.kind, pk.fraction
 			}
 			e := pl.g.Eval
+			e.TrainSubset = 0 // the features job's, in its ID
+			if k == job.KindKNN {
+				e = job.Eval{KNNK: e.KNNK, KNNTemperature: e.KNNTemperature} // all kNN reads
+			} else {
+				e.KNNK, e.KNNTemperature = 0, 0
+			}
 			spec.Eval = &e
 			return &job.Job{Spec: spec, Deps: []string{f.ID}, CPUs: 1}
 		}
