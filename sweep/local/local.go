@@ -107,8 +107,9 @@ func (e *Executor) Run(ctx context.Context, j *job.Job, attempt int, slot contro
 	if e.Heartbeat > 0 {
 		go watchHeartbeat(jctx, e.Heartbeat, beats, cancel)
 	}
-	werr := cmd.Wait()
+	// Every record is read before Wait, which closes the pipe.
 	rep := <-reported
+	werr := cmd.Wait()
 	if werr == nil && workspace.JobFinished(dir) {
 		return nil
 	}

@@ -119,8 +119,9 @@ func (s *Store) Commit(id string) error {
 		return fmt.Errorf("commit %s: %w", id, err)
 	}
 	if err := os.Rename(work, s.EntryDir(id)); err != nil {
-		if s.Finished(id) {
-			return os.RemoveAll(work) // committed by another controller
+		if s.Finished(id) { // committed by another controller
+			s.Release(id)
+			return os.RemoveAll(work)
 		}
 		return fmt.Errorf("commit %s: %w", id, err)
 	}
