@@ -20,8 +20,11 @@ type Arch struct {
 	// feature size); it takes 28x28 grey images only.
 	MLP []int
 	// Conv lists the output channels of a CNN's 3x3 convolutions, and
-	// Strides their strides; the features are their global average pool.
+	// Strides their strides; the features are their global average pool,
+	// or with PoolGrid n their average over each cell of an n x n grid
+	// (PyTorch's AdaptiveAvgPool2d(n)), n*n times as many.
 	Conv, Strides []int
+	PoolGrid      int
 	// ResNet is set for residual networks (CIFAR stem).
 	ResNet *ResNet
 }
@@ -44,7 +47,7 @@ func (a Arch) Features() int {
 	case len(a.MLP) > 0:
 		return a.MLP[len(a.MLP)-1]
 	case len(a.Conv) > 0:
-		return a.Conv[len(a.Conv)-1]
+		return a.Conv[len(a.Conv)-1] * max(a.PoolGrid, 1) * max(a.PoolGrid, 1)
 	case a.ResNet.Wide > 0:
 		return 64 * a.ResNet.Wide
 	case a.ResNet.Bottleneck:
@@ -59,8 +62,12 @@ func (a Arch) Summary() string {
 	case len(a.MLP) > 0:
 		return fmt.Sprintf("MLP 784-%s (features: %d)", joinInts(a.MLP, "-"), a.Features())
 	case len(a.Conv) > 0:
-		return fmt.Sprintf("CNN, %d 3x3 conv layers %s channels, strides %s, global average pool (features: %d)",
-			len(a.Conv), joinInts(a.Conv, "/"), joinInts(a.Strides, "/"), a.Features())
+		pool := "global average pool"
+		if a.PoolGrid > 1 {
+			pool = fmt.Sprintf("average pool over a %dx%d grid", a.PoolGrid, a.PoolGrid)
+		}
+		return fmt.Sprintf("CNN, %d 3x3 conv layers %s channels, strides %s, %s (features: %d)",
+			len(a.Conv), joinInts(a.Conv, "/"), joinInts(a.Strides, "/"), pool, a.Features())
 	case a.ResNet.Wide > 0:
 		return fmt.Sprintf("Wide ResNet, CIFAR stem (features: %d)", a.Features())
 	}
@@ -82,6 +89,11 @@ var archs = []Arch{
 	{Name: "cnn-s", Device: "cpu", Conv: []int{16, 32, 64}, Strides: []int{2, 2, 1}},
 	{Name: "cnn-m", Device: "cpu", Conv: []int{32, 64, 64}, Strides: []int{2, 2, 1}},
 	{Name: "cnn-l", Device: "cpu", Conv: []int{32, 64, 128}, Strides: []int{2, 2, 1}},
+	// The same CNNs with their last feature map averaged over a 2x2 grid
+	// rather than globally: some of the layout a 28x28 image's pixels keep.
+	{Name: "cnn-s-g2", Device: "cpu", Conv: []int{16, 32, 64}, Strides: []int{2, 2, 1}, PoolGrid: 2},
+	{Name: "cnn-m-g2", Device: "cpu", Conv: []int{32, 64, 64}, Strides: []int{2, 2, 1}, PoolGrid: 2},
+	{Name: "cnn-l-g2", Device: "cpu", Conv: []int{32, 64, 128}, Strides: []int{2, 2, 1}, PoolGrid: 2},
 	{Name: "resnet18", Device: "gpu", ResNet: &ResNet{Blocks: []int{2, 2, 2, 2}, Stem: 64}},
 	{Name: "resnet34", Device: "gpu", ResNet: &ResNet{Blocks: []int{3, 4, 6, 3}, Stem: 64}},
 	{Name: "resnet50", Device: "gpu", ResNet: &ResNet{Blocks: []int{3, 4, 6, 3}, Bottleneck: true, Stem: 64}},

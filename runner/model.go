@@ -67,7 +67,27 @@ func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
 			return activation.Relu(conv3x3(scope.In("conv_%d", i), h, c, a.Strides[i], a.nativeConv))
 		})
 	}
+	if a.PoolGrid > 1 {
+		return gridPool(h, a.PoolGrid)
+	}
 	return avgPool(h)
+}
+
+// gridPool averages [B, H, W, C] over each cell of an n x n grid, as
+// PyTorch's AdaptiveAvgPool2d(n) does (cell i spans floor(i*H/n) to
+// ceil((i+1)*H/n), so cells overlap when n does not divide H), and
+// flattens it to [B, n*n*C], cells in row-major order.
+func gridPool(h *Node, n int) *Node {
+	dims := h.Shape().Dimensions
+	b, H, W, c := dims[0], dims[1], dims[2], dims[3]
+	var cells []*Node
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			cell := Slice(h, AxisRange(), AxisRange(i*H/n, ((i+1)*H+n-1)/n), AxisRange(j*W/n, ((j+1)*W+n-1)/n), AxisRange())
+			cells = append(cells, avgPool(cell))
+		}
+	}
+	return Reshape(Concatenate(cells, 1), b, n*n*c)
 }
 
 // avgPool is global average pooling [B, H, W, C] -> [B, C], summed in

@@ -141,3 +141,42 @@ func TestEncodersMatchTheRegistry(t *testing.T) {
 		}
 	}
 }
+
+// gridPool matches PyTorch's AdaptiveAvgPool2d(2) on a 7x7 map, computed
+// here in float64: cells [0,4) and [3,7) of each axis (they overlap at 3).
+func TestGridPool(t *testing.T) {
+	b := testBackend(t)
+	const H, W, C = 7, 7, 2
+	xs := make([]float32, H*W*C)
+	for i := range xs {
+		xs[i] = float32(i%13) - 4
+	}
+	out, err := model.CallOnce(b, model.NewStore(), func(_ *model.Scope, x *Node) *Node { return gridPool(x, 2) },
+		tensors.FromFlatDataAndDimensions(xs, 1, H, W, C))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tensors.MustCopyFlatData[float32](out)
+	var want []float64
+	for _, r := range [][2]int{{0, 4}, {3, 7}} {
+		for _, q := range [][2]int{{0, 4}, {3, 7}} {
+			for c := 0; c < C; c++ {
+				sum := 0.0
+				for y := r[0]; y < r[1]; y++ {
+					for x := q[0]; x < q[1]; x++ {
+						sum += float64(xs[(y*W+x)*C+c])
+					}
+				}
+				want = append(want, sum/16)
+			}
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d values, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if math.Abs(float64(got[i])-want[i]) > 1e-6 {
+			t.Errorf("value %d: %g, want %g", i, got[i], want[i])
+		}
+	}
+}
