@@ -221,7 +221,8 @@ func writeEnv(w io.Writer, p *job.Plan, t *results.Tables) {
 	}
 	fmt.Fprintf(w, "| data read from | %s |\n| backend | %s |\n| devices | %s |\n| hosts | %s |\n", joinKeys(folders), joinKeys(backends), dev, joinKeys(hosts))
 	if !first.IsZero() {
-		fmt.Fprintf(w, "| wall time | %s (%s to %s UTC) |\n", last.Sub(first).Round(time.Second), first.UTC().Format("2006-01-02 15:04"), last.UTC().Format("15:04"))
+		fmt.Fprintf(w, "| wall time | %s (%s to %s UTC: the first job's start to the last one's end, jobs reused from other sweeps included) |\n",
+			last.Sub(first).Round(time.Second), first.UTC().Format("2006-01-02 15:04"), last.UTC().Format("2006-01-02 15:04"))
 	}
 	fmt.Fprintln(w)
 }
