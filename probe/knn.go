@@ -4,8 +4,7 @@ import (
 	"math"
 	"sort"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
+	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
 )
 
 // knnBlock is how many test rows are compared with the training set at once.
@@ -28,10 +27,7 @@ func KNN(f *Features, k int, temperature float64) float64 {
 	for b0 := 0; b0 < nTest; b0 += knnBlock {
 		rows := min(knnBlock, nTest-b0)
 		// sims[rows x nTrain] = test[b0:b0+rows] * train^T
-		blas32.Gemm(blas.NoTrans, blas.Trans, 1,
-			blas32.General{Rows: rows, Cols: f.Dim, Stride: f.Dim, Data: test[b0*f.Dim : (b0+rows)*f.Dim]},
-			blas32.General{Rows: nTrain, Cols: f.Dim, Stride: f.Dim, Data: train},
-			0, blas32.General{Rows: rows, Cols: nTrain, Stride: nTrain, Data: sims[:rows*nTrain]})
+		matmul.ABt(sims, test[b0*f.Dim:(b0+rows)*f.Dim], train, rows, nTrain, f.Dim)
 		for r := 0; r < rows; r++ {
 			row := sims[r*nTrain : (r+1)*nTrain]
 			topS, topI = topS[:0], topI[:0]

@@ -4,8 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
+	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
 )
 
 // LinearConfig configures a linear probe.
@@ -63,18 +62,18 @@ type matrix struct {
 	data       []float32
 }
 
-func (m matrix) general() blas32.General {
-	return blas32.General{Rows: m.rows, Cols: m.cols, Stride: m.cols, Data: m.data}
-}
-
 // gather copies rows of x (dim d), standardized, into a matrix.
 func gather(x []float32, d int, rows []int, mean, std []float32) matrix {
 	m := matrix{rows: len(rows), cols: d, data: make([]float32, len(rows)*d)}
+	inv := make([]float32, d)
+	for j, s := range std {
+		inv[j] = 1 / s
+	}
 	for i, r := range rows {
 		src := x[r*d : (r+1)*d]
 		dst := m.data[i*d : (i+1)*d]
 		for j, v := range src {
-			dst[j] = (v - mean[j]) / std[j]
+			dst[j] = (v - mean[j]) * inv[j]
 		}
 	}
 	return m
@@ -182,6 +181,7 @@ type softmaxReg struct {
 	adam   *adam
 	// scratch
 	xb, logits matrix
+	gt         []float32
 }
 
 func newSoftmaxReg(k, d int, cfg LinearConfig) *softmaxReg {
@@ -190,23 +190,19 @@ func newSoftmaxReg(k, d int, cfg LinearConfig) *softmaxReg {
 		adam: newAdam(n, cfg.LR, cfg.WeightDecay)}
 }
 
-func (m *softmaxReg) weights() blas32.General {
-	return blas32.General{Rows: m.k, Cols: m.d, Stride: m.d, Data: m.params[:m.k*m.d]}
-}
-
 // forward computes row-wise softmax probabilities of x (rows x d) into m.logits.
 func (m *softmaxReg) forward(x matrix) matrix {
 	if cap(m.logits.data) < x.rows*m.k {
 		m.logits.data = make([]float32, x.rows*m.k)
 	}
 	out := matrix{rows: x.rows, cols: m.k, data: m.logits.data[:x.rows*m.k]}
+	matmul.ABt(out.data, x.data, m.params[:m.k*m.d], x.rows, m.k, m.d)
 	bias := m.params[m.k*m.d:]
 	for i := 0; i < x.rows; i++ {
-		copy(out.data[i*m.k:(i+1)*m.k], bias)
-	}
-	blas32.Gemm(blas.NoTrans, blas.Trans, 1, x.general(), m.weights(), 1, out.general())
-	for i := 0; i < x.rows; i++ {
 		row := out.data[i*m.k : (i+1)*m.k]
+		for c, b := range bias {
+			row[c] += b
+		}
 		mx := float32(math.Inf(-1))
 		for _, v := range row {
 			mx = max(mx, v)
@@ -238,17 +234,21 @@ func (m *softmaxReg) step(x matrix, labels []int32, batch []int) {
 	inv := 1 / float32(b)
 	gb := m.grad[m.k*m.d:]
 	clear(gb)
+	if cap(m.gt) < b*m.k {
+		m.gt = make([]float32, b*m.k)
+	}
+	gt := m.gt[:b*m.k] // the logits' gradient, transposed: k x b
 	for i, r := range batch {
 		row := p.data[i*m.k : (i+1)*m.k]
 		row[labels[r]] -= 1
 		for c := range row {
-			row[c] *= inv
-			gb[c] += row[c]
+			g := row[c] * inv
+			gb[c] += g
+			gt[c*b+i] = g
 		}
 	}
 	// gradW (k x d) = G^T (k x b) * Xb (b x d)
-	blas32.Gemm(blas.Trans, blas.NoTrans, 1, p.general(), xb.general(), 0,
-		blas32.General{Rows: m.k, Cols: m.d, Stride: m.d, Data: m.grad[:m.k*m.d]})
+	matmul.AB(m.grad[:m.k*m.d], gt, xb.data, m.k, m.d, b)
 	m.adam.apply(m.params, m.grad)
 }
 

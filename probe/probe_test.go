@@ -162,7 +162,7 @@ func TestRunWritesMetricsAndRoundTripsFeatures(t *testing.T) {
 // BenchmarkProbes measures one linear probe (30 epochs, batch 256) and one
 // kNN evaluation at quickstart size: 10,000 training and 10,000 test rows.
 func BenchmarkProbes(b *testing.B) {
-	for _, d := range []int{64, 784} {
+	for _, d := range []int{64, 256, 512, 784} {
 		tr, trl := blobs(10000, d, 10, 1, 1)
 		te, tel := blobs(10000, d, 10, 1, 1)
 		f := &Features{Dim: d, Classes: 10, Train: tr, TrainLabels: trl, Test: te, TestLabels: tel,
