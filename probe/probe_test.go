@@ -1,9 +1,15 @@
 package probe
 
 import (
+	"bytes"
+	"encoding/gob"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
@@ -196,5 +202,71 @@ func TestSelectionRule(t *testing.T) {
 		if acc, epoch, _ := r.Selected(10, 30); acc != tc.acc || epoch != tc.epoch {
 			t.Errorf("%d validation images: %g at epoch %d, want %g at %d", tc.val, acc, epoch, tc.acc, tc.epoch)
 		}
+	}
+}
+
+// A features file reads back what was written, a store entry of the
+// earlier release (gob) still reads, and a damaged file is an error, not
+// features of the wrong size.
+func TestFeaturesFile(t *testing.T) {
+	f := features(5, 8)
+	f.OOD = map[string][]float32{"gaussian_noise-3": f.Test, "dataset:other": f.Test[:100*16]}
+	f.OODLabels = map[string][]int32{"dataset:other": f.TestLabels[:100]}
+	plain := features(5, 9)
+	for _, tc := range []struct {
+		name  string
+		f     *Features
+		write func(t *testing.T, dir string, f *Features)
+		want  string // error text, "" for none
+	}{
+		{"with OOD sets", f, write, ""},
+		{"without", plain, write, ""},
+		{"earlier release (gob)", f, func(t *testing.T, dir string, f *Features) {
+			var buf bytes.Buffer
+			if err := gob.NewEncoder(&buf).Encode(f); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, gobFeaturesFile), buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+		{"truncated", f, func(t *testing.T, dir string, f *Features) {
+			write(t, dir, f)
+			p := filepath.Join(dir, FeaturesFile)
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, b[:len(b)-3], 0o644)
+		}, "truncated"},
+		{"trailing bytes", f, func(t *testing.T, dir string, f *Features) {
+			write(t, dir, f)
+			p := filepath.Join(dir, FeaturesFile)
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, append(b, 0, 0, 0, 0), 0o644)
+		}, "4 bytes after"},
+		{"missing", f, func(*testing.T, string, *Features) {}, FeaturesFile + ": no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tc.write(t, dir, tc.f)
+			got, err := ReadFeatures(dir)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want one that says %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.f) {
+				t.Errorf("read back features differ from those written")
+			}
+		})
+	}
+}
+
+func write(t *testing.T, dir string, f *Features) {
+	t.Helper()
+	if err := f.Write(dir); err != nil {
+		t.Fatal(err)
 	}
 }

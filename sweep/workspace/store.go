@@ -20,7 +20,7 @@ import (
 // sweep in the workspace:
 //
 //	runs/store/<job-id>/         a finished job: spec.json, log, records.jsonl,
-//	                             checkpoints/, features.gob, results/, done.json, origin.json
+//	                             checkpoints/, features.bin, results/, done.json, origin.json
 //	runs/store/.work/<job-id>/   a job being run, or one that failed or stopped
 //	runs/store/.claims/<job-id>  held by the controller that runs the job
 //
