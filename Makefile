@@ -66,6 +66,7 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./runner/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./probe/ ./results/
+	$(GO) test -run '^$$' -bench . -cpu 1 ./internal/matmul/
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./sweep/grid/
 	$(GO) test -run '^$$' -bench Controller -benchtime 1x ./cmd/sweep/
 	@$(MAKE) --no-print-directory bench-cpu
