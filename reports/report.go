@@ -208,8 +208,12 @@ func writeEnv(w io.Writer, p *job.Plan, t *results.Tables) {
 	if g != nil {
 		fmt.Fprintf(w, "| datasets | %s |\n| objectives | %s |\n| pairs | %s |\n| seeds | %v |\n", strings.Join(g.Datasets, ", "), strings.Join(g.Objectives, ", "), strings.Join(g.Pairs, ", "), g.Seeds)
 		pt := g.Pretrain
-		fmt.Fprintf(w, "| pretraining | %d epochs, batch %d, Adam lr %g wd %g (%s), tau %g, KD tau %g, KD weight %g (%s), train subset %d |\n",
-			pt.Epochs, pt.Batch, pt.LR, pt.WeightDecay, pt.Schedule, pt.Temperature, pt.KDTemperature, pt.KDWeight, pt.KDReduction, pt.TrainSubset)
+		views := "the method's views"
+		if v := pt.Views.String(); v != "" {
+			views = "views: " + v + ", the method's otherwise"
+		}
+		fmt.Fprintf(w, "| pretraining | %d epochs, batch %d, Adam lr %g wd %g (%s), tau %g, KD tau %g, KD weight %g (%s), train subset %d, %s |\n",
+			pt.Epochs, pt.Batch, pt.LR, pt.WeightDecay, pt.Schedule, pt.Temperature, pt.KDTemperature, pt.KDWeight, pt.KDReduction, pt.TrainSubset, views)
 		e := g.Eval
 		fmt.Fprintf(w, "| probes | %d epochs, batch %d, Adam lr %g wd %g, val fraction %g, standardized features: %v, train subset %d; kNN k=%d T=%g |\n",
 			e.Epochs, e.Batch, e.LR, e.WeightDecay, e.ValFraction, e.Standardize, e.TrainSubset, e.KNNK, e.KNNTemperature)

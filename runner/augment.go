@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -21,6 +22,8 @@ import (
 // horizontal flip p=.5, ColorJitter(.8,.8,.8,.2) with p=.8 (halved for
 // SimSiam), grayscale p=.2; grey images get crop (scale .3..1), flip and
 // near-Gaussian noise (std .1 of the pixel range) instead of colour changes.
+// A grid may change the crop scale, the noise and the jitter's strength
+// (job.Views); jitter on grey images is brightness and contrast.
 // Unlike torchvision, the jitter's four parts apply in a fixed order
 // (brightness, contrast, saturation, hue), and hue is a rotation of the
 // chroma plane in YIQ space, a linear stand-in for the HSV hue shift.
@@ -49,13 +52,26 @@ type augmenter struct {
 	noise    float64 // std of the noise added to grey images, in [0,1] pixel units
 }
 
-func newAugmenter(info data.Info, objective string) *augmenter {
+// newAugmenter returns the method's views for the data set and objective,
+// with what views (nil: nothing) overrides.
+func newAugmenter(info data.Info, objective string, views *job.Views) *augmenter {
 	a := &augmenter{info: info, minScale: 0.08, jitter: 0.8, hue: 0.2}
 	if objective == "simsiam" {
 		a.jitter, a.hue = 0.4, 0.1
 	}
 	if info.Channels == 1 {
-		a.minScale, a.noise = 0.3, 0.1
+		a.minScale, a.noise, a.jitter, a.hue = 0.3, 0.1, 0, 0
+	}
+	if views != nil {
+		if views.MinScale != nil {
+			a.minScale = *views.MinScale
+		}
+		if views.Noise != nil {
+			a.noise = *views.Noise
+		}
+		if views.Jitter != nil {
+			a.jitter = *views.Jitter
+		}
 	}
 	return a
 }
@@ -81,6 +97,12 @@ func (a *augmenter) draw(rng *rand.Rand, p []float32) {
 		p[pFlip] = 1
 	}
 	p[pBright], p[pContrast], p[pSat], p[pHue], p[pGray] = 1, 1, 1, 0, 0
+	if a.info.Channels == 1 && a.jitter > 0 { // brightness and contrast only
+		if rng.Float64() < 0.8 {
+			p[pBright] = float32(1 + (rng.Float64()*2-1)*a.jitter)
+			p[pContrast] = float32(1 + (rng.Float64()*2-1)*a.jitter)
+		}
+	}
 	if a.info.Channels == 3 {
 		if rng.Float64() < 0.8 {
 			s := a.jitter
@@ -193,6 +215,13 @@ func (a *augmenter) augmentViews(images, params, rng *Node) (views, next *Node) 
 		matMulFLOPs(g, n*h*w, 3, 3, 1)
 		gf := perImage(pGray)
 		x = Add(Mul(gf, gray(x)), Mul(OneMinus(gf), x))
+	}
+
+	if c == 1 && a.jitter > 0 { // grey: brightness, then contrast around the image's mean
+		perImage := func(i int) *Node { return Reshape(col(i), n, 1, 1, 1) }
+		x = ClipScalar(Mul(x, perImage(pBright)), 0, 1)
+		m := ReduceAndKeep(x, ReduceMean, 1, 2)
+		x = ClipScalar(Add(m, Mul(Sub(x, m), perImage(pContrast))), 0, 1)
 	}
 
 	mean := make([]float32, c)

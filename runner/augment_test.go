@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -15,8 +16,9 @@ import (
 
 // refView is an independent float64 reference of one augmented view
 // (without noise): bilinear sampling with clamped reads, pixel by pixel, then
-// the jitter in the documented order, hue through explicit YIQ coordinates.
-func refView(info data.Info, img []uint8, p []float32) []float64 {
+// the jitter in the documented order, hue through explicit YIQ coordinates;
+// on grey images brightness and contrast where greyJitter.
+func refView(info data.Info, img []uint8, p []float32, greyJitter bool) []float64 {
 	h, w, c := info.Height, info.Width, info.Channels
 	at := func(y, x, k int) float64 {
 		y, x = min(max(y, 0), h-1), min(max(x, 0), w-1)
@@ -41,6 +43,16 @@ func refView(info data.Info, img []uint8, p []float32) []float64 {
 				v[k] = (1-fy)*((1-fx)*at(y0, x0, k)+fx*at(y0, x0+1, k)) + fy*((1-fx)*at(y0+1, x0, k)+fx*at(y0+1, x0+1, k))
 			}
 			px[y*w+x] = v
+		}
+	}
+	if c == 1 && greyJitter {
+		var m float64
+		for _, v := range px {
+			v[0] = clip(v[0] * float64(p[pBright]))
+			m += v[0] / float64(len(px))
+		}
+		for _, v := range px {
+			v[0] = clip(m + (v[0]-m)*float64(p[pContrast]))
 		}
 	}
 	if c == 3 {
@@ -163,13 +175,15 @@ func TestAugmentViewsMatchReference(t *testing.T) {
 		name      string
 		info      data.Info
 		objective string
+		views     *job.Views
 	}{
-		{"colour simclr", data.Info{Height: 5, Width: 7, Channels: 3, Mean: []float32{.49, .48, .45}, Std: []float32{.25, .24, .26}}, "simclr"},
-		{"colour simsiam", data.Info{Height: 6, Width: 4, Channels: 3, Mean: []float32{.5, .5, .5}, Std: []float32{.5, .5, .5}}, "simsiam"},
-		{"grey", data.Info{Height: 6, Width: 9, Channels: 1, Mean: []float32{.29}, Std: []float32{.35}}, "simclr"},
+		{"colour simclr", data.Info{Height: 5, Width: 7, Channels: 3, Mean: []float32{.49, .48, .45}, Std: []float32{.25, .24, .26}}, "simclr", nil},
+		{"colour simsiam", data.Info{Height: 6, Width: 4, Channels: 3, Mean: []float32{.5, .5, .5}, Std: []float32{.5, .5, .5}}, "simsiam", nil},
+		{"grey", data.Info{Height: 6, Width: 9, Channels: 1, Mean: []float32{.29}, Std: []float32{.35}}, "simclr", nil},
+		{"grey with jitter", data.Info{Height: 6, Width: 9, Channels: 1, Mean: []float32{.29}, Std: []float32{.35}}, "simclr", &job.Views{Jitter: ptr(0.5)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newAugmenter(tc.info, tc.objective)
+			a := newAugmenter(tc.info, tc.objective, tc.views)
 			a.noise = 0 // noise is random in the graph: checked apart
 			rng := rand.New(rand.NewPCG(1, 2))
 			const n = 24
@@ -195,7 +209,7 @@ func TestAugmentViewsMatchReference(t *testing.T) {
 			got := runAugment(t, b, a, images, params, n)
 			var worst float64
 			for i := 0; i < n; i++ {
-				want := refView(tc.info, images[i*pix:(i+1)*pix], params[i*viewParams:(i+1)*viewParams])
+				want := refView(tc.info, images[i*pix:(i+1)*pix], params[i*viewParams:(i+1)*viewParams], tc.views != nil)
 				for j, v := range want {
 					worst = math.Max(worst, math.Abs(v-float64(got[i*pix+j])))
 				}
@@ -216,32 +230,37 @@ func TestAugmentViewsMatchReference(t *testing.T) {
 }
 
 // Grey images get near-Gaussian noise of std 0.1 (pixel units), zero mean,
-// different in each view.
+// different in each view; a grid's views set another std, or none.
 func TestAugmentNoise(t *testing.T) {
 	b := testBackend(t)
 	info := data.Known()["fashion-mnist"]
-	a := newAugmenter(info, "simclr")
-	const n = 64
-	images := make([]uint8, n*784)
-	params := make([]float32, n*viewParams)
-	for i := 0; i < n; i++ {
-		copy(params[i*viewParams:], []float32{0, 0, 28, 28, 0, 1, 1, 1, 0, 0})
-	}
-	got := runAugment(t, b, a, images, params, n)
-	var sum, sq float64
-	for _, v := range got {
-		z := (float64(v) - (0-float64(info.Mean[0]))/float64(info.Std[0])) * float64(info.Std[0])
-		sum += z
-		sq += z * z
-	}
-	mean := sum / float64(len(got))
-	std := math.Sqrt(sq/float64(len(got)) - mean*mean)
-	// 50,176 samples: the standard error of the mean is 0.00045.
-	if math.Abs(mean) > 0.003 || math.Abs(std-0.1) > 0.003 {
-		t.Fatalf("noise mean %.4f std %.4f, want 0 and 0.1", mean, std)
-	}
-	if got[0] == got[784] {
-		t.Fatal("two views got the same noise")
+	for _, tc := range []struct {
+		views *job.Views
+		std   float64
+	}{{nil, 0.1}, {&job.Views{Noise: ptr(0.25)}, 0.25}, {&job.Views{Noise: ptr(0.0)}, 0}} {
+		a := newAugmenter(info, "simclr", tc.views)
+		const n = 64
+		images := make([]uint8, n*784)
+		params := make([]float32, n*viewParams)
+		for i := 0; i < n; i++ {
+			copy(params[i*viewParams:], []float32{0, 0, 28, 28, 0, 1, 1, 1, 0, 0})
+		}
+		got := runAugment(t, b, a, images, params, n)
+		var sum, sq float64
+		for _, v := range got {
+			z := (float64(v) - (0-float64(info.Mean[0]))/float64(info.Std[0])) * float64(info.Std[0])
+			sum += z
+			sq += z * z
+		}
+		mean := sum / float64(len(got))
+		std := math.Sqrt(math.Max(0, sq/float64(len(got))-mean*mean))
+		// 50,176 samples: the standard error of the mean is 0.00045 at std 0.1.
+		if math.Abs(mean) > 0.03*tc.std+1e-6 || math.Abs(std-tc.std) > 0.03*tc.std+1e-6 {
+			t.Fatalf("noise mean %.4f std %.4f, want 0 and %g", mean, std, tc.std)
+		}
+		if tc.std > 0 && got[0] == got[784] {
+			t.Fatal("two views got the same noise")
+		}
 	}
 }
 
@@ -268,7 +287,7 @@ func BenchmarkAugment(b *testing.B) {
 	for _, name := range []string{"fashion-mnist", "cifar10"} {
 		b.Run(name, func(b *testing.B) {
 			info := data.Known()[name]
-			a := newAugmenter(info, "simclr")
+			a := newAugmenter(info, "simclr", nil)
 			const n = 512
 			rng := rand.New(rand.NewPCG(1, 1))
 			images := make([]uint8, n*info.Pixels())
@@ -315,25 +334,33 @@ func TestDrawFollowsTheMethod(t *testing.T) {
 	for _, tc := range []struct {
 		info               data.Info
 		objective          string
+		views              *job.Views
 		minScale, jitter   float64
 		hue, jitterP, gray float64
 	}{
-		{data.Known()["cifar10"], "simclr", 0.08, 0.8, 0.2, 0.8, 0.2},
-		{data.Known()["cifar10"], "simsiam", 0.08, 0.4, 0.1, 0.8, 0.2},
-		{data.Known()["fashion-mnist"], "simclr", 0.3, 0, 0, 0, 0},
+		{data.Known()["cifar10"], "simclr", nil, 0.08, 0.8, 0.2, 0.8, 0.2},
+		{data.Known()["cifar10"], "simsiam", nil, 0.08, 0.4, 0.1, 0.8, 0.2},
+		{data.Known()["fashion-mnist"], "simclr", nil, 0.3, 0, 0, 0, 0},
+		// A grid's views: the crop scale and the jitter's strength change, on
+		// grey images the jitter is brightness and contrast.
+		{data.Known()["cifar10"], "simclr", &job.Views{MinScale: ptr(0.2), Jitter: ptr(0.3)}, 0.2, 0.3, 0.2, 0.8, 0.2},
+		{data.Known()["fashion-mnist"], "simclr", &job.Views{MinScale: ptr(0.5), Jitter: ptr(0.4), Noise: ptr(0.0)}, 0.5, 0.4, 0, 0.8, 0},
 	} {
-		a := newAugmenter(tc.info, tc.objective)
+		a := newAugmenter(tc.info, tc.objective, tc.views)
 		rng := rand.New(rand.NewPCG(3, 4))
 		h, w := float64(tc.info.Height), float64(tc.info.Width)
 		const n = 20000
 		var flips, jittered, grays float64
+		smallest := 1.0
 		p := make([]float32, viewParams)
 		for i := 0; i < n; i++ {
 			a.draw(rng, p)
 			ch, cw := float64(p[pCropH]), float64(p[pCropW])
-			if area := ch * cw / (h * w); area < tc.minScale-1e-4 || area > 1+1e-4 {
+			area := ch * cw / (h * w)
+			if area < tc.minScale-1e-4 || area > 1+1e-4 {
 				t.Fatalf("%s %s: crop area %.3f", tc.info.Name, tc.objective, area)
 			}
+			smallest = math.Min(smallest, area)
 			if ch < h && cw < w { // not clipped by the image: the ratio holds
 				if r := cw / ch; r < 0.75-1e-4 || r > 4.0/3+1e-4 {
 					t.Fatalf("crop ratio %.3f", r)
@@ -356,6 +383,12 @@ func TestDrawFollowsTheMethod(t *testing.T) {
 				}
 			}
 		}
+		if smallest > tc.minScale+0.01 { // areas are uniform above the bound
+			t.Errorf("%s %s: smallest crop area %.3f, want near %g", tc.info.Name, tc.objective, smallest, tc.minScale)
+		}
+		if tc.info.Channels == 1 && tc.jitter > 0 && p[pSat] != 1 {
+			t.Errorf("saturation %g on a grey image", p[pSat])
+		}
 		// Binomial standard errors at n = 20,000 are at most 0.0035.
 		for _, c := range []struct {
 			name      string
@@ -367,3 +400,5 @@ func TestDrawFollowsTheMethod(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

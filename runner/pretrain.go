@@ -187,7 +187,7 @@ func newTrainer(backend compute.Backend, spec job.Spec, info data.Info) (*traine
 		return nil, job.Permanent(fmt.Errorf("precision %q: use float32 or bf16", p.Precision))
 	}
 	for _, ps := range peers {
-		t.augment = append(t.augment, newAugmenter(info, ps.objective))
+		t.augment = append(t.augment, newAugmenter(info, ps.objective, p.Views))
 	}
 	t.store = model.NewStore()
 	t.store.SetParam(model.ParamInitialSeed, int64(spec.Seed)+1)

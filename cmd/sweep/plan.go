@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -47,6 +48,8 @@ Examples:
 				if err != nil {
 					return err
 				}
+				// No views set is the method's, which depend on the data set.
+				b = bytes.Replace(b, []byte("  views: null\n"), []byte("  views: {} # the method's for each data set; keys: min_scale, noise, jitter\n"), 1)
 				_, err = out.Write(b)
 				return err
 			}

@@ -199,6 +199,9 @@ func Parse(name string, src []byte) (*Grid, error) {
 	dec.Objectives, dec.Noise.Rates, dec.Noise.Kinds, dec.Fractions, dec.Seeds, dec.References =
 		g.Objectives, g.Noise.Rates, g.Noise.Kinds, g.Fractions, g.Seeds, g.References
 	g = dec
+	if w := g.Pretrain.Views; w != nil && *w == (job.Views{}) {
+		g.Pretrain.Views = nil // `views: {}` sets nothing: the method's views, the same IDs
+	}
 	v := &validator{name: name, file: file}
 	v.grid(&g)
 	if len(v.errs) > 0 {

@@ -33,6 +33,10 @@ func TestParseGridErrors(t *testing.T) {
 		{"exclude matches nothing", base + "exclude:\n  - {seed: 9}\n", []string{"grid.yaml:5:5:", "exclude entry matches no grid point"}},
 		{"include bad value", base + "include:\n  - {fraction: 2}\n", []string{"grid.yaml:5:16:", "label fraction 2 is out of range"}},
 		{"mlp on colour images", "name: t\ndatasets: [cifar10]\npairs: [mlp-s+cnn-l]\n", []string{"grid.yaml:3:9:", "takes 28x28 grey images"}},
+		{"views crop scale out of range", base + "pretrain:\n  views: {min_scale: 0}\n", []string{"grid.yaml:5:22:", "min_scale", "min_scale 0 is out of range", "0.3 on grey images"}},
+		{"views negative noise", base + "pretrain:\n  views:\n    noise: -0.1\n", []string{"grid.yaml:6:12:", "noise -0.1 is out of range"}},
+		{"views jitter of 1", base + "pretrain:\n  views: {jitter: 1}\n", []string{"grid.yaml:5:19:", "jitter 1 is out of range"}},
+		{"views unknown key", base + "pretrain:\n  views: {crop: 0.5}\n", []string{"grid.yaml:5:", `unknown key "crop"`}},
 		{"bad OOD set", base + "ood: [fog-3]\n", []string{"grid.yaml:4:7:", `unknown OOD set "fog-3"`}},
 		{"cross-dataset OOD without shared classes", base + "ood: [dataset:mnist]\n", []string{"grid.yaml:4:7:", "mnist shares 0 classes with fashion-mnist"}},
 		{"empty file", "", []string{"grid.yaml:1:1:", "empty"}},
@@ -129,6 +133,10 @@ func TestIDsIgnoreSettingsAJobDoesNotRead(t *testing.T) {
 		{"pretrain: {kd_weight: 10}", func(n string) bool { return strings.Contains(n, "dogo") }},
 		{"eval: {knn_k: 5}", func(n string) bool { return strings.HasPrefix(n, "knn-") }},
 		{"eval: {lr: 0.01}", func(n string) bool { return strings.HasPrefix(n, "linear-") }},
+		// Views that equal nothing set leave every ID alone; any view set moves
+		// every pretraining job and what depends on it, never the references.
+		{"pretrain: {views: {}}", func(n string) bool { return false }},
+		{"pretrain: {views: {noise: 0}}", func(n string) bool { return !strings.Contains(n, "random") && !strings.Contains(n, "pixels") }},
 	} {
 		b := ids(base + tc.edit + "\n")
 		for name, id := range a {

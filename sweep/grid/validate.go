@@ -184,6 +184,17 @@ func (v *validator) pretrain(p *job.Pretrain) {
 		v.errorf("$.pretrain.knn_monitor", "knn_monitor", "use 0 to turn the monitor off", "knn_monitor %d is negative", p.KNNMonitor)
 	}
 	v.oneOf("$.pretrain.precision", "precision", p.Precision, []string{"float32", "bf16"})
+	if w := p.Views; w != nil {
+		if w.MinScale != nil && (*w.MinScale <= 0 || *w.MinScale > 1) {
+			v.errorf("$.pretrain.views.min_scale", "min_scale", "a fraction of the image's area in (0, 1]: the method uses 0.08 (0.3 on grey images)", "min_scale %g is out of range", *w.MinScale)
+		}
+		if w.Noise != nil && (*w.Noise < 0 || *w.Noise > 1) {
+			v.errorf("$.pretrain.views.noise", "noise", "a std in pixel units (0..1): the method uses 0.1 on grey images, 0 to switch it off", "noise %g is out of range", *w.Noise)
+		}
+		if w.Jitter != nil && (*w.Jitter < 0 || *w.Jitter >= 1) {
+			v.errorf("$.pretrain.views.jitter", "jitter", "a strength in [0, 1): the method uses 0.8 on colour images, 0 switches it off", "jitter %g is out of range", *w.Jitter)
+		}
+	}
 }
 
 func (v *validator) eval(e *job.Eval) {
