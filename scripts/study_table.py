@@ -6,7 +6,9 @@ two paired differences with 95% t-intervals over seeds: solo minus random
 init (does pretraining learn?) and DoGo small peer minus solo (does DoGo
 help?). The architecture names are matched by prefix, so cnn-s-g2 counts as
 cnn-s. Reads `sweep results RUN --format json`.
-Usage: python3 scripts/study_table.py bin/sweep RUN...
+With --ood, a second table: the same linear probes tested on the run's
+first OOD set (mean over seeds), where the views' effect on robustness shows.
+Usage: python3 scripts/study_table.py [--ood] bin/sweep RUN...
 """
 import json
 import math
@@ -40,8 +42,18 @@ def mean(a):
     return f"{statistics.mean(a.values()):.2f}" if a else "-"
 
 
+def ood_mean(rs, method, role, small):
+    vals = [next(iter(r["ood_acc_best_val_pct"].values())) for r in rs
+            if r["method"] == method and r["role"] == role and (method == "pixels" or r["arch"].startswith(small))
+            and r.get("ood_acc_best_val_pct")]
+    return f"{statistics.mean(vals):.2f}" if vals else "-"
+
+
 def main():
-    sweep, runs = sys.argv[1], sys.argv[2:]
+    args = sys.argv[1:]
+    ood = "--ood" in args
+    args = [a for a in args if a != "--ood"]
+    sweep, runs = args[0], args[1:]
     print("| run | raw pixels | solo cnn-s | random cnn-s | solo - random | DoGo cnn-s (small peer) | DoGo - solo "
           "| solo cnn-l | random cnn-l | solo - random | seeds |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -54,6 +66,16 @@ def main():
                 and r["arch"].startswith("cnn-s") and r["peer_arch"].startswith("cnn-l")}
         print(f"| {run.rstrip('/').split('/')[-1]} | {mean(pix)} | {mean(solo)} | {mean(rand)} | {diff(solo, rand)} | "
               f"{mean(dogo)} | {diff(dogo, solo)} | {mean(solo_l)} | {mean(rand_l)} | {diff(solo_l, rand_l)} | {len(solo)} |")
+    if not ood:
+        return
+    print()
+    print("| run (OOD test set) | raw pixels | solo cnn-s | random cnn-s | solo cnn-l | random cnn-l |")
+    print("|---|---|---|---|---|---|")
+    for run in runs:
+        rs = rows(sweep, run)
+        print(f"| {run.rstrip('/').split('/')[-1]} | {ood_mean(rs, 'pixels', 'reference', '')} | "
+              f"{ood_mean(rs, 'solo', 'solo', 'cnn-s')} | {ood_mean(rs, 'random', 'reference', 'cnn-s')} | "
+              f"{ood_mean(rs, 'solo', 'solo', 'cnn-l')} | {ood_mean(rs, 'random', 'reference', 'cnn-l')} |")
 
 
 if __name__ == "__main__":
