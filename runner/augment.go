@@ -47,9 +47,9 @@ const (
 type augmenter struct {
 	info     data.Info
 	minScale float64
-	jitter   float64 // brightness, contrast, saturation strength (.8 SimCLR, .4 SimSiam)
+	jitter   float64 // brightness, contrast (and saturation) strength (.8 SimCLR, .4 SimSiam; 0 grey)
 	hue      float64 // hue strength (.2 SimCLR, .1 SimSiam)
-	noise    float64 // std of the noise added to grey images, in [0,1] pixel units
+	noise    float64 // std of the noise added to each view, in [0,1] pixel units (.1 grey, else 0)
 }
 
 // newAugmenter returns the method's views for the data set and objective,
