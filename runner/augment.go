@@ -185,8 +185,8 @@ func (a *augmenter) augmentViews(images, params, rng *Node) (views, next *Node) 
 	matMulFLOPs(g, n*w, w, h*c, 1)
 	matMulFLOPs(g, n*h, h, w*c, 1)
 
+	perImage := func(i int) *Node { return Reshape(col(i), n, 1, 1, 1) } // [N, 1, 1, 1]
 	if c == 3 {
-		perImage := func(i int) *Node { return Reshape(col(i), n, 1, 1, 1) }
 		luma := Const(g, []float32{float32(lumaWeights[0]), float32(lumaWeights[1]), float32(lumaWeights[2])})
 		gray := func(x *Node) *Node { // [N, H, W, 1]
 			matMulFLOPs(g, n*h*w, 3, 1, 1)
@@ -218,7 +218,6 @@ func (a *augmenter) augmentViews(images, params, rng *Node) (views, next *Node) 
 	}
 
 	if c == 1 && a.jitter > 0 { // grey: brightness, then contrast around the image's mean
-		perImage := func(i int) *Node { return Reshape(col(i), n, 1, 1, 1) }
 		x = ClipScalar(Mul(x, perImage(pBright)), 0, 1)
 		m := ReduceAndKeep(x, ReduceMean, 1, 2)
 		x = ClipScalar(Add(m, Mul(Sub(x, m), perImage(pContrast))), 0, 1)

@@ -57,8 +57,8 @@ def main():
     print("| run | raw pixels | solo cnn-s | random cnn-s | solo - random | DoGo cnn-s (small peer) | DoGo - solo "
           "| solo cnn-l | random cnn-l | solo - random | seeds |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for run in runs:
-        rs = rows(sweep, run)
+    tables = {run: rows(sweep, run) for run in runs}
+    for run, rs in tables.items():
         pix = by_seed(rs, "pixels", "reference", "")
         solo, rand = by_seed(rs, "solo", "solo", "cnn-s"), by_seed(rs, "random", "reference", "cnn-s")
         solo_l, rand_l = by_seed(rs, "solo", "solo", "cnn-l"), by_seed(rs, "random", "reference", "cnn-l")
@@ -71,8 +71,7 @@ def main():
     print()
     print("| run (OOD test set) | raw pixels | solo cnn-s | random cnn-s | solo cnn-l | random cnn-l |")
     print("|---|---|---|---|---|---|")
-    for run in runs:
-        rs = rows(sweep, run)
+    for run, rs in tables.items():
         print(f"| {run.rstrip('/').split('/')[-1]} | {ood_mean(rs, 'pixels', 'reference', '')} | "
               f"{ood_mean(rs, 'solo', 'solo', 'cnn-s')} | {ood_mean(rs, 'random', 'reference', 'cnn-s')} | "
               f"{ood_mean(rs, 'solo', 'solo', 'cnn-l')} | {ood_mean(rs, 'random', 'reference', 'cnn-l')} |")
