@@ -2,7 +2,9 @@ package runner
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -25,8 +27,9 @@ type StepTiming struct {
 
 // BenchStep times training steps of a pretraining spec on random images of
 // the data set's shape (views made in the step, as in training): the first
-// step (which compiles) apart, then steps at steady state.
-func BenchStep(backend compute.Backend, spec job.Spec, info data.Info, steps int) (StepTiming, error) {
+// step (which compiles) apart, then steps at steady state, whose CPU
+// profile goes to profile unless it is nil.
+func BenchStep(backend compute.Backend, spec job.Spec, info data.Info, steps int, profile io.Writer) (StepTiming, error) {
 	t, err := newTrainer(backend, spec, info)
 	if err != nil {
 		return StepTiming{}, err
@@ -38,6 +41,12 @@ func BenchStep(backend compute.Backend, spec job.Spec, info data.Info, steps int
 		return StepTiming{}, fmt.Errorf("first step: %w", err)
 	}
 	first := time.Since(start)
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return StepTiming{}, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	times := make([]time.Duration, steps)
 	var total time.Duration
 	for i := range times {

@@ -234,12 +234,12 @@ func TestBackendChoice(t *testing.T) {
 		want    string
 	}{
 		{"auto", true, yes, "xla:cuda"},
-		{"auto", true, no, "go:parallelism=2"},
-		{"auto", false, yes, "go:parallelism=2"},
-		{"go", true, yes, "go:parallelism=2"},
+		{"auto", true, no, goConfig},
+		{"auto", false, yes, goConfig},
+		{"go", true, yes, goConfig},
 		{"xla:/opt/plugin.so", false, no, "xla:/opt/plugin.so"},
 	} {
-		if got := backendConfig(tc.setting, 2, tc.xla, tc.gpu); got != tc.want {
+		if got := backendConfig(tc.setting, tc.xla, tc.gpu); got != tc.want {
 			t.Errorf("backendConfig(%q, xla %v) = %q, want %q", tc.setting, tc.xla, got, tc.want)
 		}
 	}
@@ -249,12 +249,12 @@ func TestBackendChoice(t *testing.T) {
 		}
 		return NewBackend(cfg)
 	}
-	b, cfg, warning, err := openBackend("auto", 2, "xla:cuda", noCUDA)
-	if err != nil || cfg != "go:parallelism=2" || !strings.Contains(warning, "plugin not found") {
+	b, cfg, warning, err := openBackend("auto", "xla:cuda", noCUDA)
+	if err != nil || cfg != goConfig || !strings.Contains(warning, "plugin not found") {
 		t.Fatalf("auto without the plugin: %q %q %v", cfg, warning, err)
 	}
 	b.Finalize()
-	if _, _, _, err := openBackend("xla:cuda", 2, "xla:cuda", noCUDA); err == nil {
+	if _, _, _, err := openBackend("xla:cuda", "xla:cuda", noCUDA); err == nil {
 		t.Fatal("an explicit xla:cuda without the plugin must fail")
 	}
 }

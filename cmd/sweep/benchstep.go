@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
@@ -36,6 +38,7 @@ their rate, is what to compare with the device's peak.`,
 			&cli.IntFlag{Name: "steps", Value: 20},
 			&cli.StringFlag{Name: "backend", Value: "auto"},
 			&cli.StringFlag{Name: "precision", Value: "float32", Usage: "float32, or bf16 (mixed precision: float32 weights and losses)"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the steady-state steps to this file (go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
 			info, ok := data.Known()[c.String("dataset")]
@@ -50,7 +53,7 @@ their rate, is what to compare with the device's peak.`,
 			p := grid.Default().Pretrain
 			p.Batch, p.Precision = c.Int("batch"), c.String("precision")
 			spec := job.Spec{Kind: job.KindPretrain, Dataset: info.Name, Method: method, Objective: c.String("objective"), Archs: archs, Pretrain: &p}
-			backend, cfg, warning, err := runner.OpenBackend(c.String("backend"), 0)
+			backend, cfg, warning, err := runner.OpenBackend(c.String("backend"))
 			if err != nil {
 				return err
 			}
@@ -58,7 +61,16 @@ their rate, is what to compare with the device's peak.`,
 				fmt.Fprintln(c.App.ErrWriter, warning)
 			}
 			defer backend.Finalize()
-			tm, err := runner.BenchStep(backend, spec, info, c.Int("steps"))
+			var profile io.Writer
+			if path := c.String("cpuprofile"); path != "" {
+				f, err := os.Create(path)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				profile = f
+			}
+			tm, err := runner.BenchStep(backend, spec, info, c.Int("steps"), profile)
 			if err != nil {
 				return err
 			}

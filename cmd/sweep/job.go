@@ -163,7 +163,7 @@ func dispatch(jc jobContext) error {
 		if err != nil {
 			return err
 		}
-		backend, cfg, warning, err := runner.OpenBackend(g.Backend, jc.job.CPUs)
+		backend, cfg, warning, err := runner.OpenBackend(g.Backend)
 		if err != nil {
 			return err
 		}
