@@ -73,7 +73,7 @@ func TestStepFLOPs(t *testing.T) {
 func BenchmarkMatMul(b *testing.B) {
 	backend := testBackend(b)
 	for _, s := range []struct{ m, k, n int }{
-		{512, 784, 512}, {784, 512, 512}, {512 * 7 * 7, 288, 128}, {1024, 1024, 1024},
+		{512, 784, 512}, {784, 512, 512}, {512 * 7 * 7, 288, 128}, {1024, 1024, 1024}, {512 * 49, 576, 128},
 	} {
 		b.Run(fmt.Sprintf("%dx%dx%d", s.m, s.k, s.n), func(b *testing.B) {
 			exec, err := NewExec(backend, func(x, y *Node) *Node { return MatMul(x, y) })

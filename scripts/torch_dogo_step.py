@@ -2,7 +2,8 @@
 
 Same model and loss: CIFAR-stem ResNets (3x3 stride-1 stem, no max-pool, no fc),
 or the CPU encoders of the architecture registry (job/arch.go: MLPs on 784
-pixels, CNNs of 3x3 convolutions with padding 1 and a global average pool) on
+pixels, CNNs of 3x3 convolutions with padding 1 and a global average pool, or
+2x2-grid pooling for the -g2 CNNs) on
 28x28 grey images (--dataset fashion-mnist), whose views are a random resized
 crop (scale .3..1), a flip and Gaussian noise of std .1, as GoMLX makes them;
 SimCLR head Linear(d,512,no bias)-BN-ReLU-Linear(512,128), NT-Xent at tau 0.5,
@@ -37,12 +38,14 @@ def encoder(name, channels=3):
             layers += [nn.Linear(d, w), nn.ReLU()]
             d = w
         return nn.Sequential(*layers), d
-    if name in CNNS:
+    # cnn-X-g2: the last feature map averaged over a 2x2 grid, not globally.
+    base, grid = (name[:-3], 2) if name.endswith("-g2") else (name, 1)
+    if base in CNNS:
         layers, c = [], channels
-        for w, s in zip(CNNS[name], STRIDES):
+        for w, s in zip(CNNS[base], STRIDES):
             layers += [nn.Conv2d(c, w, 3, s, 1), nn.ReLU()]
             c = w
-        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), c
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(grid), nn.Flatten()), c * grid * grid
     import torchvision  # the ResNets only: the CPU encoders run without it
 
     m = getattr(torchvision.models, name)(num_classes=10)
