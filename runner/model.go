@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
+	"github.com/gomlx/gomlx/support/exceptions"
 )
 
 // archSpec is how an encoder is built: its layout from the registry, and
@@ -58,13 +59,29 @@ func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
 		}
 		return h
 	}
+	// On the Go backend each half of the batch (each view, in training) is
+	// its own subgraph: the backend runs independent subgraphs on different
+	// cores, where most ops of one pass (gathers, scatters, transposes,
+	// activations) would run on one, so a solo CNN's step used 2 cores
+	// little better than 1. Both halves read the same variables.
+	if b := x.Shape().Dimensions[0]; !a.nativeConv && b >= 2 {
+		first := cnn(scope.In, a, Slice(x, AxisRange(0, b/2)))
+		second := cnn(scope.Shared, a, Slice(x, AxisRange(b/2, b)))
+		return Concatenate([]*Node{first, second}, 0)
+	}
+	return cnn(scope.In, a, x)
+}
+
+// cnn is a CNN encoder's layers; layer gives each layer's scope (In, or
+// Shared for a second pass through the same variables).
+func cnn(layer func(string, ...any) *model.Scope, a archSpec, x *Node) *Node {
 	// No BatchNorm in the CPU CNNs: at quickstart budgets it made SimCLR's
 	// features worse than a random encoder's (linear probe 71.6% vs 72.2%
 	// without, 73.2% with; see the issue notes). The head keeps the method's BN.
 	h := x
 	for i, c := range a.Conv {
 		h = onViews(x.Graph(), i == 0, func() *Node {
-			return activation.Relu(conv3x3(scope.In("conv_%d", i), h, c, a.Strides[i], a.nativeConv))
+			return activation.Relu(conv3x3(layer("conv_%d", i), h, c, a.Strides[i], a.nativeConv))
 		})
 	}
 	if a.PoolGrid > 1 {
@@ -77,17 +94,45 @@ func encoder(scope *model.Scope, a archSpec, x *Node) *Node {
 // PyTorch's AdaptiveAvgPool2d(n) does (cell i spans floor(i*H/n) to
 // ceil((i+1)*H/n), so cells overlap when n does not divide H), and
 // flattens it to [B, n*n*C], cells in row-major order.
+//
+// It is one batched product with the cells' averaging matrix A [n*n, H*W]:
+// A·h per image. Slicing the cells cost more on the Go backend (copies
+// forward; padded copies summed backward), and autodiff's gradient of the
+// product would transpose h; the gradient here, Aᵀ·dy per image, needs no
+// transpose.
 func gridPool(h *Node, n int) *Node {
+	g := h.Graph()
 	dims := h.Shape().Dimensions
 	b, H, W, c := dims[0], dims[1], dims[2], dims[3]
-	var cells []*Node
+	avg := make([]float64, n*n*H*W)
 	for i := 0; i < n; i++ {
+		y0, y1 := i*H/n, ((i+1)*H+n-1)/n
 		for j := 0; j < n; j++ {
-			cell := Slice(h, AxisRange(), AxisRange(i*H/n, ((i+1)*H+n-1)/n), AxisRange(j*W/n, ((j+1)*W+n-1)/n), AxisRange())
-			cells = append(cells, avgPool(cell))
+			x0, x1 := j*W/n, ((j+1)*W+n-1)/n
+			for y := y0; y < y1; y++ {
+				for x := x0; x < x1; x++ {
+					avg[(i*n+j)*H*W+y*W+x] = 1 / float64((y1-y0)*(x1-x0))
+				}
+			}
 		}
 	}
-	return Reshape(Concatenate(cells, 1), b, n*n*c)
+	// A [B, n*n, H*W] and Aᵀ [B, H*W, n*n], as constants of h's dtype.
+	at := make([]float64, len(avg))
+	for r := 0; r < n*n; r++ {
+		for s := 0; s < H*W; s++ {
+			at[s*n*n+r] = avg[r*H*W+s]
+		}
+	}
+	constant := func(v []float64, rows, cols int) *Node {
+		return BroadcastPrefix(ConvertDType(Reshape(Const(g, v), rows, cols), h.DType()), b)
+	}
+	a, aT := constant(avg, n*n, H*W), constant(at, H*W, n*n)
+	pooled := customGradient([]*Node{Reshape(h, b, H*W, c)},
+		func(x []*Node) *Node { return DotGeneral(a, []int{2}, []int{0}, x[0], []int{1}, []int{0}) },
+		func(_ []*Node, dy *Node) []*Node {
+			return []*Node{DotGeneral(aT, []int{2}, []int{0}, dy, []int{1}, []int{0})}
+		})
+	return Reshape(pooled, b, n*n*c)
 }
 
 // avgPool is global average pooling [B, H, W, C] -> [B, C], summed in
@@ -131,8 +176,59 @@ func conv3x3(scope *model.Scope, x *Node, cout, stride int, native bool) *Node {
 		MulScalar(Iota(g, corner, 2), float64(stride)),
 	}, 3)
 	patches := Reshape(GatherSlices(xp, []int{0, 1, 2}, start, []int{1, 3, 3}, true), b*ho*wo, 9*cin)
-	out := dense(scope, patches, true, cout)
+	kernel, bias := denseVars(scope, x, 9*cin, cout, true)
+	layerFLOPs(g, b*ho*wo, 9*cin, cout)
+	out := Add(patchProduct(patches, kernel), Reshape(bias, 1, cout))
 	return Reshape(out, b, ho, wo, cout)
+}
+
+// patchProduct is patches [m, k] · kernel [k, n], differentiated for the
+// Go backend. Autodiff would take the kernel's gradient as a product that
+// contracts the m rows of patches and of the product's gradient dy, a
+// layout the backend's matrix product accepts only after transposing both
+// (m*k and m*n values, single-threaded under layers.Dense); that transpose
+// was half of a CNN step. Here only the narrower of the two is transposed:
+// patchesᵀ·dy when k <= n, else (dyᵀ·patches)ᵀ, whose outer transpose is
+// of the small kernel. The patches' gradient is dy·kernelᵀ, which the
+// backend takes as it is.
+func patchProduct(patches, kernel *Node) *Node {
+	k, n := kernel.Shape().Dimensions[0], kernel.Shape().Dimensions[1]
+	return customGradient([]*Node{patches, kernel},
+		func(x []*Node) *Node { return MatMul(x[0], x[1]) },
+		func(x []*Node, dy *Node) []*Node {
+			patches, kernel := x[0], x[1]
+			dPatches := DotGeneral(dy, []int{1}, nil, kernel, []int{1}, nil)
+			if k <= n {
+				return []*Node{dPatches, MatMul(Transpose(patches, 0, 1), dy)}
+			}
+			return []*Node{dPatches, Transpose(MatMul(Transpose(dy, 0, 1), patches), 0, 1)}
+		})
+}
+
+// customGradient is f(x) with the gradients grad gives for the gradient dy
+// of f's result, in place of autodiff's: one per input, in order. f and
+// grad get the same stand-ins for x (identities: grad must read those, not
+// x, or the backend copies x to keep it for grad).
+//
+// How: autodiff visits nodes from the last built to the first, so the
+// identity on the result, built last, sees dy before the identities on the
+// inputs, built first, are asked for theirs. Autodiff's own gradients
+// through f are still built but unused, and the backend never computes them.
+func customGradient(x []*Node, f func(x []*Node) *Node, grad func(x []*Node, dy *Node) []*Node) *Node {
+	var dx []*Node
+	in := make([]*Node, len(x))
+	for i := range x {
+		in[i] = IdentityWithCustomGradient(x[i], func(_, _ *Node) *Node {
+			if dx == nil {
+				exceptions.Panicf("customGradient: input %d's gradient was asked before the result's", i)
+			}
+			return dx[i]
+		})
+	}
+	return IdentityWithCustomGradient(f(in), func(_, dy *Node) *Node {
+		dx = grad(in, dy)
+		return dy
+	})
 }
 
 // dense is a linear layer over the last axis of x [..., in]. Its variables

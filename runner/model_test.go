@@ -25,7 +25,9 @@ func maxAbsDiff(a, b []float32) float64 {
 // The backend's convolution (used on XLA) and im2col (used on the Go
 // backend) compute the same function from the same variables: outputs and
 // gradients (to the input and to the kernel) agree, at stride 1 and 2, on
-// even and odd image sizes.
+// even and odd image sizes, with more kernel rows (9*cin) than output
+// channels and fewer (the two ways patchProduct takes the kernel's
+// gradient).
 func TestNativeConvMatchesIm2col(t *testing.T) {
 	b := testBackend(t)
 	if nativeConv(b) {
@@ -33,6 +35,7 @@ func TestNativeConvMatchesIm2col(t *testing.T) {
 	}
 	for _, tc := range []struct{ h, w, cin, cout, stride int }{
 		{6, 5, 3, 4, 1}, {6, 5, 3, 4, 2}, {7, 7, 2, 3, 2}, {4, 4, 1, 2, 1},
+		{6, 5, 1, 12, 1}, {7, 7, 1, 9, 2}, {5, 6, 2, 24, 2},
 	} {
 		t.Run(fmt.Sprintf("%dx%dx%d_to_%d_stride%d", tc.h, tc.w, tc.cin, tc.cout, tc.stride), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(tc.h), uint64(tc.stride)))
@@ -177,6 +180,54 @@ func TestGridPool(t *testing.T) {
 	for i := range want {
 		if math.Abs(float64(got[i])-want[i]) > 1e-6 {
 			t.Errorf("value %d: %g, want %g", i, got[i], want[i])
+		}
+	}
+}
+
+// gridPool's gradient (its own, not autodiff's): for a loss that weighs
+// each pooled value by w, a pixel's gradient is the sum of w/16 over the
+// cells it lies in (one, two, or four at the overlaps), in float64 here.
+func TestGridPoolGradient(t *testing.T) {
+	b := testBackend(t)
+	const B, H, W, C = 2, 7, 7, 3
+	xs := make([]float32, B*H*W*C)
+	for i := range xs {
+		xs[i] = float32(i%11) - 5
+	}
+	weight := func(bi, cell, c int) float64 { return float64(bi*100+cell*10+c) / 7 }
+	out, err := model.CallOnce(b, model.NewStore(), func(_ *model.Scope, x *Node) *Node {
+		pooled := gridPool(x, 2) // [B, 4*C]
+		w := make([]float32, B*4*C)
+		for bi := 0; bi < B; bi++ {
+			for i := 0; i < 4*C; i++ {
+				w[bi*4*C+i] = float32(weight(bi, i/C, i%C))
+			}
+		}
+		loss := ReduceAllSum(Mul(pooled, Reshape(Const(x.Graph(), w), B, 4*C)))
+		return Gradient(loss, x)[0]
+	}, tensors.FromFlatDataAndDimensions(xs, B, H, W, C))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tensors.MustCopyFlatData[float32](out)
+	spans := [][2]int{{0, 4}, {3, 7}}
+	for bi := 0; bi < B; bi++ {
+		for y := 0; y < H; y++ {
+			for x := 0; x < W; x++ {
+				for c := 0; c < C; c++ {
+					want := 0.0
+					for i, r := range spans {
+						for j, q := range spans {
+							if y >= r[0] && y < r[1] && x >= q[0] && x < q[1] {
+								want += weight(bi, i*2+j, c) / 16
+							}
+						}
+					}
+					if g := got[((bi*H+y)*W+x)*C+c]; math.Abs(float64(g)-want) > 1e-5 {
+						t.Errorf("gradient at image %d (%d, %d) channel %d: %g, want %g", bi, y, x, c, g, want)
+					}
+				}
+			}
 		}
 	}
 }
