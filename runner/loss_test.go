@@ -14,7 +14,7 @@ import (
 
 func testBackend(t testing.TB) compute.Backend {
 	t.Helper()
-	b, err := NewBackend("go")
+	b, err := NewBackend(goConfig) // as jobs run it
 	if err != nil {
 		t.Fatal(err)
 	}
