@@ -151,10 +151,10 @@ func avgPool(h *Node) *Node {
 //
 // native: the backend's convolution op. Otherwise im2col: one Gather of
 // every output pixel's 3x3 window (rows of 3*cin contiguous values), then
-// one product with the kernel (patchProduct); the Gather's gradient is a ScatterSum. On the Go
-// backend this is 20-60x faster than its built-in convolution, and 1.5x
-// faster than nine strided Slices concatenated (the Go backend's Slice
-// copies value by value; Gather copies rows).
+// one product with the kernel (patchProduct); the Gather's gradient is a
+// ScatterSum. On the Go backend this is 20-60x faster than its built-in
+// convolution, and 1.5x faster than nine strided Slices concatenated (the
+// Go backend's Slice copies value by value; Gather copies rows).
 func conv3x3(scope *model.Scope, x *Node, cout, stride int, native bool) *Node {
 	dims := x.Shape().Dimensions
 	b, h, w, cin := dims[0], dims[1], dims[2], dims[3]
