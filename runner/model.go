@@ -190,10 +190,10 @@ func conv3x3(scope *model.Scope, x *Node, cout, stride int, native bool) *Node {
 // contracts the m rows of patches and of the product's gradient dy, a
 // layout the backend's matrix product accepts only after transposing both
 // (m*k and m*n values, single-threaded under layers.Dense); that transpose
-// was 38% of a solo cnn-l step at batch 256. Here only the narrower of the two is transposed:
-// patchesᵀ·dy when k <= n, else (dyᵀ·patches)ᵀ, whose outer transpose is
-// of the small kernel. The patches' gradient is dy·kernelᵀ, which the
-// backend takes as it is.
+// was 38% of a solo cnn-l step at batch 256. Here only the narrower of the
+// two is transposed: patchesᵀ·dy when k <= n, else (dyᵀ·patches)ᵀ, whose
+// outer transpose is of the small kernel. The patches' gradient is
+// dy·kernelᵀ, which the backend takes as it is.
 func patchProduct(patches, kernel *Node) *Node {
 	k, n := kernel.Shape().Dimensions[0], kernel.Shape().Dimensions[1]
 	return customGradient([]*Node{patches, kernel},
