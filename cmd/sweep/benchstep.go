@@ -19,7 +19,8 @@ func benchStepCommand() *cli.Command {
 		Name:   "bench-step",
 		Usage:  "time pretraining steps (DoGo pair or solo) on random images: first step (compile) and steps/s",
 		Hidden: true,
-		Description: `Prints one JSON line. scripts/gpu-bench.sh runs it beside PyTorch on a GPU.
+		Description: `Prints one JSON line (on the Go backend after GoMLX's own line about its
+parallelism). scripts/gpu-bench.sh runs it beside PyTorch on a GPU, scripts/cpu-bench.sh on a CPU.
 
 Examples:
    sweep bench-step --archs resnet18+resnet50 --dataset cifar10 --batch 256 --backend xla:cuda
