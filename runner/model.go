@@ -107,29 +107,20 @@ func gridPool(h *Node, n int) *Node {
 	g := h.Graph()
 	dims := h.Shape().Dimensions
 	b, H, W, c := dims[0], dims[1], dims[2], dims[3]
-	avg := make([]float64, n*n*H*W)
+	avg := make([]float32, n*n*H*W)
 	for i := 0; i < n; i++ {
 		y0, y1 := i*H/n, ((i+1)*H+n-1)/n
 		for j := 0; j < n; j++ {
 			x0, x1 := j*W/n, ((j+1)*W+n-1)/n
 			for y := y0; y < y1; y++ {
 				for x := x0; x < x1; x++ {
-					avg[(i*n+j)*H*W+y*W+x] = 1 / float64((y1-y0)*(x1-x0))
+					avg[(i*n+j)*H*W+y*W+x] = float32(1 / float64((y1-y0)*(x1-x0)))
 				}
 			}
 		}
 	}
-	// A [B, n*n, H*W] and Aᵀ [B, H*W, n*n], as constants.
-	at := make([]float64, len(avg))
-	for r := 0; r < n*n; r++ {
-		for s := 0; s < H*W; s++ {
-			at[s*n*n+r] = avg[r*H*W+s]
-		}
-	}
-	constant := func(v []float64, rows, cols int) *Node {
-		return BroadcastPrefix(ConvertDType(Reshape(Const(g, v), rows, cols), dtypes.Float32), b)
-	}
-	a, aT := constant(avg, n*n, H*W), constant(at, H*W, n*n)
+	m := Reshape(Const(g, avg), n*n, H*W)
+	a, aT := BroadcastPrefix(m, b), BroadcastPrefix(Transpose(m, 0, 1), b) // [B, n*n, H*W], [B, H*W, n*n]
 	pooled := customGradient([]*Node{Reshape(h, b, H*W, c)},
 		func(x []*Node) *Node { return DotGeneral(a, []int{2}, []int{0}, x[0], []int{1}, []int{0}) },
 		func(_ []*Node, dy *Node) []*Node {
