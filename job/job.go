@@ -7,8 +7,13 @@
 package job
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 )
 
 // Kind is what a job does.
@@ -134,5 +139,42 @@ func Permanent(err error) error {
 	return &PermanentError{Err: err}
 }
 
+// DamagedInputError is a job's failure to read the stored output of a job
+// it depends on (Job), because that output does not match its manifest: not
+// the job's fault. The controller moves the damaged entry aside and runs
+// that job again, then this one.
+type DamagedInputError struct {
+	Job string
+	Err error
+}
+
+func (e *DamagedInputError) Error() string { return e.Err.Error() }
+func (e *DamagedInputError) Unwrap() error { return e.Err }
+
 // Permanentf is Permanent(fmt.Errorf(format, args...)).
 func Permanentf(format string, args ...any) error { return Permanent(fmt.Errorf(format, args...)) }
+
+// SpecID is a job's ID: a hash of its spec, which holds every setting that
+// changes its result (its data files' identity, the revision of the code
+// that computes it, and its parent's ID), so that it is stable across runs,
+// key order and formatting of the grid file, and equal in every sweep that
+// plans the job.
+func SpecID(s Spec) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic("job: a spec that does not marshal: " + err.Error())
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:6])
+}
+
+// DiskFull reports whether err is a write that found the disk, or the
+// user's quota, full (ENOSPC, EDQUOT), or says so in its text (a child
+// job's error arrives as text).
+func DiskFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		strings.Contains(err.Error(), syscall.ENOSPC.Error()) || strings.Contains(err.Error(), syscall.EDQUOT.Error())
+}

@@ -17,12 +17,18 @@ import (
 //	{"type":"warning","message":"checkpoint ... cannot be read: moved to ..."}
 //	{"type":"error","message":"...","permanent":true}
 //	{"type":"error","message":"... no space left on device","fault":"disk_full"}
+//	{"type":"error","message":"...","fault":"damaged_input","damaged":"5a2d9729e8ae"}
+//
+// Every record carries the attempt that wrote it, so that the records of
+// all attempts can share one file and the results of each be rebuilt from it.
+// The protocol has one writer (RecordWriter) and one reader (ReadRecords).
 type Record struct {
-	Type   string    `json:"type"`
-	Time   time.Time `json:"time"`
-	Step   int64     `json:"step,omitempty"`
-	Epoch  int       `json:"epoch,omitempty"`
-	Epochs int       `json:"epochs,omitempty"`
+	Type    string    `json:"type"`
+	Time    time.Time `json:"time"`
+	Attempt int       `json:"attempt,omitempty"`
+	Step    int64     `json:"step,omitempty"`
+	Epoch   int       `json:"epoch,omitempty"`
+	Epochs  int       `json:"epochs,omitempty"`
 	// Steps is the job's total number of steps (progress records).
 	Steps int64   `json:"steps,omitempty"`
 	Peer  int     `json:"peer"`
@@ -36,13 +42,22 @@ type Record struct {
 	Message string `json:"message,omitempty"`
 	// Permanent marks an error that a retry cannot fix (bad configuration, missing data).
 	Permanent bool `json:"permanent,omitempty"`
-	// Fault marks an error that is the machine's, not the job's (FaultDiskFull).
+	// Fault marks an error that is the machine's, not the job's
+	// (FaultDiskFull), or an input's (FaultDamagedInput).
 	Fault string `json:"fault,omitempty"`
+	// Damaged names the job whose stored output the job found damaged
+	// (FaultDamagedInput).
+	Damaged string `json:"damaged,omitempty"`
 }
 
 // FaultDiskFull is the Fault of an error record when a write found the disk
 // (or the user's quota) full.
 const FaultDiskFull = "disk_full"
+
+// FaultDamagedInput is the Fault of an error record when a job found the
+// stored output it reads (a checkpoint, a features file) damaged: the
+// controller moves that entry aside and runs its job again.
+const FaultDamagedInput = "damaged_input"
 
 // Record types.
 const (

@@ -7,30 +7,24 @@ package probe
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 )
 
-// FeaturesFile is the name of a features job's output in its folder: one
-// line of JSON (the sizes), then the arrays as little-endian 32-bit values.
-// A probe job reads it whole, and gob took a fresh process about a second
-// for a 512-d encoder's 40 MB (more than the probe itself); this takes
-// tens of milliseconds.
-const FeaturesFile = "features.bin"
-
-// gobFeaturesFile is what features jobs wrote before FeaturesFile; store
-// entries made then are still read.
-const gobFeaturesFile = "features.gob"
+// The features file (jobdir.Dir.Features) is one line of JSON (the
+// sizes), then the arrays as little-endian 32-bit values. A probe job reads
+// it whole, and gob took a fresh process about a second for a 512-d
+// encoder's 40 MB (more than the probe itself); this takes tens of
+// milliseconds.
 
 // Features are an encoder's outputs (before any head) on the splits its
 // probes need. Rows are samples, Dim values each.
@@ -70,8 +64,8 @@ type oodHeader struct {
 	OwnLabels bool
 }
 
-// Write saves features atomically.
-func (f *Features) Write(dir string) error {
+// Write saves features atomically to path.
+func (f *Features) Write(path string) error {
 	h := header{Dim: f.Dim, Classes: f.Classes, Train: len(f.TrainLabels), Test: len(f.TestLabels)}
 	values := len(f.Train) + len(f.TrainLabels) + len(f.Test) + len(f.TestLabels)
 	for _, name := range slices.Sorted(maps.Keys(f.OOD)) {
@@ -95,7 +89,7 @@ func (f *Features) Write(dir string) error {
 			buf = appendInts(buf, f.OODLabels[o.Name])
 		}
 	}
-	return atomicfile.Write(filepath.Join(dir, FeaturesFile), buf)
+	return atomicfile.Write(path, buf)
 }
 
 func appendFloats(b []byte, x []float32) []byte {
@@ -112,21 +106,35 @@ func appendInts(b []byte, x []int32) []byte {
 	return b
 }
 
-// ReadFeatures loads a features job's output from its folder.
-func ReadFeatures(dir string) (*Features, error) {
-	path := filepath.Join(dir, FeaturesFile)
+// ReadFeatures loads a features file.
+func ReadFeatures(path string) (*Features, error) {
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if f, gerr := readGobFeatures(filepath.Join(dir, gobFeaturesFile)); !errors.Is(gerr, fs.ErrNotExist) {
-			return f, gerr
-		}
-	}
 	if err != nil {
 		return nil, fmt.Errorf("read features: %w", err)
 	}
 	f, err := decodeFeatures(b)
 	if err != nil {
 		return nil, fmt.Errorf("read features %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// ReadStoredFeatures loads the features of a finished features job (id)
+// from its store entry, checked against the entry's manifest as they are
+// read (the whole file is read anyway): a file that does not match is the
+// job's damage, a *job.DamagedInputError.
+func ReadStoredFeatures(entry jobdir.Dir, id string) (*Features, error) {
+	path := entry.Features()
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = entry.VerifyBytes(path, b)
+	}
+	if err != nil {
+		return nil, &job.DamagedInputError{Job: id, Err: fmt.Errorf("the features of job %s: %w", id, err)}
+	}
+	f, err := decodeFeatures(b)
+	if err != nil {
+		return nil, &job.DamagedInputError{Job: id, Err: fmt.Errorf("read features %s: %w", path, err)}
 	}
 	return f, nil
 }
@@ -203,21 +211,4 @@ func (r *reader) ints(n int) []int32 {
 		x[i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
 	}
 	return x
-}
-
-// readGobFeatures reads the gob file of an earlier release's features job.
-func readGobFeatures(path string) (*Features, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read features: %w", err)
-	}
-	defer fh.Close()
-	var f Features
-	if err := gob.NewDecoder(fh).Decode(&f); err != nil {
-		return nil, fmt.Errorf("read features %s: %w", fh.Name(), err)
-	}
-	if f.Dim == 0 || len(f.Train) != len(f.TrainLabels)*f.Dim || len(f.Test) != len(f.TestLabels)*f.Dim {
-		return nil, fmt.Errorf("read features %s: sizes do not match", fh.Name())
-	}
-	return &f, nil
 }

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"math"
 	"sort"
 
@@ -13,8 +14,9 @@ const knnBlock = 256
 // KNN is the weighted k-nearest-neighbour accuracy on the test split: cosine
 // similarity to every training sample, the k nearest vote with weight
 // exp(sim / temperature) (as in Wu et al. 2018, InstDisc). Similarities are
-// computed a block of test rows at a time as one matrix product.
-func KNN(f *Features, k int, temperature float64) float64 {
+// computed a block of test rows at a time as one matrix product; cancelling
+// ctx stops it at the next block, with ctx's error.
+func KNN(ctx context.Context, f *Features, k int, temperature float64) (float64, error) {
 	train := normalizedRows(f.Train, f.Dim)
 	test := normalizedRows(f.Test, f.Dim)
 	nTrain, nTest := len(f.TrainLabels), len(f.TestLabels)
@@ -25,6 +27,9 @@ func KNN(f *Features, k int, temperature float64) float64 {
 	votes := make([]float64, f.Classes)
 	ok := 0
 	for b0 := 0; b0 < nTest; b0 += knnBlock {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		rows := min(knnBlock, nTest-b0)
 		// sims[rows x nTrain] = test[b0:b0+rows] * train^T
 		matmul.ABt(sims, test[b0*f.Dim:(b0+rows)*f.Dim], train, rows, nTrain, f.Dim)
@@ -59,7 +64,7 @@ func KNN(f *Features, k int, temperature float64) float64 {
 			}
 		}
 	}
-	return float64(ok) / float64(nTest)
+	return float64(ok) / float64(nTest), nil
 }
 
 func normalizedRows(x []float32, d int) []float32 {

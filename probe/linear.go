@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 
@@ -82,7 +83,8 @@ func gather(x []float32, d int, rows []int, mean, std []float32) matrix {
 // Linear trains Linear(d, classes) with cross-entropy and Adam on the train
 // rows (labels given per row), selects the epoch with the best validation
 // accuracy, and reports test (and OOD) accuracy at that epoch and the last.
-func Linear(f *Features, rows []int, labels []int32, cfg LinearConfig) LinearResult {
+// Cancelling ctx stops it at the next minibatch, with ctx's error.
+func Linear(ctx context.Context, f *Features, rows []int, labels []int32, cfg LinearConfig) (LinearResult, error) {
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x11ea))
 	perm := rng.Perm(len(rows))
 	nVal := int(math.Round(cfg.ValFraction * float64(len(rows))))
@@ -121,6 +123,9 @@ func Linear(f *Features, rows []int, labels []int32, cfg LinearConfig) LinearRes
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		order := rng.Perm(train.rows)
 		for s := 0; s < len(order); s += cfg.Batch {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
 			m.step(train, trLab, order[s:min(s+cfg.Batch, len(order))])
 		}
 		va := m.accuracy(val, vaLab)
@@ -143,7 +148,7 @@ func Linear(f *Features, rows []int, labels []int32, cfg LinearConfig) LinearRes
 	res.TestFinal, res.OODFinal = evalAll()
 	copy(m.params, best)
 	res.TestAtBest, res.OODAtBest = evalAll()
-	return res
+	return res, nil
 }
 
 func seq(n int) []int {

@@ -1,18 +1,18 @@
 package probe
 
 import (
-	"bytes"
-	"encoding/gob"
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 )
 
@@ -51,7 +51,7 @@ func cfg(seed uint64) LinearConfig {
 
 func TestLinearProbeSeparable(t *testing.T) {
 	f := features(5, 1)
-	r := Linear(f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(1))
+	r := mustLinear(t, f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(1))
 	if r.TestAtBest < 0.99 || r.TestFinal < 0.99 {
 		t.Errorf("separable features: test accuracy %.3f (best-val), %.3f (final), want ~1", r.TestAtBest, r.TestFinal)
 	}
@@ -65,7 +65,7 @@ func TestLinearProbeRandomLabelsIsChance(t *testing.T) {
 	for i := range random {
 		random[i] = int32(rng.IntN(5))
 	}
-	r := Linear(f, seq(len(random)), random, cfg(2))
+	r := mustLinear(t, f, seq(len(random)), random, cfg(2))
 	if math.Abs(r.TestAtBest-0.2) > 0.08 {
 		t.Errorf("random labels: test accuracy %.3f, want chance (0.2)", r.TestAtBest)
 	}
@@ -75,7 +75,7 @@ func TestBestValEpochSelection(t *testing.T) {
 	f := features(0.6, 3)
 	c := cfg(3)
 	c.Curves = true
-	r := Linear(f, seq(len(f.TrainLabels)), f.TrainLabels, c)
+	r := mustLinear(t, f, seq(len(f.TrainLabels)), f.TrainLabels, c)
 	best := 0
 	for i, v := range r.ValCurve {
 		if v > r.ValCurve[best] {
@@ -96,15 +96,15 @@ func TestBestValEpochSelection(t *testing.T) {
 
 func TestLinearProbeDeterministicPerSeed(t *testing.T) {
 	f := features(1, 4)
-	a := Linear(f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(7))
-	b := Linear(f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(7))
+	a := mustLinear(t, f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(7))
+	b := mustLinear(t, f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(7))
 	if a.TestAtBest != b.TestAtBest || a.BestEpoch != b.BestEpoch {
 		t.Errorf("same seed, different results: %+v vs %+v", a.TestAtBest, b.TestAtBest)
 	}
 }
 
 func TestKNN(t *testing.T) {
-	if acc := KNN(features(5, 5), 20, 0.07); acc < 0.99 {
+	if acc := mustKNN(t, features(5, 5), 20, 0.07); acc < 0.99 {
 		t.Errorf("kNN on separable features: %.3f", acc)
 	}
 	f := features(0, 6)
@@ -112,7 +112,7 @@ func TestKNN(t *testing.T) {
 	for i := range f.TrainLabels {
 		f.TrainLabels[i] = int32(rng.IntN(5))
 	}
-	if acc := KNN(f, 20, 0.07); math.Abs(acc-0.2) > 0.08 {
+	if acc := mustKNN(t, f, 20, 0.07); math.Abs(acc-0.2) > 0.08 {
 		t.Errorf("kNN with random training labels: %.3f, want chance", acc)
 	}
 }
@@ -125,29 +125,40 @@ func TestKNNByHand(t *testing.T) {
 		Test:        []float32{1, 0.05, 0.05, 1},
 		TestLabels:  []int32{0, 1},
 	}
-	if acc := KNN(f, 2, 0.1); acc != 1 {
+	if acc := mustKNN(t, f, 2, 0.1); acc != 1 {
 		t.Errorf("k=2: accuracy %g, want 1", acc)
 	}
 	// With k=5 the three class-1 neighbours outvote for the first test point
 	// only if the temperature is high (uniform weights).
-	if acc := KNN(f, 5, 100); acc != 0.5 {
+	if acc := mustKNN(t, f, 5, 100); acc != 0.5 {
 		t.Errorf("k=5, T=100: accuracy %g, want 0.5", acc)
 	}
 }
 
+// storedFeatures writes features as a finished features job's entry (with
+// its manifest) and returns it.
+func storedFeatures(t *testing.T, f *Features) jobdir.Dir {
+	t.Helper()
+	d := jobdir.Dir(t.TempDir())
+	if err := f.Write(d.Features()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteManifest(jobdir.Manifest{Job: "f1", Kind: string(job.KindFeatures)}); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func TestRunWritesMetricsAndRoundTripsFeatures(t *testing.T) {
-	dir := t.TempDir()
 	f := features(5, 8)
 	f.OOD = map[string][]float32{"gaussian_noise-3": f.Test, "dataset:other": f.Test[:100*16]}
 	f.OODLabels = map[string][]int32{"dataset:other": f.TestLabels[:100]}
-	if err := f.Write(dir); err != nil {
-		t.Fatal(err)
-	}
+	dir := storedFeatures(t, f)
 	e := grid.Default().Eval
 	e.Epochs, e.LR, e.Standardize = 10, 1e-2, true
 	var recs []job.Record
 	spec := job.Spec{Kind: job.KindNoise, Dataset: "fashion-mnist", Seed: 1, NoiseRate: 0.2, NoiseKind: "symmetric", Fraction: 0.5, Eval: &e}
-	if err := Run(spec, dir, func(r job.Record) { recs = append(recs, r) }); err != nil {
+	if err := Run(context.Background(), spec, dir, "f1", func(r job.Record) { recs = append(recs, r) }); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]float64{}
@@ -176,13 +187,13 @@ func BenchmarkProbes(b *testing.B) {
 		b.Run(fmt.Sprintf("linear/d=%d", d), func(b *testing.B) {
 			c := LinearConfig{Epochs: 30, Batch: 256, LR: 1e-3, ValFraction: 0.15, Standardize: true, Seed: 1}
 			for i := 0; i < b.N; i++ {
-				Linear(f, seq(10000), trl, c)
+				Linear(context.Background(), f, seq(10000), trl, c)
 			}
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/probe")
 		})
 		b.Run(fmt.Sprintf("knn/d=%d", d), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				KNN(f, 20, 0.07)
+				KNN(context.Background(), f, 20, 0.07)
 			}
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/knn")
 		})
@@ -205,9 +216,8 @@ func TestSelectionRule(t *testing.T) {
 	}
 }
 
-// A features file reads back what was written, a store entry of the
-// earlier release (gob) still reads, and a damaged file is an error, not
-// features of the wrong size.
+// A features file reads back what was written, and a damaged file is an
+// error, not features of the wrong size.
 func TestFeaturesFile(t *testing.T) {
 	f := features(5, 8)
 	f.OOD = map[string][]float32{"gaussian_noise-3": f.Test, "dataset:other": f.Test[:100*16]}
@@ -221,33 +231,24 @@ func TestFeaturesFile(t *testing.T) {
 	}{
 		{"with OOD sets", f, write, ""},
 		{"without", plain, write, ""},
-		{"earlier release (gob)", f, func(t *testing.T, dir string, f *Features) {
-			var buf bytes.Buffer
-			if err := gob.NewEncoder(&buf).Encode(f); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, gobFeaturesFile), buf.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}, ""},
 		{"truncated", f, func(t *testing.T, dir string, f *Features) {
 			write(t, dir, f)
-			p := filepath.Join(dir, FeaturesFile)
+			p := jobdir.Dir(dir).Features()
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, b[:len(b)-3], 0o644)
 		}, "truncated"},
 		{"trailing bytes", f, func(t *testing.T, dir string, f *Features) {
 			write(t, dir, f)
-			p := filepath.Join(dir, FeaturesFile)
+			p := jobdir.Dir(dir).Features()
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, append(b, 0, 0, 0, 0), 0o644)
 		}, "4 bytes after"},
-		{"missing", f, func(*testing.T, string, *Features) {}, FeaturesFile + ": no such file"},
+		{"missing", f, func(*testing.T, string, *Features) {}, "features.bin: no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			tc.write(t, dir, tc.f)
-			got, err := ReadFeatures(dir)
+			got, err := ReadFeatures(jobdir.Dir(dir).Features())
 			if tc.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("error %v, want one that says %q", err, tc.want)
@@ -266,7 +267,79 @@ func TestFeaturesFile(t *testing.T) {
 
 func write(t *testing.T, dir string, f *Features) {
 	t.Helper()
-	if err := f.Write(dir); err != nil {
+	if err := f.Write(jobdir.Dir(dir).Features()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func mustLinear(t *testing.T, f *Features, rows []int, labels []int32, cfg LinearConfig) LinearResult {
+	t.Helper()
+	r, err := Linear(context.Background(), f, rows, labels, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func mustKNN(t *testing.T, f *Features, k int, temperature float64) float64 {
+	t.Helper()
+	acc, err := KNN(context.Background(), f, k, temperature)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc
+}
+
+// Features whose bytes do not match their entry's manifest (16 flipped
+// bytes, a truncated file, a missing one) are never probed: the probe
+// fails with the features job's damage, which sends that job to run again.
+func TestDamagedFeaturesAreNotProbed(t *testing.T) {
+	e := grid.Default().Eval
+	e.Epochs = 2
+	spec := job.Spec{Kind: job.KindLinear, Dataset: "fashion-mnist", Seed: 1, Eval: &e}
+	for _, tc := range []struct {
+		name   string
+		damage func(path string)
+	}{
+		{"16 flipped bytes", func(p string) {
+			b, _ := os.ReadFile(p)
+			for i := 0; i < 16; i++ {
+				b[len(b)/2+i] ^= 0xff
+			}
+			os.WriteFile(p, b, 0o644)
+		}},
+		{"truncated", func(p string) {
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, b[:len(b)-100], 0o644)
+		}},
+		{"missing", func(p string) { os.Remove(p) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := storedFeatures(t, features(5, 8))
+			if err := Run(context.Background(), spec, d, "f1", func(job.Record) {}); err != nil {
+				t.Fatalf("undamaged: %v", err)
+			}
+			tc.damage(d.Features())
+			var ran bool
+			err := Run(context.Background(), spec, d, "f1", func(r job.Record) { ran = ran || r.Type == job.RecMetric })
+			var damaged *job.DamagedInputError
+			if !errors.As(err, &damaged) || damaged.Job != "f1" || ran {
+				t.Fatalf("error %v (metrics reported: %v), want the features job's damage", err, ran)
+			}
+		})
+	}
+}
+
+// A cancelled probe stops at its next minibatch or block, with the
+// context's error.
+func TestProbesStopWhenAsked(t *testing.T) {
+	f := features(5, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Linear(ctx, f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(1)); !errors.Is(err, context.Canceled) {
+		t.Errorf("linear: %v", err)
+	}
+	if _, err := KNN(ctx, f, 20, 0.07); !errors.Is(err, context.Canceled) {
+		t.Errorf("knn: %v", err)
 	}
 }

@@ -1,16 +1,21 @@
 package probe
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 )
 
-// Run evaluates one probe job on the features in featuresDir and reports its
-// metrics through emit.
-func Run(spec job.Spec, featuresDir string, emit func(job.Record)) error {
-	f, err := ReadFeatures(featuresDir)
+// Run evaluates one probe job on the features of the features job
+// featuresID, whose store entry is in, and reports its metrics through
+// emit. The features are checked against the entry's manifest as they are
+// read: damaged ones are that job's damage (*job.DamagedInputError), never
+// probed. Cancelling ctx stops it at the next minibatch or block.
+func Run(ctx context.Context, spec job.Spec, in jobdir.Dir, featuresID string, emit func(job.Record)) error {
+	f, err := ReadStoredFeatures(in, featuresID)
 	if err != nil {
 		return err
 	}
@@ -20,7 +25,11 @@ func Run(spec job.Spec, featuresDir string, emit func(job.Record)) error {
 		emit(job.Record{Type: job.RecMetric, Split: split, Name: name, Value: v, Epoch: epoch})
 	}
 	if spec.Kind == job.KindKNN {
-		metric(job.SplitTest, job.MetricKNN, KNN(f, e.KNNK, e.KNNTemperature), 0)
+		acc, err := KNN(ctx, f, e.KNNK, e.KNNTemperature)
+		if err != nil {
+			return err
+		}
+		metric(job.SplitTest, job.MetricKNN, acc, 0)
 		return nil
 	}
 	rows := seq(len(f.TrainLabels))
@@ -40,8 +49,11 @@ func Run(spec job.Spec, featuresDir string, emit func(job.Record)) error {
 		emit(job.Record{Type: job.RecInfo, Name: "realized_noise_rate", Value: realized})
 	}
 	emit(job.Record{Type: job.RecInfo, Name: "train_labels", Value: float64(len(rows))})
-	res := Linear(f, rows, labels, LinearConfig{Epochs: e.Epochs, Batch: e.Batch, LR: e.LR, WeightDecay: e.WeightDecay,
+	res, err := Linear(ctx, f, rows, labels, LinearConfig{Epochs: e.Epochs, Batch: e.Batch, LR: e.LR, WeightDecay: e.WeightDecay,
 		ValFraction: e.ValFraction, Standardize: e.Standardize, Seed: seed})
+	if err != nil {
+		return err
+	}
 	for i := range res.ValCurve {
 		metric(job.SplitVal, "accuracy", res.ValCurve[i], i+1)
 	}

@@ -4,13 +4,14 @@
 // files atomically; compaction merges them into one file per table. Readers
 // see whole files only and never count a job attempt twice.
 //
-// Schema (schema_version 1, stored in each file's key-value metadata):
+// Schema (schema_version 3, stored in each file's key-value metadata):
 //
 //	jobs.parquet:    job, name, parent, kind, dataset, objective, method, arch,
 //	                 role, peer_arch, noise_rate, noise_kind, realized_noise_rate (nullable),
 //	                 fraction, ood, seed, epochs, batch, lr, kd_weight, kd_reduction,
 //	                 status, attempt, error, start, end, duration_s, host, backend, devices, version,
-//	                 data_dir (schema 2; absent from version 1 files)
+//	                 data_dir (schema 2; absent from version 1 files),
+//	                 build (schema 3: the program that computed the job, see jobdir.Build.Code)
 //	metrics.parquet: job, attempt, step, epoch, wall_s, peer, split, name, value
 package results
 
@@ -20,15 +21,15 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/parquet-go/parquet-go"
 )
 
 // SchemaVersion is stored in every file; readers accept this and older versions.
-const SchemaVersion = "2"
+const SchemaVersion = "3"
 
 // JobRow is one attempt of one job.
 type JobRow struct {
@@ -65,6 +66,8 @@ type JobRow struct {
 	Version           string    `parquet:"version"`
 	// DataDir is the folder the job read its data set from (schema 2).
 	DataDir string `parquet:"data_dir,optional"`
+	// Build is the program that computed the job (schema 3).
+	Build string `parquet:"build,optional"`
 }
 
 // MetricRow is one value a job reported.
@@ -86,13 +89,8 @@ type Tables struct {
 	Metrics []MetricRow
 }
 
-func partsDir(dir string) string { return filepath.Join(dir, "parts") }
-
-// JobResultsDir is the folder of a job's own result parts, in its folder.
-func JobResultsDir(jobDir string) string { return filepath.Join(jobDir, "results") }
-
-// Gather reads the result parts of many jobs' folders (JobResultsDir) into
-// one set of tables.
+// Gather reads the result parts of many jobs' folders (their results
+// folders, jobdir.Dir.Results) into one set of tables.
 func Gather(dirs []string) (*Tables, error) {
 	t := &Tables{}
 	for _, d := range dirs {
@@ -119,27 +117,26 @@ func Write(dir string, t *Tables) error {
 		}
 		return t.Jobs[i].Attempt < t.Jobs[j].Attempt
 	})
-	if err := writeAtomic(filepath.Join(dir, "metrics.parquet"), t.Metrics); err != nil {
+	if err := writeAtomic(filepath.Join(dir, jobdir.MetricsTable), t.Metrics); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "jobs.parquet"), t.Jobs)
+	return writeAtomic(filepath.Join(dir, jobdir.JobsTable), t.Jobs)
 }
 
 // WritePart writes one job attempt's rows as two part files, each atomically.
 func WritePart(dir string, job JobRow, metrics []MetricRow) error {
-	pd := partsDir(dir)
-	if err := os.MkdirAll(pd, 0o755); err != nil {
-		return err
-	}
-	base := fmt.Sprintf("%s-%d.parquet", job.Job, job.Attempt)
+	jobsPart, metricsPart := jobdir.PartFiles(dir, job.Job, int(job.Attempt))
 	// Metrics first: a jobs part is the sign that the attempt is complete.
-	if err := writeAtomic(filepath.Join(pd, "metrics-"+base), metrics); err != nil {
+	if err := writeAtomic(metricsPart, metrics); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(pd, "jobs-"+base), []JobRow{job})
+	return writeAtomic(jobsPart, []JobRow{job})
 }
 
 func writeAtomic[T any](path string, rows []T) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	var buf bytes.Buffer
 	w := parquet.NewGenericWriter[T](&buf, parquet.KeyValueMetadata("schema_version", SchemaVersion),
 		parquet.KeyValueMetadata("writer", "dogo-sweep"), parquet.Compression(&parquet.Zstd))
@@ -165,7 +162,7 @@ type attemptKey struct {
 func Read(dir string) (*Tables, error) {
 	t := &Tables{}
 	seen := map[attemptKey]bool{}
-	rows, err := readIfExists[JobRow](filepath.Join(dir, "jobs.parquet"))
+	rows, err := readIfExists[JobRow](filepath.Join(dir, jobdir.JobsTable))
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +170,7 @@ func Read(dir string) (*Tables, error) {
 		seen[attemptKey{r.Job, r.Attempt}] = true
 	}
 	t.Jobs = rows
-	mrows, err := readIfExists[MetricRow](filepath.Join(dir, "metrics.parquet"))
+	mrows, err := readIfExists[MetricRow](filepath.Join(dir, jobdir.MetricsTable))
 	if err != nil {
 		return nil, err
 	}
@@ -182,11 +179,10 @@ func Read(dir string) (*Tables, error) {
 			t.Metrics = append(t.Metrics, m)
 		}
 	}
-	parts, err := filepath.Glob(filepath.Join(partsDir(dir), "jobs-*.parquet"))
+	parts, err := jobdir.JobsParts(dir)
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(parts)
 	for _, p := range parts {
 		rows, err := parquet.ReadFile[JobRow](p)
 		if err != nil {
@@ -197,9 +193,11 @@ func Read(dir string) (*Tables, error) {
 		}
 		r := rows[0]
 		seen[attemptKey{r.Job, r.Attempt}] = true
-		m, err := readIfExists[MetricRow](filepath.Join(filepath.Dir(p), "metrics-"+strings.TrimPrefix(filepath.Base(p), "jobs-")))
+		// A jobs part is written after its metrics part: one without it was
+		// damaged, and reading it as no metrics would read as zeros.
+		m, err := parquet.ReadFile[MetricRow](jobdir.MetricsPartOf(p))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read the metrics of %s: %w", p, err)
 		}
 		t.Jobs = append(t.Jobs, r)
 		t.Metrics = append(t.Metrics, m...)
@@ -243,19 +241,19 @@ func compact(dir string, after func(step string) error) (*Tables, error) {
 		}
 		return t.Jobs[i].Attempt < t.Jobs[j].Attempt
 	})
-	if err := writeAtomic(filepath.Join(dir, "metrics.parquet"), t.Metrics); err != nil {
+	if err := writeAtomic(filepath.Join(dir, jobdir.MetricsTable), t.Metrics); err != nil {
 		return nil, err
 	}
 	if err := after("metrics"); err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(filepath.Join(dir, "jobs.parquet"), t.Jobs); err != nil {
+	if err := writeAtomic(filepath.Join(dir, jobdir.JobsTable), t.Jobs); err != nil {
 		return nil, err
 	}
 	if err := after("jobs"); err != nil {
 		return nil, err
 	}
-	parts, err := filepath.Glob(filepath.Join(partsDir(dir), "*.parquet"))
+	parts, err := filepath.Glob(filepath.Join(jobdir.PartsDir(dir), "*.parquet"))
 	if err != nil {
 		return nil, err
 	}

@@ -1,61 +1,70 @@
 package runner
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
+	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/checkpoint"
 )
 
 // checkpoints keeps a job's checkpoints in GoMLX's format, so that a torn
-// write never becomes the newest: each save is written by GoMLX into a fresh
-// staging folder inside the checkpoint folder, checked whole, synced, and
-// renamed into place (the data file first, then the JSON file that makes it a
+// write never becomes the newest and a damaged one is never loaded: each
+// save is written by GoMLX into a fresh staging folder inside the
+// checkpoint folder, checked whole, synced, and renamed into place (the
+// data file first, then its checksum, then the JSON file that makes it a
 // checkpoint); the oldest beyond keep are removed after. A checkpoint that
-// cannot be read on resume is moved aside, and the one before it is used.
+// cannot be read, or does not match its checksum, on resume is moved
+// aside, and the one before it is used.
 type checkpoints struct {
-	dir   string
+	job   jobdir.Dir
+	dir   string // job.Checkpoints()
 	store *model.Store
 	keep  int
 	warn  func(string)
 }
 
-// unreadableDir is where checkpoints that cannot be read are moved.
-const unreadableDir = "unreadable"
-
 var checkpointCount = regexp.MustCompile(`^checkpoint-n(\d+)-`)
 
-// openCheckpoints loads the newest readable checkpoint of dir into store (if
-// any): unreadable ones are moved aside with a warning. Left-overs of an
-// interrupted save (a staging folder, a data file without its JSON) are
-// removed first.
-func openCheckpoints(store *model.Store, dir string, keep int, warn func(string)) (*checkpoints, error) {
-	c := &checkpoints{dir: dir, store: store, keep: keep, warn: warn}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// openCheckpoints loads the newest sound checkpoint of the job's folder into
+// store (if any): unreadable or damaged ones are moved aside with a
+// warning. Left-overs of an interrupted save (a staging folder, a data file
+// or checksum without its JSON) are removed first.
+func openCheckpoints(store *model.Store, d jobdir.Dir, keep int, warn func(string)) (*checkpoints, error) {
+	c := &checkpoints{job: d, dir: d.Checkpoints(), store: store, keep: keep, warn: warn}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
 	if err := c.removeLeftovers(); err != nil {
 		return nil, err
 	}
 	for {
-		_, err := checkpoint.Build(store).Dir(dir).Done()
-		if err == nil {
-			return c, nil
-		}
-		list, lerr := c.list()
-		if lerr != nil || len(list) == 0 || !strings.Contains(err.Error(), list[len(list)-1]) {
+		list, err := d.ListCheckpoints()
+		if err != nil {
 			return nil, fmt.Errorf("checkpoints: %w", err)
 		}
+		if len(list) == 0 {
+			return c, nil
+		}
 		newest := list[len(list)-1]
+		err = checkSum(d, newest)
+		if err == nil {
+			if _, err = checkpoint.Build(store).Dir(c.dir).Done(); err == nil {
+				return c, nil
+			}
+		}
 		aside, merr := c.moveAside(newest)
 		if merr != nil {
 			return nil, fmt.Errorf("checkpoint %s cannot be read (%v) nor moved aside: %w", newest, err, merr)
@@ -64,29 +73,40 @@ func openCheckpoints(store *model.Store, dir string, keep int, warn func(string)
 	}
 }
 
-// loadFinished loads the newest checkpoint of a finished job's folder (read
-// only: nothing is moved).
-func loadFinished(store *model.Store, dir string) error {
-	if _, err := checkpoint.Build(store).Dir(dir).Done(); err != nil {
-		return fmt.Errorf("load checkpoint of %s: %w", filepath.Dir(dir), err)
+// loadFinished loads the newest checkpoint of a finished pretraining job
+// (read only: nothing is moved), after checking its files against the
+// job's manifest. It returns the names of the variables the checkpoint
+// holds. A checkpoint that is missing, damaged or empty is the parent
+// job's damage (*job.DamagedInputError), so that it runs again.
+func loadFinished(store *model.Store, parent jobdir.Dir, parentID string) (map[string]bool, error) {
+	damaged := func(err error) error {
+		return &job.DamagedInputError{Job: parentID, Err: fmt.Errorf("the checkpoint of pretraining job %s: %w", parentID, err)}
 	}
-	return nil
-}
-
-// list returns the checkpoints' base names, oldest first.
-func (c *checkpoints) list() ([]string, error) {
-	entries, err := os.ReadDir(c.dir)
-	if err != nil {
-		return nil, err
+	list, err := parent.ListCheckpoints()
+	if err != nil || len(list) == 0 {
+		return nil, damaged(fmt.Errorf("no checkpoint in %s (%v)", parent.Checkpoints(), err))
 	}
-	var out []string
-	for _, e := range entries {
-		if n := e.Name(); !e.IsDir() && strings.HasPrefix(n, "checkpoint-") && strings.HasSuffix(n, checkpoint.JsonNameSuffix) {
-			out = append(out, strings.TrimSuffix(n, checkpoint.JsonNameSuffix))
+	js, bin, _ := parent.CheckpointFiles(list[len(list)-1])
+	for _, f := range []string{js, bin} {
+		if err := parent.VerifyFile(f); err != nil {
+			return nil, damaged(err)
 		}
 	}
-	sort.Strings(out)
-	return out, nil
+	h, err := checkpoint.Load(store).Dir(parent.Checkpoints()).Done()
+	if err != nil {
+		return nil, damaged(err)
+	}
+	vars := map[string]bool{}
+	for k := range h.LoadedVariables() {
+		vars[strings.TrimPrefix(k, "var:")] = true
+	}
+	for v := range store.IterVariables() { // loaded already (set on creation)
+		vars[v.Path()] = true
+	}
+	if len(vars) == 0 {
+		return nil, damaged(errors.New("it holds no variables"))
+	}
+	return vars, nil
 }
 
 func (c *checkpoints) removeLeftovers() error {
@@ -96,8 +116,9 @@ func (c *checkpoints) removeLeftovers() error {
 	}
 	for _, e := range entries {
 		n := e.Name()
-		orphan := strings.HasSuffix(n, checkpoint.BinDataSuffix) && !exists(filepath.Join(c.dir, strings.TrimSuffix(n, checkpoint.BinDataSuffix)+checkpoint.JsonNameSuffix))
-		if strings.HasPrefix(n, ".staging-") || orphan {
+		base := strings.TrimSuffix(strings.TrimSuffix(n, jobdir.CheckpointBin), checkpointSumSuffix)
+		orphan := (strings.HasSuffix(n, jobdir.CheckpointBin) || strings.HasSuffix(n, checkpointSumSuffix)) && !exists(filepath.Join(c.dir, base+jobdir.CheckpointJSON))
+		if strings.HasPrefix(n, c.job.StagingPrefix()) || orphan {
 			if err := os.RemoveAll(filepath.Join(c.dir, n)); err != nil {
 				return fmt.Errorf("checkpoints: %w", err)
 			}
@@ -106,6 +127,9 @@ func (c *checkpoints) removeLeftovers() error {
 	return nil
 }
 
+// checkpointSumSuffix is the checksum file's suffix (jobdir.CheckpointFiles).
+const checkpointSumSuffix = ".sha256"
+
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
@@ -113,12 +137,13 @@ func exists(path string) bool {
 
 // moveAside moves a checkpoint's files into the unreadable folder.
 func (c *checkpoints) moveAside(base string) (string, error) {
-	to := filepath.Join(c.dir, unreadableDir)
+	to := filepath.Join(c.dir, jobdir.UnreadableCheckpoints)
 	if err := os.MkdirAll(to, 0o755); err != nil {
 		return "", err
 	}
-	for _, suffix := range []string{checkpoint.JsonNameSuffix, checkpoint.BinDataSuffix} {
-		if err := os.Rename(filepath.Join(c.dir, base+suffix), filepath.Join(to, base+suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	js, bin, sum := c.job.CheckpointFiles(base)
+	for _, f := range []string{js, bin, sum} {
+		if err := os.Rename(f, filepath.Join(to, filepath.Base(f))); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return "", err
 		}
 	}
@@ -127,7 +152,7 @@ func (c *checkpoints) moveAside(base string) (string, error) {
 
 // save writes a new checkpoint of the store's variables.
 func (c *checkpoints) save() error {
-	staging, err := os.MkdirTemp(c.dir, ".staging-")
+	staging, err := os.MkdirTemp(c.dir, c.job.StagingPrefix())
 	if err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
@@ -147,8 +172,8 @@ func (c *checkpoints) save() error {
 	}
 	var base string
 	for _, e := range entries {
-		if n := e.Name(); strings.HasSuffix(n, checkpoint.JsonNameSuffix) {
-			base = strings.TrimSuffix(n, checkpoint.JsonNameSuffix)
+		if n := e.Name(); strings.HasSuffix(n, jobdir.CheckpointJSON) {
+			base = strings.TrimSuffix(n, jobdir.CheckpointJSON)
 		}
 	}
 	if base == "" {
@@ -161,16 +186,27 @@ func (c *checkpoints) save() error {
 	if err != nil {
 		return err
 	}
-	// Synced before they are renamed, the data file before its JSON: the
-	// JSON file is what makes a checkpoint exist.
-	for _, suffix := range []string{checkpoint.BinDataSuffix, checkpoint.JsonNameSuffix} {
-		from := filepath.Join(staging, base+suffix)
-		if err := syncFile(from); err != nil {
+	js, bin, sum := c.job.CheckpointFiles(name)
+	fromJS, fromBin := filepath.Join(staging, base+jobdir.CheckpointJSON), filepath.Join(staging, base+jobdir.CheckpointBin)
+	sums, err := sumLines(map[string]string{filepath.Base(js): fromJS, filepath.Base(bin): fromBin})
+	if err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	// Synced before they are renamed, the data file and the checksum before
+	// the JSON: the JSON file is what makes a checkpoint exist.
+	for _, f := range []string{fromBin, fromJS} {
+		if err := syncFile(f); err != nil {
 			return fmt.Errorf("save checkpoint: %w", err)
 		}
-		if err := os.Rename(from, filepath.Join(c.dir, name+suffix)); err != nil {
-			return fmt.Errorf("save checkpoint: %w", err)
-		}
+	}
+	if err := os.Rename(fromBin, bin); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	if err := atomicfile.Write(sum, sums); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	if err := os.Rename(fromJS, js); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
 	}
 	if err := atomicfile.SyncDir(c.dir); err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
@@ -178,10 +214,41 @@ func (c *checkpoints) save() error {
 	return c.prune()
 }
 
+// sumLines is a checksum file in sha256sum's format ("HASH  NAME" lines,
+// `sha256sum -c` checks it), of the files at paths under their names.
+func sumLines(paths map[string]string) ([]byte, error) {
+	var b bytes.Buffer
+	for _, n := range slices.Sorted(maps.Keys(paths)) {
+		h, _, err := jobdir.HashFile(paths[n])
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "%s  %s\n", h, n)
+	}
+	return b.Bytes(), nil
+}
+
+// checkSum checks a checkpoint's JSON and data files against its checksum file.
+func checkSum(d jobdir.Dir, base string) error {
+	js, bin, sum := d.CheckpointFiles(base)
+	want, err := os.ReadFile(sum)
+	if err != nil {
+		return fmt.Errorf("no checksum: %w", err)
+	}
+	got, err := sumLines(map[string]string{filepath.Base(js): js, filepath.Base(bin): bin})
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(want, got) {
+		return errors.New("its files do not match their checksums")
+	}
+	return nil
+}
+
 // nextName numbers a staged checkpoint after the newest one in the folder
 // (GoMLX orders checkpoints by that number).
 func (c *checkpoints) nextName(staged string) (string, error) {
-	list, err := c.list()
+	list, err := c.job.ListCheckpoints()
 	if err != nil {
 		return "", fmt.Errorf("save checkpoint: %w", err)
 	}
@@ -198,13 +265,14 @@ func (c *checkpoints) nextName(staged string) (string, error) {
 
 // prune removes the oldest checkpoints beyond keep (the JSON first).
 func (c *checkpoints) prune() error {
-	list, err := c.list()
+	list, err := c.job.ListCheckpoints()
 	if err != nil {
 		return fmt.Errorf("prune checkpoints: %w", err)
 	}
 	for len(list) > c.keep {
-		for _, suffix := range []string{checkpoint.JsonNameSuffix, checkpoint.BinDataSuffix} {
-			if err := os.Remove(filepath.Join(c.dir, list[0]+suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		js, bin, sum := c.job.CheckpointFiles(list[0])
+		for _, f := range []string{js, bin, sum} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("prune checkpoints: %w", err)
 			}
 		}
@@ -218,7 +286,7 @@ func (c *checkpoints) prune() error {
 // returns the wrapped nil error): a short file on a full file system is
 // reported as the full disk it is.
 func checkWhole(dir, base string) error {
-	b, err := os.ReadFile(filepath.Join(dir, base+checkpoint.JsonNameSuffix))
+	b, err := os.ReadFile(filepath.Join(dir, base+jobdir.CheckpointJSON))
 	if err != nil {
 		return err
 	}
@@ -234,7 +302,7 @@ func checkWhole(dir, base string) error {
 	for _, v := range meta.Variables {
 		want += v.Length
 	}
-	st, err := os.Stat(filepath.Join(dir, base+checkpoint.BinDataSuffix))
+	st, err := os.Stat(filepath.Join(dir, base+jobdir.CheckpointBin))
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 )
 
 // A checkpoint that cannot be read (a data file cut short and an empty JSON
@@ -22,17 +23,16 @@ func TestUnreadableCheckpointFallsBack(t *testing.T) {
 	set := synthetic(256, 2)
 	three := pretrainSpec(job.MethodSolo, []string{"mlp-s"}, 3, 64, 0)
 	full := &recorder{}
-	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: full.emit}, three, set, nil); err != nil {
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: jobdir.Dir(t.TempDir()), Emit: full.emit}, three, set, nil); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := jobdir.Dir(t.TempDir())
 	two := pretrainSpec(job.MethodSolo, []string{"mlp-s"}, 2, 64, 0)
 	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: dir, Emit: func(job.Record) {}}, two, set, nil); err != nil {
 		t.Fatal(err)
 	}
-	ckDir := filepath.Join(dir, "checkpoints")
-	c := &checkpoints{dir: ckDir}
-	list, err := c.list()
+	ckDir := dir.Checkpoints()
+	list, err := dir.ListCheckpoints()
 	if err != nil || len(list) != 2 {
 		t.Fatalf("checkpoints after 2 epochs: %v %v", list, err)
 	}
@@ -67,7 +67,7 @@ func TestUnreadableCheckpointFallsBack(t *testing.T) {
 		t.Errorf("no warning about the unreadable checkpoint: %+v", resumed.recs)
 	}
 	for _, suffix := range []string{".json", ".bin"} {
-		if _, err := os.Stat(filepath.Join(ckDir, unreadableDir, newest+suffix)); err != nil {
+		if _, err := os.Stat(filepath.Join(ckDir, jobdir.UnreadableCheckpoints, newest+suffix)); err != nil {
 			t.Errorf("the unreadable checkpoint was not moved aside: %v", err)
 		}
 	}
@@ -87,7 +87,7 @@ func TestUnreadableCheckpointFallsBack(t *testing.T) {
 	if !ok || math.Abs(got-want) > 1e-5*math.Abs(want) {
 		t.Fatalf("epoch 3 loss: resumed %.6f, uninterrupted %.6f", got, want)
 	}
-	if list, _ := c.list(); len(list) != 2 {
+	if list, _ := dir.ListCheckpoints(); len(list) != 2 {
 		t.Errorf("%d checkpoints kept, want 2: %v", len(list), list)
 	}
 }

@@ -2,12 +2,12 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"path/filepath"
+	"strings"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/probe"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -21,8 +21,10 @@ const featureBatch = 500
 
 // Features runs one frozen encoder once over the training split (or its
 // subset), the test split and every OOD set, and writes them for the probes.
-// parentDir is the pretraining job's folder ("" for reference encoders).
-func Features(ctx context.Context, env Env, spec job.Spec, parentDir string) error {
+// parent is the pretraining job's store entry ("" for reference encoders);
+// its checkpoint is checked against the entry's manifest before it is
+// loaded, and every variable of the encoder must come from it.
+func Features(ctx context.Context, env Env, spec job.Spec, parent jobdir.Dir) error {
 	train, err := data.Load(spec.Dataset, "train", env.DataDir)
 	if err != nil {
 		return job.Permanent(err)
@@ -75,8 +77,9 @@ func Features(ctx context.Context, env Env, spec job.Spec, parentDir string) err
 		a.nativeConv = nativeConv(env.Backend)
 		store := model.NewStore()
 		store.SetParam(model.ParamInitialSeed, int64(spec.Seed)+1)
+		var loaded map[string]bool
 		if spec.Method != job.MethodRandom {
-			if err := loadFinished(store, filepath.Join(parentDir, "checkpoints")); err != nil {
+			if loaded, err = loadFinished(store, parent, spec.Parent); err != nil {
 				return err
 			}
 		}
@@ -88,13 +91,20 @@ func Features(ctx context.Context, env Env, spec job.Spec, parentDir string) err
 			return err
 		}
 		defer exec.Finalize()
+		checked := loaded == nil
 		encode = func(s *data.Set, idx []int) ([]float32, int, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, 0, err
 			}
-			out, dim, ok := encodeSet(exec, s, idx)
-			if !ok {
-				return nil, 0, fmt.Errorf("encode %s: %w", s.Split, errEncode)
+			out, dim, err := encodeSet(exec, s, idx)
+			if err != nil {
+				return nil, 0, fmt.Errorf("encode %s: %w", s.Split, err)
+			}
+			if !checked { // the graph has asked for its variables now
+				checked = true
+				if err := fromCheckpoint(store, loaded, peer, spec.Parent); err != nil {
+					return nil, 0, err
+				}
 			}
 			return out, dim, nil
 		}
@@ -129,14 +139,32 @@ func Features(ctx context.Context, env Env, spec job.Spec, parentDir string) err
 		encoded += s.N
 	}
 	env.Emit(job.Record{Type: job.RecInfo, Name: "images_encoded", Value: float64(encoded)})
-	return f.Write(env.Dir)
+	return f.Write(env.Dir.Features())
 }
 
-var errEncode = errors.New("the encoder graph failed (see the log)")
+// fromCheckpoint checks that every variable of a peer's encoder came from
+// the checkpoint (none was initialised afresh because the checkpoint lacks
+// it: the features of an untrained encoder would pass for the trained one's).
+func fromCheckpoint(store *model.Store, loaded map[string]bool, peer int, parentID string) error {
+	prefix := fmt.Sprintf("/peer%d/encoder/", peer)
+	n := 0
+	for v := range store.IterVariables() {
+		if p := v.Path(); strings.HasPrefix(p, prefix) {
+			n++
+			if !loaded[p] {
+				return &job.DamagedInputError{Job: parentID, Err: fmt.Errorf("the checkpoint of pretraining job %s lacks the encoder's variable %s", parentID, p)}
+			}
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("the encoder of peer %d has no variables under %s", peer, prefix)
+	}
+	return nil
+}
 
 // encodeSet runs an encoder over images of a set in fixed-size batches (the
 // last one padded) and returns the features and their dimension.
-func encodeSet(exec *model.Exec, s *data.Set, idx []int) ([]float32, int, bool) {
+func encodeSet(exec *model.Exec, s *data.Set, idx []int) ([]float32, int, error) {
 	info := s.Info
 	p := info.Pixels()
 	buf := make([]float32, featureBatch*p)
@@ -153,12 +181,12 @@ func encodeSet(exec *model.Exec, s *data.Set, idx []int) ([]float32, int, bool) 
 			res = exec.MustCall1(tensors.FromFlatDataAndDimensions(buf, featureBatch, info.Height, info.Width, info.Channels))
 		})
 		if err != nil {
-			return nil, 0, false
+			return nil, 0, fmt.Errorf("the encoder graph failed: %w", err)
 		}
 		flat := tensors.MustCopyFlatData[float32](res)
 		res.FinalizeAll()
 		dim = len(flat) / featureBatch
 		out = append(out, flat[:n*dim]...)
 	}
-	return out, dim, true
+	return out, dim, nil
 }

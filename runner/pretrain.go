@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/probe"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -28,7 +28,7 @@ type Env struct {
 	Backend compute.Backend
 	DataDir string
 	// Dir is the job's folder (checkpoints, outputs).
-	Dir  string
+	Dir  jobdir.Dir
 	Emit func(job.Record)
 }
 
@@ -283,7 +283,7 @@ func pretrainOn(ctx context.Context, env Env, spec job.Spec, set, test *data.Set
 	}); err != nil {
 		return fmt.Errorf("compile training step: %w", err)
 	}
-	ck, err := openCheckpoints(t.store, filepath.Join(env.Dir, "checkpoints"), 2, env.warn)
+	ck, err := openCheckpoints(t.store, env.Dir, 2, env.warn)
 	if err != nil {
 		return err
 	}
@@ -503,12 +503,11 @@ func (t *trainer) monitor(backend compute.Backend, train, test *data.Set, n int,
 			return nil
 		}
 		f := &probe.Features{Classes: train.Info.Classes}
-		var ok bool
-		if f.Train, f.Dim, ok = encodeSet(exec, train, trIdx); !ok {
+		if f.Train, f.Dim, err = encodeSet(exec, train, trIdx); err != nil {
 			exec.Finalize()
 			return nil
 		}
-		if f.Test, _, ok = encodeSet(exec, test, teIdx); !ok {
+		if f.Test, _, err = encodeSet(exec, test, teIdx); err != nil {
 			exec.Finalize()
 			return nil
 		}
@@ -519,7 +518,7 @@ func (t *trainer) monitor(backend compute.Backend, train, test *data.Set, n int,
 		for _, i := range teIdx {
 			f.TestLabels = append(f.TestLabels, test.Labels[i])
 		}
-		accs[k] = probe.KNN(f, 20, 0.07)
+		accs[k], _ = probe.KNN(context.Background(), f, 20, 0.07)
 	}
 	return accs
 }

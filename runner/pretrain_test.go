@@ -5,13 +5,13 @@ import (
 	"errors"
 	"io/fs"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -21,35 +21,7 @@ import (
 // Fashion-MNIST: each class is a bright bar at its own angle, placed and
 // sized at random, with a distractor blob and noise, so that a random encoder
 // does not already separate the classes.
-func synthetic(n int, seed uint64) *data.Set {
-	info := data.Known()["fashion-mnist"]
-	rng := rand.New(rand.NewPCG(seed, 9))
-	s := &data.Set{Info: info, Split: "train", N: n, Images: make([]uint8, n*784), Labels: make([]int32, n)}
-	for i := 0; i < n; i++ {
-		c := i % 10
-		s.Labels[i] = int32(c)
-		ang := float64(c) * math.Pi / 10
-		cx, cy := 14+rng.Float64()*12-6, 14+rng.Float64()*12-6
-		half := 4 + rng.Float64()*6
-		bx, by := rng.Float64()*28, rng.Float64()*28
-		for y := 0; y < 28; y++ {
-			for x := 0; x < 28; x++ {
-				dx, dy := float64(x)-cx, float64(y)-cy
-				d := math.Abs(-math.Sin(ang)*dx + math.Cos(ang)*dy)
-				along := math.Abs(math.Cos(ang)*dx + math.Sin(ang)*dy)
-				v := 40 + 50*rng.NormFloat64()
-				if d < 1.5 && along < half {
-					v += 170
-				}
-				if (float64(x)-bx)*(float64(x)-bx)+(float64(y)-by)*(float64(y)-by) < 9 {
-					v += 120
-				}
-				s.Images[i*784+y*28+x] = uint8(math.Max(0, math.Min(255, v)))
-			}
-		}
-	}
-	return s
-}
+func synthetic(n int, seed uint64) *data.Set { return data.Synthetic(n, seed, "train") }
 
 func pretrainSpec(method string, archs []string, epochs, batch int, kdWeight float64) job.Spec {
 	p := grid.Default().Pretrain
@@ -201,7 +173,7 @@ func TestShortTrainingOnFashionMNIST(t *testing.T) {
 	rec := &recorder{}
 	spec := pretrainSpec(job.MethodDoGo, []string{"mlp-s", "cnn-s"}, 3, 128, 100)
 	spec.Pretrain.TrainSubset, spec.Pretrain.KNNMonitor = 3072, 1000
-	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: rec.emit}, spec, train, test); err != nil {
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: jobdir.Dir(t.TempDir()), Emit: rec.emit}, spec, train, test); err != nil {
 		t.Fatal(err)
 	}
 	for peer := 0; peer < 2; peer++ {
@@ -239,7 +211,7 @@ func TestShortTrainingLearns(t *testing.T) {
 	rec := &recorder{}
 	spec := pretrainSpec(job.MethodDoGo, []string{"mlp-s", "cnn-s"}, 6, 64, 100)
 	spec.Pretrain.KNNMonitor = 1000
-	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: rec.emit}, spec, set, test); err != nil {
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: jobdir.Dir(t.TempDir()), Emit: rec.emit}, spec, set, test); err != nil {
 		t.Fatal(err)
 	}
 	for peer := 0; peer < 2; peer++ {
@@ -271,10 +243,10 @@ func TestResumeGivesSameResult(t *testing.T) {
 	set := synthetic(256, 2)
 	full := &recorder{}
 	two := pretrainSpec(job.MethodDoGo, []string{"mlp-s", "mlp-s"}, 2, 64, 100)
-	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: full.emit}, two, set, nil); err != nil {
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: jobdir.Dir(t.TempDir()), Emit: full.emit}, two, set, nil); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := jobdir.Dir(t.TempDir())
 	one := pretrainSpec(job.MethodDoGo, []string{"mlp-s", "mlp-s"}, 1, 64, 100)
 	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: dir, Emit: func(job.Record) {}}, one, set, nil); err != nil {
 		t.Fatal(err)
@@ -339,10 +311,10 @@ func TestStopMidEpochResumesAtTheStep(t *testing.T) {
 		return step, v
 	}
 	full := &recorder{}
-	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: t.TempDir(), Emit: full.emit}, spec, set, nil); err != nil {
+	if err := pretrainOn(context.Background(), Env{Backend: b, Dir: jobdir.Dir(t.TempDir()), Emit: full.emit}, spec, set, nil); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := jobdir.Dir(t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := &recorder{}
 	err := pretrainOn(ctx, Env{Backend: b, Dir: dir, Emit: func(r job.Record) {

@@ -11,6 +11,7 @@ import (
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
+	"github.com/dogo-sweep/dogo-sweep/worker"
 	"github.com/urfave/cli/v2"
 )
 
@@ -21,11 +22,15 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 // jobHooks is how `sweep job run` runs a job: the real dispatch in the
-// released binary; the controller's tests put fake jobs in its place.
+// released binary; the controller's tests put fake jobs in its place. The
+// released binary reads no environment variable to change them.
 type jobHooks struct {
-	dispatch func(jc jobContext) error
+	dispatch worker.Dispatcher
 	// skipDataCheck: the fake jobs of tests read no data.
 	skipDataCheck bool
+	// childEnv is added to the environment of the job processes (tests:
+	// what makes the test binary act as sweep).
+	childEnv []string
 }
 
 // newApp builds the command line. Each subcommand lives in its own file.

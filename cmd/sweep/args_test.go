@@ -28,7 +28,7 @@ func TestReorderArgs(t *testing.T) {
 		{"sweep runs --runs DIR", "sweep runs --runs DIR"},
 		{"sweep gc --yes --runs DIR", "sweep gc --yes --runs DIR"},
 		{"sweep migrate A B", "sweep migrate A B"},
-		{"sweep job run --run R --job J", "sweep job run --run R --job J"},
+		{"sweep job run FOLDER", "sweep job run FOLDER"},
 		{"sweep plan -- -odd.yaml --format json", "sweep plan -- -odd.yaml --format json"},
 		{"sweep plan g.yaml --help", "sweep plan --help g.yaml"},
 	} {

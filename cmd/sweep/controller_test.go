@@ -399,11 +399,11 @@ func TestSecondCtrlCStopsAtOnce(t *testing.T) {
 	}
 }
 
-// A job that is quiet but alive (its heartbeats arrive) is not killed by
-// the heartbeat watchdog.
+// A job that is quiet but alive (its heartbeats arrive: it beats ten
+// times per --heartbeat) is not killed by the heartbeat watchdog.
 func TestQuietJobWithHeartbeatsSurvives(t *testing.T) {
 	dir := t.TempDir()
-	env := []string{"SWEEP_FAKE_JOB=sleep=10ms,quiet=2500ms", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo-simclr-mlp-s+mlp-s-s1", "SWEEP_BEAT=300ms"}
+	env := []string{"SWEEP_FAKE_JOB=sleep=10ms,quiet=2500ms", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo-simclr-mlp-s+mlp-s-s1"}
 	code, out := launch(t, dir, env, "--heartbeat", "1200ms")
 	if code != 0 || strings.Contains(out, "no heartbeat") {
 		t.Fatalf("exit %d\n%s", code, out)

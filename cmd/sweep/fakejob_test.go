@@ -6,18 +6,21 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
+	"github.com/dogo-sweep/dogo-sweep/worker"
 )
 
 // fakeDispatch runs a fake job when SWEEP_FAKE_JOB is set, the real job
 // otherwise. It lives in test code: the released binary has no fakes.
-func fakeDispatch(jc jobContext) error {
+func fakeDispatch(ctx context.Context, a worker.Attempt) error {
 	if fake := os.Getenv("SWEEP_FAKE_JOB"); fake != "" {
-		return fakeJob(jc.ctx, fake, jc.job, jc.attempt, jc.emit)
+		return fakeJob(ctx, fake, &a.Task.Job, a.Task.Attempt, a.Dir, a.Emit)
 	}
-	return dispatch(jc)
+	return worker.Dispatch(ctx, a)
 }
 
 // fakeJob stands in for a real job in the controller's tests
@@ -26,7 +29,7 @@ func fakeDispatch(jc jobContext) error {
 // SWEEP_FAKE_MATCH); "panic", "exit", "kill" and "hang" fail in those ways for jobs whose
 // name contains SWEEP_FAKE_MATCH, on attempts up to SWEEP_FAKE_UNTIL (default: all).
 // With SWEEP_FAKE_LOG, each run appends the job's ID to that file.
-func fakeJob(ctx context.Context, spec string, j *job.Job, attempt int, emit func(job.Record)) error {
+func fakeJob(ctx context.Context, spec string, j *job.Job, attempt int, dir jobdir.Dir, emit func(job.Record)) error {
 	if log := os.Getenv("SWEEP_FAKE_LOG"); log != "" {
 		// Every run of a job, across controllers, as one line.
 		f, err := os.OpenFile(log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -67,6 +70,8 @@ func fakeJob(ctx context.Context, spec string, j *job.Job, attempt int, emit fun
 			_ = p.Signal(os.Kill)
 			time.Sleep(time.Second)
 		case k == "hang":
+			// Wedged: the whole process stops, its heartbeats too.
+			_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
 			select {}
 		case k == "permanent":
 			emit(job.Record{Type: job.RecError, Message: "bad configuration", Permanent: true})
@@ -74,6 +79,25 @@ func fakeJob(ctx context.Context, spec string, j *job.Job, attempt int, emit fun
 		}
 	}
 	emit(job.Record{Type: job.RecMetric, Split: "test", Name: "accuracy_at_best_val", Value: 0.5})
+	return fakeOutputs(j.Spec.Kind, dir)
+}
+
+// fakeOutputs writes what a finished job of a kind holds: a checkpoint, or
+// features (neither of them read by the fake jobs that follow).
+func fakeOutputs(kind job.Kind, dir jobdir.Dir) error {
+	switch kind {
+	case job.KindPretrain:
+		if err := os.MkdirAll(dir.Checkpoints(), 0o755); err != nil {
+			return err
+		}
+		js, bin, _ := dir.CheckpointFiles("checkpoint-n0000000-fake")
+		if err := os.WriteFile(bin, []byte("weights"), 0o644); err != nil {
+			return err
+		}
+		return os.WriteFile(js, []byte("{}"), 0o644)
+	case job.KindFeatures:
+		return os.WriteFile(dir.Features(), []byte("features"), 0o644)
+	}
 	return nil
 }
 

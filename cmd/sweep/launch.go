@@ -15,6 +15,7 @@ import (
 
 	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/metrics"
 	"github.com/dogo-sweep/dogo-sweep/reports"
 	"github.com/dogo-sweep/dogo-sweep/results"
@@ -99,7 +100,7 @@ Examples:
 			if err := ids.Save(); err != nil {
 				logger.Warn("data checksum cache not written", "error", err)
 			}
-			return execute(c, logger, r, g)
+			return execute(c, logger, hooks, r, g)
 		},
 	}
 }
@@ -166,7 +167,7 @@ func checkExecutor(c *cli.Context, g *grid.Grid, p *job.Plan) error {
 }
 
 // execute runs a locked run folder to the end and writes its results and report.
-func execute(c *cli.Context, logger *slog.Logger, r *workspace.Run, g *grid.Grid) error {
+func execute(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.Run, g *grid.Grid) error {
 	ctx := c.Context
 	out := c.App.Writer
 	// After the first Ctrl-C the context is cancelled and jobs checkpoint; a
@@ -191,7 +192,7 @@ func execute(c *cli.Context, logger *slog.Logger, r *workspace.Run, g *grid.Grid
 	exp := metrics.New(r.Plan, nil)
 	stopServing := serveMetrics(c, g, exp, logger)
 	defer stopServing()
-	ctl, progress, err := newController(c, logger, r, g, exp, jr, hist)
+	ctl, progress, err := newController(c, logger, hooks, r, g, exp, jr, hist)
 	if err != nil {
 		return err
 	}
@@ -226,36 +227,32 @@ func stopError(err error) error {
 
 // newController wires the controller of a run: its resources, executor,
 // journal, store and observers (results, metrics, progress).
-func newController(c *cli.Context, logger *slog.Logger, r *workspace.Run, g *grid.Grid, exp *metrics.Exporter,
+func newController(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.Run, g *grid.Grid, exp *metrics.Exporter,
 	jr controller.Journal, hist workspace.History) (*controller.Controller, *progress, error) {
 	if hist.Skipped > 0 {
 		logger.Warn("journal lines could not be read and were skipped", "run", r.Dir, "lines", hist.Skipped)
 	}
-	rec := results.NewRecorder(func(j *job.Job) string { return results.JobResultsDir(r.Store.WorkDir(j.ID)) }, r.Plan.Settings)
+	r.Store.Build = jobdir.CurrentBuild()
 	prog := newProgress(c.App.Writer, r.Plan)
 	ctl := &controller.Controller{
-		Plan: r.Plan, Journal: jr, History: hist, Store: r.Store, Results: rec, Logger: logger,
-		Observers: []controller.Observer{rec, exp, prog},
+		Plan: r.Plan, Journal: jr, History: hist, Store: r.Store, Results: results.Keeper{Settings: r.Plan.Settings}, Logger: logger,
+		Observers: []controller.Observer{exp, prog},
 		Retries:   g.Retries, MaxFailures: g.MaxFailures, Backoff: c.Duration("backoff"), Timeout: c.Duration("timeout"),
 		MaxParallel: c.Int("max-parallel"),
 	}
 	if ctl.MaxParallel == 0 {
 		ctl.MaxParallel = g.Resources.MaxParallel
 	}
-	bin := os.Getenv("SWEEP_CHILD_BINARY") // tests: the test binary stands in for sweep
-	if bin == "" {
-		var err error
-		if bin, err = os.Executable(); err != nil {
-			return nil, nil, err
-		}
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
 	}
-	workDir := func(j *job.Job) string { return r.Store.WorkDir(j.ID) }
 	switch executorKind(c, g) {
 	case "local":
 		gpuIDs := local.DiscoverGPUs()
 		ctl.CPUs, ctl.GPUs, ctl.MemoryGB = localResources(c, g, len(gpuIDs))
-		ctl.Exec = &local.Executor{RunDir: r.Dir, JobDir: workDir, Binary: bin, GPUIDs: gpuIDs,
-			Heartbeat: c.Duration("heartbeat"), StopGrace: c.Duration("stop-grace"), Env: dataEnv(c.String("data-dir"))}
+		ctl.Exec = &local.Executor{Prepare: taskWriter(c, r, g), Binary: bin, GPUIDs: gpuIDs, Env: hooks.childEnv,
+			Heartbeat: c.Duration("heartbeat"), StopGrace: c.Duration("stop-grace")}
 		fmt.Fprintf(c.App.Writer, "run folder: %s (%d jobs; %d CPU cores, %d GPUs)\n", r.Dir, len(r.Plan.Jobs), ctl.CPUs, ctl.GPUs)
 	case "slurm":
 		abs, err := filepath.Abs(r.Dir)
@@ -266,7 +263,7 @@ func newController(c *cli.Context, logger *slog.Logger, r *workspace.Run, g *gri
 		if r.Store.Dir, err = filepath.Abs(r.Store.Dir); err != nil {
 			return nil, nil, err
 		}
-		ctl.Exec = &slurm.Executor{Settings: g.Slurm, RunDir: r.Dir, Plan: r.Plan.Name, JobDir: workDir, Binary: bin, Logger: logger}
+		ctl.Exec = &slurm.Executor{Settings: g.Slurm, RunDir: r.Dir, Plan: r.Plan.Name, Prepare: taskWriter(c, r, g), Binary: bin, Logger: logger}
 		// Slurm schedules: the controller submits every ready job at once.
 		ctl.CPUs = 1 << 20
 		if ctl.MaxParallel == 0 {
@@ -275,6 +272,29 @@ func newController(c *cli.Context, logger *slog.Logger, r *workspace.Run, g *gri
 		fmt.Fprintf(c.App.Writer, "run folder: %s (%d jobs; submitting to Slurm as job arrays)\n", r.Dir, len(r.Plan.Jobs))
 	}
 	return ctl, prog, nil
+}
+
+// taskWriter writes what a job process needs into the job's work folder
+// before it starts: its task (the job, the attempt, the folders of the
+// entries it reads, the backend, the data folder, how often to beat) and
+// its spec.
+func taskWriter(c *cli.Context, r *workspace.Run, g *grid.Grid) func(controller.Task) error {
+	dataDir := ""
+	if d := c.String("data-dir"); d != "" {
+		dataDir, _ = filepath.Abs(d)
+	}
+	beat := min(max(c.Duration("heartbeat")/10, 100*time.Millisecond), 30*time.Second)
+	build := jobdir.CurrentBuild()
+	return func(t controller.Task) error {
+		inputs := map[string]string{}
+		for _, d := range t.Job.Deps {
+			inputs[d] = r.Store.EntryDir(d)
+		}
+		if err := t.Dir.WriteSpec(t.Job.Spec); err != nil {
+			return err
+		}
+		return t.Dir.WriteTask(jobdir.Task{Job: *t.Job, Attempt: t.Attempt, Inputs: inputs, Backend: g.Backend, DataDir: dataDir, Beat: beat, Build: build})
+	}
 }
 
 // localResources are the CPU cores, GPUs and memory the local executor
@@ -419,17 +439,6 @@ func finishMetrics(c *cli.Context, exp *metrics.Exporter, logger *slog.Logger) {
 		case <-c.Context.Done():
 		}
 	}
-}
-
-func dataEnv(dir string) []string {
-	if dir == "" {
-		return nil
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		abs = dir
-	}
-	return []string{"SWEEP_DATA_DIR=" + abs}
 }
 
 func printSummary(out io.Writer, r *workspace.Run, s controller.Summary, d time.Duration) {

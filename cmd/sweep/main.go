@@ -16,10 +16,11 @@ import (
 
 	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
+	"github.com/dogo-sweep/dogo-sweep/worker"
 )
 
 func main() {
-	os.Exit(run(os.Args, os.Stdout, os.Stderr, jobHooks{dispatch: dispatch}))
+	os.Exit(run(os.Args, os.Stdout, os.Stderr, jobHooks{dispatch: worker.Dispatch}))
 }
 
 // run is main without the exit: the CLI with its signals, logger and exit code.

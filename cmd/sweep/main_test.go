@@ -24,17 +24,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// testHooks runs fake jobs (SWEEP_FAKE_JOB), which read no data, or real ones.
+// testHooks runs fake jobs (SWEEP_FAKE_JOB), which read no data, or real
+// ones; the job processes are this test binary, acting as the CLI.
 func testHooks() jobHooks {
-	return jobHooks{dispatch: fakeDispatch, skipDataCheck: os.Getenv("SWEEP_FAKE_JOB") != ""}
+	return jobHooks{dispatch: fakeDispatch, skipDataCheck: os.Getenv("SWEEP_FAKE_JOB") != "", childEnv: []string{"SWEEP_AS_CLI=1"}}
 }
 
-// sweepCmd runs the CLI as a separate process (this test binary).
+// sweepCmd runs the CLI as a separate process (this test binary, whose
+// job processes are the test binary too).
 func sweepCmd(t testing.TB, dir string, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SWEEP_AS_CLI=1", "SWEEP_CHILD_BINARY="+os.Args[0])
+	cmd.Env = append(os.Environ(), "SWEEP_AS_CLI=1")
 	cmd.Env = append(cmd.Env, env...)
 	return cmd
 }

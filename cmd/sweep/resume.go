@@ -39,7 +39,7 @@ func resumeCommand(logger *slog.Logger, hooks jobHooks) *cli.Command {
 				return err
 			}
 			defer r.Unlock()
-			return execute(c, logger, r, g)
+			return execute(c, logger, hooks, r, g)
 		},
 	}
 }

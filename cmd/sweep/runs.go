@@ -29,28 +29,13 @@ Examples:
    sweep runs --runs /scratch/sweeps`,
 		Flags: []cli.Flag{&cli.StringFlag{Name: "runs", Value: "runs", Usage: "the workspace"}},
 		Action: func(c *cli.Context) error {
-			dirs, err := runFolders(c.String("runs"))
+			dirs, err := workspace.RunFolders(c.String("runs"))
 			if err != nil {
 				return err
 			}
 			return printRuns(c.App.Writer, dirs)
 		},
 	}
-}
-
-// runFolders lists the run folders of a workspace.
-func runFolders(root string) ([]string, error) {
-	des, err := os.ReadDir(root)
-	if err != nil {
-		return nil, fmt.Errorf("workspace %s: %w", root, err)
-	}
-	var out []string
-	for _, d := range des {
-		if _, err := os.Stat(filepath.Join(root, d.Name(), "plan.json")); d.IsDir() && err == nil {
-			out = append(out, filepath.Join(root, d.Name()))
-		}
-	}
-	return out, nil
 }
 
 // runRow is one line of `sweep runs`.

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -46,6 +42,10 @@ Examples:
 				if j := r.Plan.Job(w.Job); j != nil {
 					name = j.Name
 				}
+				if w.Quarantine != "" {
+					fmt.Fprintf(c.App.Writer, "quarantined: %s: %s; moved to %s (the job ran again)\n", name, w.Warning, w.Quarantine)
+					continue
+				}
 				fmt.Fprintf(c.App.Writer, "warning: %s (attempt %d): %s\n", name, w.Attempt, w.Warning)
 			}
 			return nil
@@ -78,13 +78,13 @@ func printStatus(out io.Writer, r *workspace.Run, states map[string]*workspace.J
 			}
 		case ok && (s.State == job.StateGaveUp || s.State == job.StateFailed):
 			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s\n%s", j.Name, s.Last.Attempt, firstLine(s.Last.Error),
-				indent(workspace.LogTail(filepath.Join(r.JobDir(j), "log"), 3))))
+				indent(workspace.LogTail(r.JobDir(j).Log(), 3))))
 			if s.State == job.StateFailed {
 				left++
 				leftByKind[j.Spec.Kind]++
 			}
 		case ok && s.State == job.StateRunning:
-			running = append(running, fmt.Sprintf("%s: %s (for %s)", j.Name, lastProgress(filepath.Join(r.JobDir(j), "records.jsonl")),
+			running = append(running, fmt.Sprintf("%s: %s (for %s)", j.Name, lastProgress(r.JobDir(j).Records(), s.Last.Attempt),
 				now.Sub(s.Started).Round(time.Second)))
 			left++
 			leftByKind[j.Spec.Kind]++
@@ -125,22 +125,14 @@ func printStatus(out io.Writer, r *workspace.Run, states map[string]*workspace.J
 	return nil
 }
 
-// lastProgress is the newest progress record of a job, as text.
-func lastProgress(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "started"
-	}
-	defer f.Close()
+// lastProgress is the newest progress record of an attempt of a job, as text.
+func lastProgress(path string, attempt int) string {
 	var last *job.Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	for sc.Scan() {
-		var r job.Record
-		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Type == job.RecProgress {
+	_ = job.ReadRecordsFile(path, func(r job.Record) {
+		if r.Type == job.RecProgress && r.Attempt == attempt {
 			last = &r
 		}
-	}
+	})
 	if last == nil {
 		return "started"
 	}

@@ -255,35 +255,39 @@ func TestKilledAtAnyMomentLeavesNoHalfJob(t *testing.T) {
 	checkStoreEntries(t, filepath.Join(dir, "runs", "store"))
 }
 
-// checkStoreEntries fails for a store entry without its done marker, its
-// spec, or a result row saying it is done.
+// checkStoreEntries fails for a store entry that does not match its
+// manifest (hashes included), or has no result row saying it is done, or
+// has more than one.
 func checkStoreEntries(t *testing.T, store string) {
 	t.Helper()
-	des, _ := os.ReadDir(store)
-	for _, d := range des {
-		if !d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+	st, err := workspace.OpenStore(filepath.Dir(store), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := st.Entries()
+	for _, id := range ids {
+		if _, err := st.Verify(id); err != nil {
+			t.Errorf("store entry %s: %v", id, err)
 			continue
 		}
-		e := filepath.Join(store, d.Name())
-		for _, f := range []string{workspace.DoneMarker, "spec.json", "origin.json"} {
-			if _, err := os.Stat(filepath.Join(e, f)); err != nil {
-				t.Errorf("store entry %s has no %s", d.Name(), f)
+		tb, err := results.Read(st.Entry(id).Results())
+		done := 0
+		for _, r := range tb.Jobs {
+			if r.Status == string(job.StateDone) {
+				done++
 			}
 		}
-		tb, err := results.Read(results.JobResultsDir(e))
-		done := false
-		for _, r := range tb.Jobs {
-			done = done || r.Status == string(job.StateDone)
-		}
-		if err != nil || !done {
-			t.Errorf("store entry %s has no result row saying it is done (%v)", d.Name(), err)
+		if err != nil || done != 1 {
+			t.Errorf("store entry %s has %d result rows saying it is done (%v)", id, done, err)
 		}
 	}
 }
 
 // A run folder made by the release before the workspace store (job folders
 // inside the run folder, its own result parts, job IDs without data
-// identity) still reports, tells its status, and resumes.
+// identity) still reports, tells its status, and resumes: its jobs, made
+// before store entries had manifests, are not handed back as finished and
+// run again.
 func TestRunFolderOfTheEarlierReleaseResumes(t *testing.T) {
 	dir := t.TempDir()
 	if out, err := exec.Command("cp", "-r", "testdata/v1-workspace", filepath.Join(dir, "runs")).CombinedOutput(); err != nil {
@@ -298,16 +302,18 @@ func TestRunFolderOfTheEarlierReleaseResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, _ := r.Store.Entries()
-	if len(stored) != 18 {
-		t.Errorf("%d jobs in the store after the migration, want 18", len(stored))
+	if stored, _ := r.Store.Entries(); len(stored) != 0 {
+		t.Errorf("%d jobs in the store after the migration, want none (work folders)", len(stored))
+	}
+	if work, _ := r.Store.WorkFolders(); len(work) != 20 {
+		t.Errorf("%d work folders after the migration, want the 20 job folders", len(work))
 	}
 	if code, out, errs := runCLI(t, "report", run); code != 0 {
 		t.Fatalf("report: exit %d\n%s%s", code, out, errs)
 	}
 	cmd := sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "resume", "--cpus", "2", "--metrics-addr", "off", run)
 	b, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(b), "22 jobs done (4 run now, 18 reused from the store)") {
+	if err != nil || !strings.Contains(string(b), "22 jobs done (22 run now, 0 reused from the store)") {
 		t.Fatalf("resume: %v\n%s", err, b)
 	}
 	tb, err := runTables(r)

@@ -27,6 +27,8 @@ func TestPackageLayers(t *testing.T) {
 	}{
 		{"job", []string{mod}},
 		{"data", []string{mod}},
+		{"jobdir", []string{mod + "data", mod + "probe", mod + "runner", mod + "results", mod + "sweep", mod + "worker"}},
+		{"worker", machinery},
 		{"results", append(machinery, "github.com/gomlx")},
 		{"metrics", append(machinery, "github.com/gomlx")},
 		{"reports", append(machinery, "github.com/gomlx")},

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 )
 
@@ -26,14 +27,32 @@ import (
 // called for each record the job reports; it must not be called after Run
 // returns. Cancelling ctx asks the job to stop (it checkpoints). An error
 // wrapping a *job.PermanentError is not retried; one wrapping a
-// *EnvironmentError stops the sweep.
+// *EnvironmentError stops the sweep; one wrapping a *job.DamagedInputError
+// sends the damaged input's job to run again first.
 type Executor interface {
-	Run(ctx context.Context, j *job.Job, attempt int, slot Slot, records func(job.Record)) error
+	Run(ctx context.Context, t Task, records func(job.Record)) error
+}
+
+// Attacher is an executor whose jobs can outlive a controller (Slurm
+// tasks): it reports the attempt of a job still running in the job's
+// folder, which a restarted controller attaches to instead of starting
+// another.
+type Attacher interface {
+	Running(j *job.Job, dir jobdir.Dir) (attempt int, ok bool)
+}
+
+// Task is one attempt of a job, as the controller hands it to an executor.
+type Task struct {
+	Job     *job.Job
+	Attempt int
+	// Dir is the work folder of the job's claim.
+	Dir  jobdir.Dir
+	Slot Slot
 }
 
 // Observer is told about jobs as they start, report and end (metrics,
-// results, progress). A job reused from the store, run by another sweep or
-// an earlier launch, ends with attempt 0 and state done, and never starts.
+// progress). A job reused from the store, run by another sweep or an
+// earlier launch, ends with attempt 0 and state done, and never starts.
 type Observer interface {
 	JobStarted(j *job.Job, attempt int)
 	JobRecord(j *job.Job, attempt int, rec job.Record)
@@ -48,23 +67,30 @@ type Journal interface {
 // Store holds the finished jobs of every sweep in the workspace. A job runs
 // only under this controller's claim, and enters the store by Commit.
 type Store interface {
-	// Finished reports whether the store holds the job finished.
-	Finished(id string) bool
-	// Origin names the sweep that ran a finished job.
-	Origin(id string) string
-	// Claim claims a job; ok is false, with the holder, when another live
-	// controller holds it.
-	Claim(id string) (ok bool, holder string, err error)
+	// Lookup returns a finished job's manifest when the store holds it
+	// healthy, nil when it lacks it, and a *jobdir.Damaged when its entry
+	// does not match its manifest.
+	Lookup(id string) (*jobdir.Manifest, error)
+	// Quarantine moves a damaged entry aside, and says where.
+	Quarantine(id, reason string) (string, error)
+	// Claim claims a job: a *workspace.HeldError when another live
+	// controller holds it, workspace.ErrFinished when it is in the store.
+	Claim(id string) (*workspace.Claim, error)
+	// Held reports whether a claim is still this controller's.
+	Held(c *workspace.Claim) bool
 	// Release drops a claim (the job failed, stopped or was not started).
-	Release(id string)
-	// Commit makes a finished job a store entry, and releases its claim.
-	Commit(id string) error
+	Release(c *workspace.Claim)
+	// Commit makes a finished job a store entry and releases its claim;
+	// workspace.ErrLost when the claim was taken over.
+	Commit(c *workspace.Claim, seconds float64) error
 }
 
-// ResultWriter writes an attempt's result rows into the job's folder; it is
-// called when an attempt ends, before the job is committed to the store.
+// ResultWriter keeps an attempt's verdict and rebuilds the job's result
+// rows in its work folder from its records (before the job is committed,
+// so that a stored job always has its results, whatever moment a kill
+// came at).
 type ResultWriter interface {
-	WriteResult(j *job.Job, attempt int, state job.State, err error, start, end time.Time) error
+	WriteResult(dir jobdir.Dir, j *job.Job, v jobdir.Verdict) error
 }
 
 // Slot is what a job was given to run on.
@@ -132,8 +158,11 @@ type Controller struct {
 // Summary is how a sweep ended.
 type Summary struct {
 	Done, Failed, Skipped, Pending, Reused int
-	Failures                               []Failure
-	Stopped                                bool
+	// Quarantined counts the damaged store entries moved aside (their jobs
+	// ran again).
+	Quarantined int
+	Failures    []Failure
+	Stopped     bool
 }
 
 // Failure is a job that gave up, with its last error.
@@ -149,7 +178,12 @@ type outcome struct {
 	err     error
 	start   time.Time
 	slot    Slot
+	claim   *workspace.Claim
 }
+
+// errClaimLost is why a running job is stopped when another controller
+// took its claim over (this one had been suspended past the stale time).
+var errClaimLost = errors.New("another controller took the job over")
 
 // sweep is one Execute's state: what each job is doing, what is running and
 // why the sweep stops.
@@ -162,6 +196,9 @@ type sweep struct {
 	attempts map[string]int
 	failures map[string]int
 	lastErr  map[string]string
+	claims   map[string]*workspace.Claim        // of running jobs
+	cancel   map[string]context.CancelCauseFunc // of running jobs
+	damaged  map[string]int                     // quarantines per job in this sweep
 	res      *resources
 	running  int
 	waiting  int             // failed jobs waiting for their retry timer
@@ -230,6 +267,7 @@ func (c *Controller) newSweep(ctx context.Context) *sweep {
 	return &sweep{
 		c: c, ctx: ctx, host: host, order: launchOrder(c.Plan.Jobs),
 		state: map[string]job.State{}, attempts: map[string]int{}, failures: map[string]int{}, lastErr: map[string]string{}, told: map[string]bool{},
+		claims: map[string]*workspace.Claim{}, cancel: map[string]context.CancelCauseFunc{}, damaged: map[string]int{},
 		res:  newResources(max(c.CPUs, 1), c.GPUs, c.MemoryGB),
 		done: make(chan outcome), retry: make(chan *job.Job, len(c.Plan.Jobs)), // a retry timer never blocks, even after the loop ends
 		runCtx: runCtx, stopJobs: stop,
@@ -254,21 +292,59 @@ func launchOrder(jobs []*job.Job) []*job.Job {
 }
 
 // restore takes each job's attempts and failures from the journal of
-// earlier runs; a job is done when the store holds it (whoever ran it), and
-// pending otherwise.
+// earlier runs; a job is done when the store holds it healthy (whoever ran
+// it), and pending otherwise (a damaged entry is moved aside first).
 func (s *sweep) restore() error {
 	for _, j := range s.c.Plan.Jobs {
 		if h, ok := s.c.History.States[j.ID]; ok {
 			s.attempts[j.ID], s.failures[j.ID] = h.Attempts, h.Failures
 		}
 		s.state[j.ID] = job.StatePending
-		if s.c.Store.Finished(j.ID) {
+		if s.stored(j) {
 			if err := s.reuse(j); err != nil {
 				return err
 			}
 		}
+		if s.stopErr != nil {
+			return s.stopErr
+		}
 	}
 	return nil
+}
+
+// stored reports whether the store holds a job healthy; a damaged entry is
+// moved aside (and journaled), and the job is not stored.
+func (s *sweep) stored(j *job.Job) bool {
+	m, err := s.c.Store.Lookup(j.ID)
+	if err == nil {
+		return m != nil
+	}
+	var d *jobdir.Damaged
+	if !errors.As(err, &d) {
+		s.stop(&StopError{Err: fmt.Errorf("cannot read the store's entry of job %s (%w): stopping; launch again to resume", j.Name, err)}, "stopping: the store cannot be read")
+		return false
+	}
+	s.quarantine(j.ID, d.Reason)
+	return false
+}
+
+// quarantine moves a job's damaged entry aside and journals where and why.
+func (s *sweep) quarantine(id, reason string) {
+	to, err := s.c.Store.Quarantine(id, reason)
+	if err != nil {
+		s.stop(&StopError{Err: fmt.Errorf("cannot move the damaged entry of job %s aside (%w): stopping", id, err)}, "stopping: the store cannot be written")
+		return
+	}
+	if to == "" {
+		return // healthy after all, or gone already
+	}
+	s.sum.Quarantined++
+	name := id
+	if j := s.c.Plan.Job(id); j != nil {
+		name = j.Name
+	}
+	s.c.Logger.Warn("damaged store entry moved to quarantine; its job runs again", "job", name, "reason", reason, "to", to)
+	_ = s.journal(workspace.Entry{Job: id, State: job.StatePending, Warning: "damaged store entry: " + reason, Quarantine: to})
 }
 
 // reuse marks a job the store holds as done here: journaled (with the sweep
@@ -278,7 +354,11 @@ func (s *sweep) reuse(j *job.Job) error {
 	s.state[j.ID] = job.StateDone
 	s.sum.Reused++
 	if h, ok := s.c.History.States[j.ID]; !ok || h.State != job.StateDone {
-		if err := s.journal(workspace.Entry{Job: j.ID, State: job.StateDone, Sweep: s.c.Store.Origin(j.ID)}); err != nil {
+		origin := ""
+		if m, err := s.c.Store.Lookup(j.ID); err == nil && m != nil {
+			origin = m.Origin.Sweep
+		}
+		if err := s.journal(workspace.Entry{Job: j.ID, State: job.StateDone, Sweep: origin}); err != nil {
 			return s.stopErr
 		}
 	}
@@ -338,9 +418,12 @@ func (s *sweep) launchReady() {
 		if s.state[j.ID] != job.StatePending || !s.ready(j) {
 			continue
 		}
-		if s.c.Store.Finished(j.ID) {
+		if s.stored(j) {
 			_ = s.reuse(j) // a journal failure stops the sweep
 			continue
+		}
+		if s.stopping {
+			return
 		}
 		if s.c.MaxParallel > 0 && s.running >= s.c.MaxParallel {
 			return
@@ -349,35 +432,41 @@ func (s *sweep) launchReady() {
 		if !ok {
 			continue
 		}
-		if !s.claim(j) {
+		c := s.claim(j)
+		if c == nil {
 			s.res.give(slot)
 			continue
 		}
-		s.start(j, slot)
+		s.start(j, slot, c)
 	}
 }
 
 // claim claims a job in the store, or marks it waiting for the controller
-// that holds it.
-func (s *sweep) claim(j *job.Job) bool {
-	ok, holder, err := s.c.Store.Claim(j.ID)
-	if err != nil {
-		s.stop(&StopError{Err: fmt.Errorf("cannot claim job %s in the store (%w): stopping; launch again to resume", j.Name, err)}, "stopping: the store cannot be written")
-		return false
-	}
-	if !ok {
+// that holds it (or reuses it, when it was committed meanwhile).
+func (s *sweep) claim(j *job.Job) *workspace.Claim {
+	c, err := s.c.Store.Claim(j.ID)
+	var held *workspace.HeldError
+	switch {
+	case err == nil:
+		return c
+	case errors.Is(err, workspace.ErrFinished):
+		_ = s.reuse(j)
+	case errors.As(err, &held):
 		s.state[j.ID] = job.StateWaiting
 		s.claimed++
 		if !s.told[j.ID] {
 			s.told[j.ID] = true
-			s.c.Logger.Info("waiting for another sweep that runs this job", "job", j.Name, "holder", holder)
+			s.c.Logger.Info("waiting for another sweep that runs this job", "job", j.Name, "holder", held.Holder)
 		}
+	default:
+		s.stop(&StopError{Err: fmt.Errorf("cannot claim job %s in the store (%w): stopping; launch again to resume", j.Name, err)}, "stopping: the store cannot be written")
 	}
-	return ok
+	return nil
 }
 
 // recheckClaims makes jobs that waited for another controller pending
-// again: the next launch finds them in the store, or claims them.
+// again (the next launch finds them in the store, or claims them), and
+// stops running jobs whose claims another controller took over.
 func (s *sweep) recheckClaims() {
 	for _, j := range s.order {
 		if s.state[j.ID] == job.StateWaiting {
@@ -385,12 +474,26 @@ func (s *sweep) recheckClaims() {
 			s.claimed--
 		}
 	}
+	for id, c := range s.claims {
+		if !s.c.Store.Held(c) {
+			s.cancel[id](errClaimLost)
+		}
+	}
 }
 
-// start journals a job as running and runs it in a goroutine.
-func (s *sweep) start(j *job.Job, slot Slot) {
-	s.attempts[j.ID]++
-	a := s.attempts[j.ID]
+// start journals a job as running and runs it in a goroutine. A job whose
+// last attempt succeeded before its results were kept (its controller was
+// killed then) is not run again: that attempt is kept as it is.
+func (s *sweep) start(j *job.Job, slot Slot, c *workspace.Claim) {
+	a := max(s.attempts[j.ID], c.Progress.Last) + 1
+	if c.Progress.Succeeded {
+		a = c.Progress.Last
+	} else if at, ok := s.c.Exec.(Attacher); ok {
+		if live, ok := at.Running(j, c.Dir); ok {
+			a = live
+		}
+	}
+	s.attempts[j.ID] = a
 	s.state[j.ID] = job.StateRunning
 	s.running++
 	now := s.c.Now()
@@ -403,18 +506,25 @@ func (s *sweep) start(j *job.Job, slot Slot) {
 		s.running--
 		s.res.give(slot)
 		s.state[j.ID] = job.StatePending
+		s.c.Store.Release(c)
 		return
 	}
 	for _, o := range s.c.Observers {
 		o.JobStarted(j, a)
 	}
 	s.c.Logger.Debug("job started", "job", j.Name, "attempt", a)
+	ctx, cancel := context.WithCancelCause(s.runCtx)
+	s.claims[j.ID], s.cancel[j.ID] = c, cancel
+	if c.Progress.Succeeded {
+		go func() { s.done <- outcome{job: j, attempt: a, start: now, slot: slot, claim: c} }()
+		return
+	}
 	go func() {
-		ctx, cancel := s.runCtx, context.CancelFunc(func() {})
+		ctx, stopTimer := ctx, context.CancelFunc(func() {})
 		if s.c.Timeout > 0 {
-			ctx, cancel = context.WithTimeout(s.runCtx, s.c.Timeout)
+			ctx, stopTimer = context.WithTimeout(ctx, s.c.Timeout)
 		}
-		err := s.c.Exec.Run(ctx, j, a, slot, func(r job.Record) {
+		err := s.c.Exec.Run(ctx, Task{Job: j, Attempt: a, Dir: c.Dir, Slot: slot}, func(r job.Record) {
 			if r.Type == job.RecWarning { // kept in the journal too; a failed write shows at the next state change
 				_ = s.c.Journal.Append(workspace.Entry{Time: s.c.Now(), Job: j.ID, State: job.StateRunning, Attempt: a, Warning: r.Message})
 			}
@@ -422,30 +532,55 @@ func (s *sweep) start(j *job.Job, slot Slot) {
 				o.JobRecord(j, a, r)
 			}
 		})
-		cancel()
-		s.done <- outcome{job: j, attempt: a, err: err, start: now, slot: slot}
+		if errors.Is(context.Cause(ctx), errClaimLost) {
+			err = errClaimLost
+		}
+		stopTimer()
+		s.done <- outcome{job: j, attempt: a, err: err, start: now, slot: slot, claim: c}
 	}()
 }
 
 // finish records an attempt's end and decides what comes next: done (its
 // results written and the job committed to the store), stopped (the sweep
-// is stopping, or the environment failed), a retry after backoff, or giving
-// up (and skipping the job's dependents).
+// is stopping, or the environment failed), a retry after backoff, giving
+// up (and skipping the job's dependents), or, when it found its input
+// damaged, running that input's job again first.
 func (s *sweep) finish(o outcome) {
 	s.running--
 	s.res.give(o.slot)
-	st := s.classify(o)
 	id := o.job.ID
+	s.cancel[id](nil)
+	delete(s.claims, id)
+	delete(s.cancel, id)
+	if errors.Is(o.err, errClaimLost) {
+		s.lost(o)
+		return
+	}
+	st := s.classify(o)
 	end := s.c.Now()
 	if o.err != nil {
 		s.lastErr[id] = o.err.Error()
 	}
-	if err := s.keep(o, st, end); err != nil {
+	// An input found damaged is not this job's failure: that input's job
+	// runs again, then this one (unless it keeps being found damaged).
+	var damaged *job.DamagedInputError
+	rerun := st == job.StateFailed && errors.As(o.err, &damaged) && s.c.Plan.Job(damaged.Job) != nil && s.damaged[damaged.Job] < 2
+	if rerun {
+		st = job.StateStopped
+	}
+	st, err := s.keep(o, st, end)
+	switch {
+	case errors.Is(err, workspace.ErrLost):
+		s.lost(o)
+		return
+	case err != nil:
 		st = job.StateStopped
 		s.lastErr[id] = err.Error()
+	case st == job.StateFailed && o.err == nil: // incomplete after all
+		o.err = errors.New(s.lastErr[id])
 	}
 	if st != job.StateDone {
-		s.c.Store.Release(id)
+		s.c.Store.Release(o.claim)
 	}
 	s.state[id] = st
 	if st == job.StateFailed {
@@ -460,37 +595,85 @@ func (s *sweep) finish(o outcome) {
 		ob.JobEnded(o.job, o.attempt, st, o.err, o.start, end)
 	}
 	log := s.c.Logger.With("job", o.job.Name, "attempt", o.attempt)
-	switch st {
-	case job.StateDone:
+	switch {
+	case st == job.StateDone:
 		log.Debug("job done", "seconds", end.Sub(o.start).Seconds())
-	case job.StateStopped:
+	case rerun && !s.stopping:
+		s.rerunInput(o.job, damaged, log)
+	case st == job.StateStopped:
 		s.state[id] = job.StatePending // run again on the next launch
 		log.Info("job stopped", "reason", firstLine(s.lastErr[id]))
-	case job.StateFailed:
+	case st == job.StateFailed:
 		s.afterFailure(o, log)
 	}
 }
 
-// keep writes an attempt's results into the job's folder and commits a
-// finished job to the store. A write that fails stops the sweep: the job
-// stays out of the store and runs again on the next launch.
-func (s *sweep) keep(o outcome, st job.State, end time.Time) error {
-	var err error
-	if s.c.Results != nil {
-		err = s.c.Results.WriteResult(o.job, o.attempt, st, o.err, o.start, end)
+// lost ends an attempt whose claim another controller took over: its work
+// is not kept, and the job waits for that controller (and is reused).
+func (s *sweep) lost(o outcome) {
+	id := o.job.ID
+	s.c.Logger.Warn("another controller took this job over while this one was suspended: its attempt is dropped", "job", o.job.Name, "attempt", o.attempt)
+	_ = s.journal(workspace.Entry{Time: s.c.Now(), Job: id, State: job.StateStopped, Attempt: o.attempt, Error: errClaimLost.Error()})
+	for _, ob := range s.c.Observers {
+		ob.JobEnded(o.job, o.attempt, job.StateStopped, errClaimLost, o.start, s.c.Now())
 	}
+	s.state[id] = job.StatePending
+}
+
+// rerunInput moves the damaged entry a job found aside, so that its job
+// runs again before this one.
+func (s *sweep) rerunInput(j *job.Job, d *job.DamagedInputError, log *slog.Logger) {
+	in := s.c.Plan.Job(d.Job)
+	s.damaged[d.Job]++
+	log.Warn("the job's input is damaged: its job runs again first", "input", in.Name, "error", firstLine(d.Error()))
+	s.quarantine(d.Job, firstLine(d.Error()))
+	if s.state[d.Job] == job.StateDone && !s.stored(in) {
+		s.state[d.Job] = job.StatePending
+	}
+	s.state[j.ID] = job.StatePending
+}
+
+// keep writes an attempt's verdict and result rows into the job's folder
+// and commits a finished job to the store; it returns the attempt's state,
+// which is failed after all when the job did not write what a finished job
+// holds. A write that fails stops the sweep: the job stays out of the
+// store and runs again on the next launch.
+func (s *sweep) keep(o outcome, st job.State, end time.Time) (job.State, error) {
+	v := jobdir.Verdict{Attempt: o.attempt, State: st, Start: o.start.UTC(), End: end.UTC(), Host: s.host}
+	if o.claim.Progress.Succeeded {
+		v.Start, v.End = time.Time{}, time.Time{} // from the attempt's records
+	}
+	if o.err != nil {
+		v.Error = o.err.Error()
+	}
+	write := func() error {
+		if s.c.Results == nil {
+			return nil
+		}
+		return s.c.Results.WriteResult(o.claim.Dir, o.job, v)
+	}
+	err := write()
 	if err == nil && st == job.StateDone {
-		err = s.c.Store.Commit(o.job.ID)
+		err = s.c.Store.Commit(o.claim, end.Sub(o.start).Seconds())
+		var incomplete *jobdir.Damaged
+		switch {
+		case errors.Is(err, workspace.ErrLost):
+			return st, err
+		case errors.As(err, &incomplete):
+			st, v.State, v.Error = job.StateFailed, job.StateFailed, "the job's folder is incomplete: "+incomplete.Reason
+			s.lastErr[o.job.ID] = v.Error
+			err = write()
+		}
 	}
 	if err == nil || st == job.StateStopped {
-		return nil // a stopped attempt's rows are not worth stopping for
+		return st, nil // a stopped attempt's rows are not worth stopping for
 	}
 	err = fmt.Errorf("cannot keep the results of job %s (%w): stopping; once that is fixed, launch the same grid again to resume", o.job.Name, err)
 	if IsDiskFull(err) {
 		err = &EnvironmentError{Err: err}
 	}
 	s.stop(&StopError{Err: err}, "stopping: a job's results cannot be written")
-	return err
+	return st, err
 }
 
 // classify names an attempt's outcome.
@@ -561,7 +744,6 @@ func (s *sweep) summarize() (Summary, error) {
 			sum.Pending++
 		}
 	}
-	s.releaseClaims()
 	switch {
 	case s.stopErr != nil:
 		return sum, s.stopErr
@@ -569,16 +751,6 @@ func (s *sweep) summarize() (Summary, error) {
 		return sum, s.ctx.Err()
 	}
 	return sum, nil
-}
-
-// releaseClaims drops the claims of jobs this sweep does not run (waiting
-// ones hold none; this is for jobs left pending by a stop).
-func (s *sweep) releaseClaims() {
-	for _, j := range s.c.Plan.Jobs {
-		if st := s.state[j.ID]; st != job.StateDone && st != job.StateRunning {
-			s.c.Store.Release(j.ID)
-		}
-	}
 }
 
 // firstLine returns the first line of an error message, for logs.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/google/go-cmp/cmp"
 )
@@ -23,7 +24,8 @@ type fakeExec struct {
 	cur, peak int
 }
 
-func (f *fakeExec) Run(ctx context.Context, j *job.Job, attempt int, _ Slot, records func(job.Record)) error {
+func (f *fakeExec) Run(ctx context.Context, t Task, records func(job.Record)) error {
+	j, attempt := t.Job, t.Attempt
 	f.mu.Lock()
 	f.log = append(f.log, "start "+j.ID)
 	f.cur++
@@ -82,62 +84,93 @@ func (m *memJournal) states(id string) []job.State {
 }
 
 // memStore is an in-memory store: finished jobs (with the sweep that ran
-// them), claims (with their holders), and how often each job was committed.
+// them), damaged entries (with the reason), claims (with their holders),
+// what each work folder holds, and how often each job was committed.
 type memStore struct {
-	mu         sync.Mutex
-	done       map[string]string
-	claims     map[string]string
-	commits    map[string]int
-	failCommit error
+	mu          sync.Mutex
+	done        map[string]string
+	damaged     map[string]string
+	quarantined []string
+	claims      map[string]string
+	lost        map[string]bool // claims another controller took over
+	progress    map[string]jobdir.Progress
+	commits     map[string]int
+	failCommit  error
 }
 
 func newMemStore() *memStore {
-	return &memStore{done: map[string]string{}, claims: map[string]string{}, commits: map[string]int{}}
+	return &memStore{done: map[string]string{}, damaged: map[string]string{}, claims: map[string]string{}, lost: map[string]bool{},
+		progress: map[string]jobdir.Progress{}, commits: map[string]int{}}
 }
 
-func (m *memStore) Finished(id string) bool {
+func (m *memStore) Lookup(id string) (*jobdir.Manifest, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, ok := m.done[id]
-	return ok
+	if r, ok := m.damaged[id]; ok {
+		return nil, &jobdir.Damaged{Dir: jobdir.Dir("store/" + id), Reason: r}
+	}
+	if o, ok := m.done[id]; ok {
+		return &jobdir.Manifest{Job: id, Origin: jobdir.Origin{Sweep: o}}, nil
+	}
+	return nil, nil
 }
 
-func (m *memStore) Origin(id string) string {
+func (m *memStore) Quarantine(id, reason string) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.done[id]
+	_, d := m.damaged[id]
+	_, f := m.done[id]
+	if !d && !f {
+		return "", nil
+	}
+	delete(m.damaged, id)
+	delete(m.done, id)
+	m.quarantined = append(m.quarantined, id)
+	return "quarantine/" + id, nil
 }
 
-func (m *memStore) Claim(id string) (bool, string, error) {
+func (m *memStore) Claim(id string) (*workspace.Claim, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if h, ok := m.claims[id]; ok && h != "me" {
-		return false, h, nil
+		return nil, &workspace.HeldError{Holder: h}
+	}
+	if _, ok := m.done[id]; ok {
+		return nil, workspace.ErrFinished
 	}
 	m.claims[id] = "me"
-	return true, "me", nil
+	return &workspace.Claim{ID: id, Token: "me", Dir: jobdir.Dir("work/" + id), Progress: m.progress[id]}, nil
 }
 
-func (m *memStore) Release(id string) {
+func (m *memStore) Held(c *workspace.Claim) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.claims[id] == "me" {
-		delete(m.claims, id)
+	return m.claims[c.ID] == "me" && !m.lost[c.ID]
+}
+
+func (m *memStore) Release(c *workspace.Claim) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.claims[c.ID] == "me" && !m.lost[c.ID] {
+		delete(m.claims, c.ID)
 	}
 }
 
-func (m *memStore) Commit(id string) error {
+func (m *memStore) Commit(c *workspace.Claim, _ float64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failCommit != nil {
 		return m.failCommit
 	}
-	if m.claims[id] != "me" {
-		return fmt.Errorf("commit %s without its claim", id)
+	if m.lost[c.ID] {
+		return workspace.ErrLost
 	}
-	delete(m.claims, id)
-	m.done[id] = "this"
-	m.commits[id]++
+	if m.claims[c.ID] != "me" {
+		return fmt.Errorf("commit %s without its claim", c.ID)
+	}
+	delete(m.claims, c.ID)
+	m.done[c.ID] = "this"
+	m.commits[c.ID]++
 	return nil
 }
 
@@ -147,6 +180,7 @@ func (m *memStore) other(id string, finish bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.claims, id)
+	delete(m.lost, id)
 	if finish {
 		m.done[id] = "other-sweep"
 	}
@@ -477,7 +511,7 @@ func TestResultsWriteFailureStops(t *testing.T) {
 
 type resultsFunc func(j *job.Job) error
 
-func (f resultsFunc) WriteResult(j *job.Job, _ int, _ job.State, _ error, _, _ time.Time) error {
+func (f resultsFunc) WriteResult(_ jobdir.Dir, j *job.Job, _ jobdir.Verdict) error {
 	return f(j)
 }
 
@@ -559,9 +593,205 @@ func TestWarningsAreJournaled(t *testing.T) {
 
 type warnExec struct{}
 
-func (warnExec) Run(_ context.Context, j *job.Job, _ int, _ Slot, records func(job.Record)) error {
-	if j.ID == "P0" {
+func (warnExec) Run(_ context.Context, t Task, records func(job.Record)) error {
+	if t.Job.ID == "P0" {
 		records(job.Record{Type: job.RecWarning, Message: "checkpoint moved aside"})
 	}
 	return nil
+}
+
+// verdicts records the verdicts the controller writes, by job.
+type verdicts struct {
+	mu  sync.Mutex
+	got map[string][]jobdir.Verdict
+}
+
+func (v *verdicts) WriteResult(_ jobdir.Dir, j *job.Job, vd jobdir.Verdict) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.got == nil {
+		v.got = map[string][]jobdir.Verdict{}
+	}
+	v.got[j.ID] = append(v.got[j.ID], vd)
+	return nil
+}
+
+// A damaged entry is moved to quarantine (journaled with where it went) and
+// its job runs again; jobs downstream that the store holds healthy are
+// reused.
+func TestDamagedEntriesAreQuarantinedAndRunAgain(t *testing.T) {
+	exec := &fakeExec{run: ok}
+	jr := &memJournal{}
+	c := newController(chainPlan(1), exec, jr)
+	st := c.Store.(*memStore)
+	st.done["P0"], st.done["L0"], st.done["K0"] = "old", "old", "old"
+	st.damaged["F0"] = "features.bin has 12 bytes, its manifest says 40"
+	sum, err := c.Execute(context.Background())
+	if err != nil || sum.Done != 4 || sum.Quarantined != 1 || sum.Reused != 3 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if exec.starts("F0") != 1 || exec.starts("P0")+exec.starts("L0")+exec.starts("K0") != 0 {
+		t.Errorf("runs: %v", exec.log)
+	}
+	var q []workspace.Entry
+	for _, e := range jr.entries {
+		if e.Quarantine != "" {
+			q = append(q, e)
+		}
+	}
+	if len(q) != 1 || q[0].Job != "F0" || q[0].Quarantine != "quarantine/F0" || !strings.Contains(q[0].Warning, "manifest says 40") {
+		t.Errorf("quarantine entries %+v", q)
+	}
+}
+
+// A job that finds its input damaged (a checkpoint whose bytes do not match
+// its manifest) is not failed: the input's entry is quarantined, the
+// input's job runs again, then the job; neither counts as a failure.
+func TestDamagedInputRunsItsJobAgainFirst(t *testing.T) {
+	var mu sync.Mutex
+	once := false
+	exec := &fakeExec{}
+	exec.run = func(ctx context.Context, j *job.Job, a int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if j.ID == "F0" && !once {
+			once = true
+			return &job.DamagedInputError{Job: "P0", Err: errors.New("checkpoint does not match its manifest")}
+		}
+		return nil
+	}
+	jr := &memJournal{}
+	c := newController(chainPlan(1), exec, jr)
+	c.Retries = 0 // a failure would give up at once
+	st := c.Store.(*memStore)
+	st.done["P0"] = "old"
+	sum, err := c.Execute(context.Background())
+	if err != nil || sum.Done != 4 || sum.Failed != 0 || sum.Quarantined != 1 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if exec.starts("P0") != 1 || exec.starts("F0") != 2 {
+		t.Errorf("runs: %v", exec.log)
+	}
+	if i, j := index(exec.log, "end P0"), lastIndex(exec.log, "start F0"); i < 0 || j < i {
+		t.Errorf("F0 ran again before P0 did: %v", exec.log)
+	}
+	if st.quarantined[0] != "P0" {
+		t.Errorf("quarantined %v", st.quarantined)
+	}
+}
+
+// An input that is found damaged again after its job ran again is the
+// reader's failure after all: no endless loop.
+func TestInputDamagedEveryTimeFails(t *testing.T) {
+	exec := &fakeExec{run: func(ctx context.Context, j *job.Job, a int) error {
+		if j.ID == "F0" {
+			return &job.DamagedInputError{Job: "P0", Err: errors.New("damaged")}
+		}
+		return nil
+	}}
+	c := newController(chainPlan(1), exec, &memJournal{})
+	c.Retries = 0
+	sum, err := c.Execute(context.Background())
+	if err != nil || sum.Failed != 1 || sum.Skipped != 2 || exec.starts("P0") != 3 {
+		t.Fatalf("summary %+v, %v; runs %v", sum, err, exec.log)
+	}
+}
+
+// A job whose claim another controller took over (this one was suspended
+// past the stale time) is stopped, its attempt is not committed, and the
+// job is reused once the other controller committed it.
+func TestLostClaimStopsTheJob(t *testing.T) {
+	started := make(chan struct{})
+	exec := &fakeExec{run: func(ctx context.Context, j *job.Job, a int) error {
+		if j.ID == "P0" {
+			close(started)
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}}
+	jr := &memJournal{}
+	c := newController(chainPlan(1), exec, jr)
+	st := c.Store.(*memStore)
+	go func() {
+		<-started
+		st.mu.Lock()
+		st.lost["P0"] = true
+		st.claims["P0"] = "other-sweep"
+		st.mu.Unlock()
+		// The other controller commits P0 a little later.
+		for {
+			if c := jr.states("P0"); len(c) > 0 && c[len(c)-1] == job.StateStopped {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		st.other("P0", true)
+	}()
+	sum, err := c.Execute(context.Background())
+	if err != nil || sum.Done != 4 || sum.Failed != 0 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if st.commits["P0"] != 0 || st.done["P0"] != "other-sweep" {
+		t.Errorf("P0 committed %d times here; stored by %q", st.commits["P0"], st.done["P0"])
+	}
+	if diff := cmp.Diff([]job.State{job.StateRunning, job.StateStopped, job.StateDone}, jr.states("P0")); diff != "" {
+		t.Errorf("P0 (-want +got):\n%s", diff)
+	}
+}
+
+// A job whose last attempt succeeded before its controller was killed (its
+// results not yet kept) is not run again: that attempt is kept and
+// committed under its own number, once.
+func TestSucceededAttemptIsKeptNotRerun(t *testing.T) {
+	exec := &fakeExec{run: ok}
+	c := newController(chainPlan(1), exec, &memJournal{})
+	st := c.Store.(*memStore)
+	st.progress["P0"] = jobdir.Progress{Last: 2, Succeeded: true}
+	v := &verdicts{}
+	c.Results = v
+	sum, err := c.Execute(context.Background())
+	if err != nil || sum.Done != 4 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if exec.starts("P0") != 0 || st.commits["P0"] != 1 {
+		t.Errorf("P0 ran %d times, committed %d", exec.starts("P0"), st.commits["P0"])
+	}
+	if got := v.got["P0"]; len(got) != 1 || got[0].Attempt != 2 || got[0].State != job.StateDone {
+		t.Errorf("verdicts %+v", got)
+	}
+}
+
+// Attempts continue the folder's numbering: a job resumed in a folder whose
+// records reach attempt 3 (run by another sweep) runs attempt 4.
+func TestAttemptsContinueTheFolders(t *testing.T) {
+	exec := &fakeExec{run: ok}
+	c := newController(chainPlan(1), exec, &memJournal{})
+	c.Store.(*memStore).progress["P0"] = jobdir.Progress{Last: 3}
+	obs := &endings{}
+	c.Observers = []Observer{obs}
+	if _, err := c.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if obs.attempts["P0"] != 4 {
+		t.Errorf("attempt %d, want 4", obs.attempts["P0"])
+	}
+}
+
+func index(log []string, s string) int {
+	for i, l := range log {
+		if l == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func lastIndex(log []string, s string) int {
+	for i := len(log) - 1; i >= 0; i-- {
+		if log[i] == s {
+			return i
+		}
+	}
+	return -1
 }

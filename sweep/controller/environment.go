@@ -2,8 +2,9 @@ package controller
 
 import (
 	"errors"
-	"strings"
 	"syscall"
+
+	"github.com/dogo-sweep/dogo-sweep/job"
 )
 
 // IsDiskFull reports whether err is a write that found the disk, or the
@@ -17,8 +18,17 @@ func IsDiskFull(err error) bool {
 // that stops the sweep.
 func DiskFull(err error) error { return &EnvironmentError{Err: err, DiskFull: true} }
 
-// DiskFullText reports whether a message (a child's error text) says that a
-// disk or quota was full.
-func DiskFullText(msg string) bool {
-	return strings.Contains(msg, syscall.ENOSPC.Error()) || strings.Contains(msg, syscall.EDQUOT.Error())
+// RecordError gives err, an attempt's failure, the kind its job's last
+// error record (rep, possibly nil) says it is: a full disk (also when the
+// message says so), a damaged input, or a permanent error.
+func RecordError(err error, rep *job.Record) error {
+	switch {
+	case rep != nil && rep.Fault == job.FaultDiskFull, job.DiskFull(err):
+		return DiskFull(err)
+	case rep != nil && rep.Fault == job.FaultDamagedInput && rep.Damaged != "":
+		return &job.DamagedInputError{Job: rep.Damaged, Err: err}
+	case rep != nil && rep.Permanent:
+		return job.Permanent(err)
+	}
+	return err
 }

@@ -1,9 +1,6 @@
 package grid
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -143,7 +140,7 @@ func add[K comparable](pl *planner, m map[K]*job.Job, k K, build func() *job.Job
 		return j
 	}
 	j := build()
-	j.ID = SpecID(j.Spec)
+	j.ID = job.SpecID(j.Spec)
 	j.Name = jobName(j)
 	m[k] = j
 	pl.plan.Jobs = append(pl.plan.Jobs, j)
@@ -270,19 +267,6 @@ func (pl *planner) dataOf(sets ...string) map[string]string {
 		m[s] = pl.data[s]
 	}
 	return m
-}
-
-// SpecID is a job's ID: a hash of its spec, which holds every setting that
-// changes its result (its data files' identity, the pretraining revision,
-// and its parent's ID), so that it is stable across runs, key order and
-// formatting of the grid file, and equal in every sweep that plans the job.
-func SpecID(s job.Spec) string {
-	b, err := json.Marshal(s)
-	if err != nil {
-		panic("grid: a spec that does not marshal: " + err.Error())
-	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:6])
 }
 
 // jobName is a human-readable, unique folder name.

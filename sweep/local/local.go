@@ -2,15 +2,12 @@
 package local
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,17 +16,15 @@ import (
 
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
-	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 )
 
-// Executor starts `BINARY job run --run DIR --job ID --attempt N` for each
-// job: a crash, panic, out-of-memory kill or hang of one job is that job's
-// failure, never the sweep's.
+// Executor starts `BINARY job run FOLDER` for each job attempt, in the
+// job's work folder, after Prepare has written the task there: a crash,
+// panic, out-of-memory kill or hang of one job is that job's failure, never
+// the sweep's.
 type Executor struct {
-	// RunDir is the run folder the child reads its plan from.
-	RunDir string
-	// JobDir is the folder a job works in (its log, records, outputs).
-	JobDir func(j *job.Job) string
+	// Prepare writes the attempt's task (and spec) into its folder.
+	Prepare func(t controller.Task) error
 	// Binary is the sweep executable (os.Executable() by default).
 	Binary string
 	// Env is added to the child's environment.
@@ -51,10 +46,13 @@ var (
 	errStopped     = errors.New("stopped")
 )
 
-// Run runs one attempt of j and blocks until the child exits.
-func (e *Executor) Run(ctx context.Context, j *job.Job, attempt int, slot controller.Slot, records func(job.Record)) error {
-	dir := e.JobDir(j)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// Run runs one attempt of a job and blocks until the child exits.
+func (e *Executor) Run(ctx context.Context, t controller.Task, records func(job.Record)) error {
+	dir := t.Dir
+	if err := os.MkdirAll(dir.Path(), 0o755); err != nil {
+		return environment(fmt.Errorf("job folder: %w", err))
+	}
+	if err := e.Prepare(t); err != nil {
 		return environment(fmt.Errorf("job folder: %w", err))
 	}
 	bin := e.Binary
@@ -68,16 +66,16 @@ func (e *Executor) Run(ctx context.Context, j *job.Job, attempt int, slot contro
 	// disk) still tells its last error, from the tail kept in memory.
 	tail := &tailBuffer{max: 8 << 10}
 	stderr := io.Writer(tail)
-	if logf, err := os.OpenFile(filepath.Join(dir, "log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+	if logf, err := os.OpenFile(dir.Log(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
 		defer logf.Close()
 		stderr = &teeLog{log: logf, tail: tail}
 	}
-	fmt.Fprintf(stderr, "--- attempt %d at %s\n", attempt, time.Now().Format(time.RFC3339))
+	fmt.Fprintf(stderr, "--- attempt %d at %s\n", t.Attempt, time.Now().Format(time.RFC3339))
 
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	cmd := exec.CommandContext(jctx, bin, "job", "run", "--run", e.RunDir, "--job", j.ID, "--attempt", strconv.Itoa(attempt))
-	cmd.Env = append(append(os.Environ(), e.Env...), e.childEnv(slot)...)
+	cmd := exec.CommandContext(jctx, bin, "job", "run", dir.Path())
+	cmd.Env = append(append(os.Environ(), e.Env...), e.childEnv(t.Slot)...)
 	// The child dies with the controller, even when the controller is SIGKILLed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	// Asked to stop, the job's process group gets SIGTERM and StopGrace to
@@ -102,18 +100,18 @@ func (e *Executor) Run(ctx context.Context, j *job.Job, attempt int, slot contro
 		return fmt.Errorf("start job: %w", err)
 	}
 	beats := make(chan struct{}, 1)
-	reported := make(chan *job.Record, 1)
-	go readRecords(out, stderr, beats, reported, records)
+	reported := make(chan ending, 1)
+	go readRecords(out, stderr, t.Attempt, beats, reported, records)
 	if e.Heartbeat > 0 {
 		go watchHeartbeat(jctx, e.Heartbeat, beats, cancel)
 	}
 	// Every record is read before Wait, which closes the pipe.
-	rep := <-reported
+	end := <-reported
 	werr := cmd.Wait()
-	if werr == nil && workspace.JobFinished(dir) {
+	if werr == nil && end.done {
 		return nil
 	}
-	return failure(jctx, werr, rep, tail.String())
+	return failure(jctx, werr, end.err, tail.String())
 }
 
 // childEnv gives the child its threads and exactly the GPUs of its slot (a
@@ -130,33 +128,43 @@ func (e *Executor) childEnv(slot controller.Slot) []string {
 	return []string{"GOMAXPROCS=" + n, "OMP_NUM_THREADS=" + n, "CUDA_VISIBLE_DEVICES=" + strings.Join(ids, ",")}
 }
 
+// ending is how an attempt's records ended: its done record, or its last
+// error record.
+type ending struct {
+	done bool
+	err  *job.Record
+}
+
 // readRecords passes the child's records on, signals each line on beats, and
-// sends the last error record (or nil) on reported when stdout closes.
-func readRecords(out io.Reader, log io.Writer, beats chan<- struct{}, reported chan<- *job.Record, records func(job.Record)) {
-	var last *job.Record
-	defer func() { reported <- last }()
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	for sc.Scan() {
+// sends how the attempt's records ended on reported when stdout closes.
+func readRecords(out io.Reader, log io.Writer, attempt int, beats chan<- struct{}, reported chan<- ending, records func(job.Record)) {
+	var end ending
+	defer func() { reported <- end }()
+	beat := func() {
 		select {
 		case beats <- struct{}{}:
 		default:
 		}
-		var rec job.Record
-		if json.Unmarshal(sc.Bytes(), &rec) != nil {
-			fmt.Fprintf(log, "stdout: %s\n", sc.Bytes())
-			continue
-		}
-		if rec.Type == job.RecError {
+	}
+	_, _ = job.ReadRecords(out, func(rec job.Record) {
+		beat()
+		switch {
+		case rec.Attempt != attempt:
+			return // not this attempt's (a stray child of an earlier one)
+		case rec.Type == job.RecError:
 			rc := rec
-			last = &rc
+			end.err = &rc
+		case rec.Type == job.RecDone:
+			end.done = true
 		}
 		if rec.Type != job.RecBeat {
 			records(rec)
 		}
-	}
-	// A line too long for the scanner ends the loop: keep draining, so that
-	// the child never blocks on a full pipe.
+	}, func(line []byte) {
+		beat()
+		fmt.Fprintf(log, "stdout: %s\n", line)
+	})
+	// Keep draining, so that the child never blocks on a full pipe.
 	_, _ = io.Copy(io.Discard, out)
 }
 
@@ -211,14 +219,7 @@ func failure(ctx context.Context, werr error, rep *job.Record, tail string) erro
 		}
 		msg = why + ": " + msg
 	}
-	err := errors.New(msg)
-	switch {
-	case rep != nil && rep.Fault == job.FaultDiskFull, controller.DiskFullText(msg):
-		return controller.DiskFull(err)
-	case rep != nil && rep.Permanent:
-		return job.Permanent(err)
-	}
-	return err
+	return controller.RecordError(errors.New(msg), rep)
 }
 
 func environment(err error) error { return &controller.EnvironmentError{Err: err} }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
 )
 
@@ -18,10 +19,9 @@ func TestChildEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "fake-sweep")
 	body := `#!/bin/sh
-# args: job run --run DIR --job ID --attempt N
-mkdir -p "$4/jobs/j"
-echo "{\"type\":\"info\",\"message\":\"CUDA=$CUDA_VISIBLE_DEVICES GOMAXPROCS=$GOMAXPROCS\"}"
-echo '{}' > "$4/jobs/j/done.json"
+# args: job run FOLDER
+echo "{\"type\":\"info\",\"attempt\":1,\"message\":\"CUDA=$CUDA_VISIBLE_DEVICES GOMAXPROCS=$GOMAXPROCS\"}"
+echo '{"type":"done","attempt":1}'
 `
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
@@ -36,9 +36,14 @@ echo '{}' > "$4/jobs/j/done.json"
 		{controller.Slot{CPUs: 1, GPUs: []int{0, 1}}, nil, "CUDA=0,1 GOMAXPROCS=1"},
 		{controller.Slot{CPUs: 2}, []string{"0"}, "CUDA= GOMAXPROCS=2"},
 	} {
-		e := &Executor{RunDir: dir, JobDir: func(j *job.Job) string { return filepath.Join(dir, "jobs", j.Name) }, Binary: script, GPUIDs: tc.ids}
+		e := &Executor{Prepare: func(controller.Task) error { return nil }, Binary: script, GPUIDs: tc.ids}
 		var got string
-		err := e.Run(context.Background(), j, 1, tc.slot, func(rec job.Record) { got = rec.Message })
+		task := controller.Task{Job: j, Attempt: 1, Dir: jobdir.Dir(filepath.Join(dir, "jobs", j.Name)), Slot: tc.slot}
+		err := e.Run(context.Background(), task, func(rec job.Record) {
+			if rec.Type == job.RecInfo {
+				got = rec.Message
+			}
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,6 @@ package slurm
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,8 +26,8 @@ import (
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
-	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 )
 
 // Executor submits jobs to Slurm.
@@ -39,8 +38,9 @@ type Executor struct {
 	RunDir string
 	// Plan names the arrays.
 	Plan string
-	// JobDir is the folder a job works in (absolute).
-	JobDir func(j *job.Job) string
+	// Prepare writes an attempt's task (and spec) into its folder, which is
+	// absolute: tasks run elsewhere.
+	Prepare func(t controller.Task) error
 	// Binary is the absolute path of the sweep executable the tasks run.
 	Binary string
 	Logger *slog.Logger
@@ -61,6 +61,7 @@ var _ controller.Executor = (*Executor)(nil)
 type request struct {
 	job     *job.Job
 	attempt int
+	dir     jobdir.Dir
 	reply   chan submission
 }
 
@@ -73,6 +74,7 @@ type submission struct {
 type Submitted struct {
 	Job     string `json:"job"`
 	Attempt int    `json:"attempt"`
+	Dir     string `json:"dir"`
 	Slurm   string `json:"slurm"` // ARRAYID_TASK
 	Time    time.Time
 }
@@ -83,24 +85,24 @@ type taskState struct {
 	reason   string
 }
 
-// Run submits one job (in an array with the other jobs ready now) and
-// follows it to its end.
-func (e *Executor) Run(ctx context.Context, j *job.Job, attempt int, _ controller.Slot, records func(job.Record)) error {
-	dir := e.JobDir(j)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+var _ controller.Attacher = (*Executor)(nil)
+
+// Run submits one job attempt (in an array with the other jobs ready now),
+// or attaches to the task of that attempt submitted before a restart of
+// the controller (see Running), and follows it to its end.
+func (e *Executor) Run(ctx context.Context, t controller.Task, records func(job.Record)) error {
+	if err := os.MkdirAll(t.Dir.Path(), 0o755); err != nil {
 		return &controller.EnvironmentError{Err: fmt.Errorf("job folder: %w", err)}
 	}
-	recPath := filepath.Join(dir, "records.jsonl")
-	var offset int64
-	if st, err := os.Stat(recPath); err == nil {
-		offset = st.Size()
-	}
-	id := e.live(ctx, j)
+	id := e.live(ctx, t.Job, t.Dir, t.Attempt)
 	if id != "" && e.Logger != nil {
-		e.Logger.Info("attached to a Slurm task submitted earlier", "job", j.Name, "slurm", id)
+		e.Logger.Info("attached to a Slurm task submitted earlier", "job", t.Job.Name, "slurm", id)
 	}
 	if id == "" {
-		req := &request{job: j, attempt: attempt, reply: make(chan submission, 1)}
+		if err := e.Prepare(t); err != nil {
+			return &controller.EnvironmentError{Err: fmt.Errorf("job folder: %w", err)}
+		}
+		req := &request{job: t.Job, attempt: t.Attempt, dir: t.Dir, reply: make(chan submission, 1)}
 		e.enqueue(req)
 		var sub submission
 		select {
@@ -113,41 +115,65 @@ func (e *Executor) Run(ctx context.Context, j *job.Job, attempt int, _ controlle
 		}
 		id = sub.id
 	}
-	return e.follow(ctx, id, dir, recPath, offset, records)
+	return e.follow(ctx, id, t.Dir, t.Attempt, records)
+}
+
+// Running reports the attempt of a job whose Slurm task, submitted before
+// this controller (re)started, still runs in the job's folder: the
+// controller then attaches to it instead of submitting it again.
+func (e *Executor) Running(j *job.Job, dir jobdir.Dir) (int, bool) {
+	subs, _ := ReadSubmitted(e.RunDir)
+	for i := len(subs) - 1; i >= 0; i-- {
+		if subs[i].Job != j.ID || subs[i].Dir != dir.Path() {
+			continue
+		}
+		if st, ok := e.state(context.Background(), subs[i].Slurm); ok && !terminal(st.state) {
+			return subs[i].Attempt, true
+		}
+		return 0, false
+	}
+	return 0, false
 }
 
 // lostAfter is how many polls a task may be missing from squeue, with
 // scontrol not knowing it either, before it is taken for lost.
 const lostAfter = 5
 
-// follow passes a task's records on until Slurm says it ended. A task that
-// leaves squeue unseen (purged between two polls) is asked of scontrol, and
-// counted lost after lostAfter polls without news: a retryable failure.
-func (e *Executor) follow(ctx context.Context, id, dir, recPath string, offset int64, records func(job.Record)) error {
+// follow passes a task's records (those of its attempt, from the job's
+// records file) on until Slurm says it ended. A task that leaves squeue
+// unseen (purged between two polls) is asked of scontrol, and counted lost
+// after lostAfter polls without news: a retryable failure.
+func (e *Executor) follow(ctx context.Context, id string, dir jobdir.Dir, attempt int, records func(job.Record)) error {
 	tick := time.NewTicker(e.poll())
 	defer tick.Stop()
 	var reported *job.Record
-	pass := func(rec job.Record) {
-		switch rec.Type {
-		case job.RecBeat:
-			return
-		case job.RecError:
-			rc := rec
-			reported = &rc
-		}
-		records(rec)
+	done := false
+	var offset int64
+	read := func() {
+		offset, _ = job.TailRecords(dir.Records(), offset, func(rec job.Record) {
+			switch {
+			case rec.Attempt != attempt || rec.Type == job.RecBeat:
+				return
+			case rec.Type == job.RecError:
+				rc := rec
+				reported = &rc
+			case rec.Type == job.RecDone:
+				done = true
+			}
+			records(rec)
+		})
 	}
 	missing := 0
 	for {
-		offset = tail(recPath, offset, pass)
+		read()
 		st, ok := e.state(ctx, id)
 		if !ok {
 			missing++
 			st, ok = scontrolState(ctx, id)
 		}
 		if ok && terminal(st.state) {
-			tail(recPath, offset, pass) // what the task wrote after the last poll
-			if st.state == "COMPLETED" && workspace.JobFinished(dir) {
+			read() // what the task wrote after the last poll
+			if st.state == "COMPLETED" && done {
 				return nil
 			}
 			return taskError(fmt.Sprintf("slurm task %s %s (exit %d, %s)", id, st.state, st.exitCode>>8, st.reason), reported)
@@ -171,14 +197,7 @@ func taskError(msg string, reported *job.Record) error {
 	if reported == nil {
 		return errors.New(msg)
 	}
-	err := errors.New(msg + ": " + reported.Message)
-	switch {
-	case reported.Fault == job.FaultDiskFull:
-		return controller.DiskFull(err)
-	case reported.Permanent:
-		return job.Permanent(err)
-	}
-	return err
+	return controller.RecordError(errors.New(msg+": "+reported.Message), reported)
 }
 
 func (e *Executor) poll() time.Duration {
@@ -225,12 +244,13 @@ func terminal(s string) bool {
 	return true
 }
 
-// live returns the Slurm ID of a task already submitted for this job that is
-// still pending or running (after a controller restart), or "".
-func (e *Executor) live(ctx context.Context, j *job.Job) string {
+// live returns the Slurm ID of the task of this attempt of a job, in its
+// folder, submitted earlier and still pending or running (after a
+// controller restart), or "".
+func (e *Executor) live(ctx context.Context, j *job.Job, dir jobdir.Dir, attempt int) string {
 	subs, _ := ReadSubmitted(e.RunDir)
 	for i := len(subs) - 1; i >= 0; i-- {
-		if subs[i].Job != j.ID {
+		if subs[i].Job != j.ID || subs[i].Dir != dir.Path() || subs[i].Attempt != attempt {
 			continue
 		}
 		if st, ok := e.state(ctx, subs[i].Slurm); ok && !terminal(st.state) {
@@ -327,7 +347,7 @@ func (e *Executor) submit(s shape, reqs []*request) {
 	e.mu.Unlock()
 	var tasks strings.Builder
 	for _, q := range reqs {
-		fmt.Fprintf(&tasks, "%s %d\n", q.job.ID, q.attempt)
+		fmt.Fprintln(&tasks, q.dir.Path())
 	}
 	taskFile := filepath.Join(dir, name+".tasks")
 	if err := atomicfile.Write(taskFile, []byte(tasks.String())); err != nil {
@@ -375,7 +395,7 @@ func recordSubmitted(dir, arrayID string, reqs []*request) error {
 	}
 	var b []byte
 	for i, q := range reqs {
-		line, err := json.Marshal(Submitted{Job: q.job.ID, Attempt: q.attempt, Slurm: fmt.Sprintf("%s_%d", arrayID, i), Time: time.Now().UTC()})
+		line, err := json.Marshal(Submitted{Job: q.job.ID, Attempt: q.attempt, Dir: q.dir.Path(), Slurm: fmt.Sprintf("%s_%d", arrayID, i), Time: time.Now().UTC()})
 		if err != nil {
 			f.Close()
 			return err
@@ -479,30 +499,6 @@ func expandTasks(s string) []int {
 	return out
 }
 
-// tail passes the records appended to path after offset and returns the new offset.
-func tail(path string, offset int64, records func(job.Record)) int64 {
-	f, err := os.Open(path)
-	if err != nil {
-		return offset
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, 0); err != nil {
-		return offset
-	}
-	rd := bufio.NewReader(f)
-	for {
-		line, err := rd.ReadBytes('\n')
-		if err != nil {
-			return offset // a partial last line is read next time
-		}
-		offset += int64(len(line))
-		var rec job.Record
-		if json.Unmarshal(bytes.TrimSpace(line), &rec) == nil {
-			records(rec)
-		}
-	}
-}
-
 // ScriptData is what an array's sbatch script is made from.
 type ScriptData struct {
 	Name, RunDir, TaskFile, Binary, Output string
@@ -541,13 +537,12 @@ var scriptTmpl = template.Must(template.New("sbatch").Funcs(template.FuncMap{
 {{- range .Slurm.Extra}}
 #SBATCH {{.}}
 {{- end}}
-# Generated by sweep: each array task runs one job of the run folder.
+# Generated by sweep: each array task runs one job attempt, in the job's
+# folder in the store, where the controller wrote its task (task.json).
 set -euo pipefail
-LINE=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" '{{.TaskFile}}')
-JOB=${LINE%% *}
-ATTEMPT=${LINE##* }
+DIR=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" '{{.TaskFile}}')
 export GOMAXPROCS=${SLURM_CPUS_PER_TASK:-{{.CPUs}}}
-exec '{{.Binary}}' job run --run '{{.RunDir}}' --job "$JOB" --attempt "$ATTEMPT"
+exec '{{.Binary}}' job run "$DIR"
 `))
 
 // Script renders an array's sbatch script.

@@ -32,6 +32,9 @@ type Entry struct {
 	// Warning is something a running job recovered from (an unreadable
 	// checkpoint moved aside); the entry repeats the job's state.
 	Warning string `json:"warning,omitempty"`
+	// Quarantine is where a damaged store entry of the job was moved (the
+	// reason is in Warning); the entry repeats the job's state.
+	Quarantine string `json:"quarantine,omitempty"`
 }
 
 // Journal is the append-only log of job state changes; replayed, it is the
@@ -127,7 +130,8 @@ type History struct {
 	States map[string]*JobState
 	// Skipped counts lines that could not be read (a torn line).
 	Skipped int
-	// Warnings are the warnings jobs reported, in order.
+	// Warnings are the warnings jobs reported, and the entries moved to
+	// quarantine, in order.
 	Warnings []Entry
 }
 

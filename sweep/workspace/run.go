@@ -18,6 +18,7 @@ import (
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 )
 
 // ErrLocked means another controller works on the run folder.
@@ -170,9 +171,9 @@ func (r *Run) Unlock() {
 	}
 }
 
-// JobDir is a job's folder in the store: its entry once finished, its work
-// folder before.
-func (r *Run) JobDir(j *job.Job) string { return r.Store.JobDir(j.ID) }
+// JobDir is a job's folder in the store: its entry once finished, the work
+// folder of its latest claim before.
+func (r *Run) JobDir(j *job.Job) jobdir.Dir { return r.Store.JobDir(j.ID) }
 
 // LinkJobs links the run's finished jobs into its jobs/ folder (jobs/<name>
 // -> the store entry), for people who browse the run folder. Links that
@@ -203,15 +204,6 @@ func (r *Run) LinkJobs() error {
 
 // ResultsDir holds the Parquet tables.
 func (r *Run) ResultsDir() string { return filepath.Join(r.Dir, "results") }
-
-// DoneMarker is the file a job writes last, atomically, when it succeeded.
-const DoneMarker = "done.json"
-
-// JobFinished reports whether the job in dir has finished successfully.
-func JobFinished(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, DoneMarker))
-	return err == nil
-}
 
 // LogTail returns the last n lines of a file (a job's log), or "".
 func LogTail(path string, n int) string {

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
 )
@@ -53,68 +52,6 @@ func TestJournalMendsATornLastLine(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, JournalFile), []byte("{\"job\":\"a\",\"state\":\"done\"}\n{\"time\n{\"job\":\"b\",\"state\":\"done\"}\n"), 0o644)
 	if h, _ := ReadJournal(dir); h.Skipped != 1 || len(h.States) != 2 {
 		t.Errorf("skipped %d, states %v", h.Skipped, h.States)
-	}
-}
-
-// Claims: one controller at a time; a claim of a dead process (on this host)
-// or with an old heartbeat is taken over; a commit is one rename of a
-// finished work folder.
-func TestStoreClaimsAndCommits(t *testing.T) {
-	root := t.TempDir()
-	a, err := OpenStore(root, "sweep-a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := OpenStore(root, "sweep-b")
-	if ok, _, err := a.Claim("j1"); !ok || err != nil {
-		t.Fatalf("first claim: %v %v", ok, err)
-	}
-	if ok, holder, _ := b.Claim("j1"); ok || holder != "sweep-a" {
-		t.Fatalf("a held claim was taken: %v %q", ok, holder)
-	}
-	// A claim whose process is gone is stale.
-	dead := `{"owner":"sweep-x","host":"` + a.host + `","pid":999999999,"time":"2026-12-01T00:00:00Z"}`
-	os.WriteFile(a.claimPath("j2"), []byte(dead), 0o644)
-	if ok, _, _ := b.Claim("j2"); !ok {
-		t.Error("the claim of a dead process was not taken over")
-	}
-	// A claim from another host counts until its heartbeat is old.
-	far := `{"owner":"sweep-y","host":"elsewhere","pid":1,"time":"2026-12-01T00:00:00Z"}`
-	os.WriteFile(a.claimPath("j3"), []byte(far), 0o644)
-	if ok, _, _ := b.Claim("j3"); ok {
-		t.Error("a live claim from another host was taken")
-	}
-	old := time.Now().Add(-time.Hour)
-	os.Chtimes(a.claimPath("j3"), old, old)
-	if ok, _, _ := b.Claim("j3"); !ok {
-		t.Error("a claim with an hour-old heartbeat was not taken over")
-	}
-	// The heartbeat keeps a's claim fresh.
-	os.Chtimes(a.claimPath("j1"), old, old)
-	stop := a.KeepAlive(10 * time.Millisecond)
-	time.Sleep(50 * time.Millisecond)
-	stop()
-	if st, _ := os.Stat(a.claimPath("j1")); time.Since(st.ModTime()) > time.Minute {
-		t.Error("KeepAlive did not refresh the claim")
-	}
-	// Commit: only a finished work folder, as one rename; the claim goes.
-	w := a.WorkDir("j1")
-	os.MkdirAll(w, 0o755)
-	if err := a.Commit("j1"); err == nil {
-		t.Error("an unfinished job was committed")
-	}
-	os.WriteFile(filepath.Join(w, DoneMarker), []byte("{}"), 0o644)
-	if err := a.Commit("j1"); err != nil {
-		t.Fatal(err)
-	}
-	if !a.Finished("j1") || a.Origin("j1") != "sweep-a" {
-		t.Errorf("finished %v, origin %q", a.Finished("j1"), a.Origin("j1"))
-	}
-	if _, err := os.Stat(a.claimPath("j1")); err == nil {
-		t.Error("the claim outlived the commit")
-	}
-	if _, err := os.Stat(w); err == nil {
-		t.Error("the work folder is still there")
 	}
 }
 
