@@ -45,6 +45,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "pushgateway", Usage: "push a final summary of the metrics to this Pushgateway `URL` when the sweep ends"},
 		&cli.StringFlag{Name: "executor", Usage: "local or slurm (unset: from the grid)"},
 		&cli.DurationFlag{Name: "stop-grace", Value: 30 * time.Second, Usage: "on Ctrl-C, how long running jobs have to checkpoint before they are killed"},
+		&cli.DurationFlag{Name: "claim-stale", Value: 2 * time.Minute, Usage: "how old the heartbeat of another controller's claim on a job may be before this one takes the job over (raise it for a slow shared file system)"},
 	}
 }
 
@@ -196,7 +197,8 @@ func execute(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.R
 	if err != nil {
 		return err
 	}
-	stopBeat := r.Store.KeepAlive(10 * time.Second) // claims stay fresh while this controller lives
+	r.Store.StaleAfter = c.Duration("claim-stale")
+	stopBeat := r.Store.KeepAlive(r.Store.StaleAfter / 12) // claims stay fresh while this controller lives
 	defer stopBeat()
 	defer r.Store.ReleaseAll()
 	start := time.Now()

@@ -53,14 +53,21 @@ func RunDir(root string, p *job.Plan) string {
 
 // CreateRun makes (or reopens) the run folder for a plan and locks it. The
 // grid and the plan are written only when they differ from what the folder
-// holds, so that relaunching a finished sweep rewrites nothing.
+// holds, so that relaunching a finished sweep rewrites nothing. The plan is
+// what tells gc which stored jobs the sweep uses: it is written under the
+// workspace's lock, shared, which gc takes alone when it decides.
 func CreateRun(dir string, gridSrc []byte, p *job.Plan) (*Run, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create run: %w", err)
-	}
 	st, err := OpenStore(filepath.Dir(dir), filepath.Base(dir))
 	if err != nil {
 		return nil, err
+	}
+	unlock, err := st.LockShared()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create run: %w", err)
 	}
 	r := &Run{Dir: dir, Plan: p, Store: st}
 	if err := r.Lock(); err != nil {
