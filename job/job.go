@@ -60,11 +60,12 @@ type Spec struct {
 	Objective string `json:"objective,omitempty"`
 	Seed      int    `json:"seed"`
 
-	// Pretraining: the encoders (one solo, two for a DoGo pair, small first),
-	// and the Revision of what training computes.
+	// Pretraining: the encoders (one solo, two for a DoGo pair, small first).
 	Archs    []string  `json:"archs,omitempty"`
 	Pretrain *Pretrain `json:"pretrain,omitempty"`
-	Revision string    `json:"revision,omitempty"`
+	// Revision is the revision of the code that computes the job's output
+	// (RevisionOf).
+	Revision string `json:"revision,omitempty"`
 
 	// Data identifies the files of the data sets the job reads, by name
 	// (pretraining and feature extraction; probes read features).

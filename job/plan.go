@@ -8,8 +8,10 @@ import (
 // Plan is the job graph a grid expands to, in dependency order.
 type Plan struct {
 	Name string `json:"name"`
-	// Revision is the pretraining Revision of the sweep that made the plan.
-	Revision string `json:"pretrain_revision"`
+	// Revision is the pretraining revision of the sweep that made the plan;
+	// Revisions every code's (plans made before they existed lack them).
+	Revision  string          `json:"pretrain_revision"`
+	Revisions map[Code]string `json:"revisions,omitempty"`
 	// Settings are the grid's axes and shared settings, for reports.
 	Settings *Settings `json:"settings,omitempty"`
 	Jobs     []*Job    `json:"jobs"`

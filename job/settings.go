@@ -90,16 +90,5 @@ type Slurm struct {
 	Extra     []string `yaml:"extra" json:"extra,omitempty"`
 }
 
-// Revision names what pretraining computes beyond its settings. It is part
-// of every pretraining job's ID, hence of every job downstream and of the
-// run folder's name: bump it when a change alters what training produces
-// (views, models, losses), so that a grid launched after the upgrade trains
-// anew instead of mixing old and new results.
-// History: "" the first release; "2" views made in the training graph;
-// "3" the Go backend's CNN step reordered for speed (same function, other
-// rounding: each half of the batch its own pass, its own gradients for the
-// im2col product and the grid pooling).
-const Revision = "3"
-
 // Version is the project's version, recorded with every result.
 const Version = "0.2.0-dev"

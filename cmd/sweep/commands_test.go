@@ -98,24 +98,24 @@ func TestResumeCommand(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "22 jobs done") {
 		t.Fatalf("resume: %v\n%s", err, out)
 	}
-	if strings.Contains(string(out), "trains differently") {
-		t.Fatalf("resume warned about a revision it shares:\n%s", out)
+	if strings.Contains(string(out), "computes differently") {
+		t.Fatalf("resume warned about revisions it shares:\n%s", out)
 	}
-	// A run planned by a sweep whose training differed gets a warning.
+	// A run planned by a sweep whose code computed differently gets a warning.
 	planFile := filepath.Join(runs[0], "plan.json")
 	b, err := os.ReadFile(planFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := []byte(`"pretrain_revision": "` + job.Revision + `"`)
+	old := []byte(`"knn": "` + job.Revisions[job.CodeKNN] + `"`)
 	if !bytes.Contains(b, old) {
-		t.Fatalf("plan.json does not record the revision:\n%.300s", b)
+		t.Fatalf("plan.json does not record the revisions:\n%.600s", b)
 	}
-	if err := os.WriteFile(planFile, bytes.Replace(b, old, []byte(`"pretrain_revision": ""`), 1), 0o644); err != nil {
+	if err := os.WriteFile(planFile, bytes.Replace(b, old, []byte(`"knn": "0"`), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err = sweepCmd(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "resume", "--cpus", "2", "--metrics-addr", "off", runs[0]).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "trains differently") {
+	if err != nil || !strings.Contains(string(out), "computes differently") {
 		t.Fatalf("resume of an older revision's run: %v\n%s", err, out)
 	}
 }

@@ -21,9 +21,9 @@ func resumeCommand(logger *slog.Logger, hooks jobHooks) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if r.Plan.Revision != job.Revision {
-				logger.Warn("this run was planned by a sweep that trains differently: its unfinished pretraining jobs will be trained by this version, and their results mixed with the finished ones; for comparable results launch the grid again (a new run folder)",
-					"run", r.Dir, "planned_revision", r.Plan.Revision, "this_revision", job.Revision)
+			if planned := job.RevisionsText(r.Plan.Revisions); planned != job.RevisionsText(job.Revisions) {
+				logger.Warn("this run was planned by a sweep whose code computes differently: its unfinished jobs will be run by this version, and their results mixed with the finished ones; for comparable results launch the grid again (a new run folder)",
+					"run", r.Dir, "planned_revisions", planned, "these_revisions", job.RevisionsText(job.Revisions))
 			}
 			g, err := loadGrid(filepath.Join(r.Dir, "grid.yaml"))
 			if err != nil {

@@ -139,7 +139,7 @@ func diffSpecs(plan, stored job.Spec) []difference {
 		}
 		switch {
 		case k == "revision":
-			out = append(out, difference{text: fmt.Sprintf("pretraining revision %s vs %s (what training computes changed)", orNone(x), orNone(y))})
+			out = append(out, difference{text: fmt.Sprintf("%s revision %s vs %s (what the %s code computes changed)", job.CodeOf(plan), orNone(x), orNone(y), job.CodeOf(plan))})
 		case strings.HasPrefix(k, "data."):
 			out = append(out, difference{text: fmt.Sprintf("data set %s: files differ (%s vs %s)", strings.TrimPrefix(k, "data."), short(x), short(y))})
 		case k == "parent" || k == "features":

@@ -44,7 +44,7 @@ type DataIDs map[string]string
 // NewPlan expands a validated grid into its job graph; data identifies the
 // data sets' files (nil: not known, as in tests).
 func NewPlan(g *Grid, data DataIDs) *job.Plan {
-	pl := &planner{g: g, plan: &job.Plan{Name: g.Name, Revision: job.Revision, Settings: g.settings()}, pretrains: map[pretrainKey]*job.Job{}, featureJobs: map[featuresKey]*job.Job{}, probeJobs: map[*job.Job]map[probeJobKey]*job.Job{}}
+	pl := &planner{g: g, plan: &job.Plan{Name: g.Name, Revision: job.Revisions[job.CodePretrain], Revisions: job.Revisions, Settings: g.settings()}, pretrains: map[pretrainKey]*job.Job{}, featureJobs: map[featuresKey]*job.Job{}, probeJobs: map[*job.Job]map[probeJobKey]*job.Job{}}
 	pl.data = data
 	points := g.Points()
 	pl.plan.Stats.Points = len(points)
@@ -140,6 +140,7 @@ func add[K comparable](pl *planner, m map[K]*job.Job, k K, build func() *job.Job
 		return j
 	}
 	j := build()
+	j.Spec.Revision = job.RevisionOf(j.Spec) // the code's, in its ID
 	j.ID = job.SpecID(j.Spec)
 	j.Name = jobName(j)
 	m[k] = j
@@ -169,7 +170,7 @@ func (pl *planner) pretrainJob(dataset, method, objective string, archs []string
 			p.KDWeight, p.KDTemperature, p.KDReduction = 0, 0, ""
 		}
 		return &job.Job{Spec: job.Spec{Kind: job.KindPretrain, Dataset: dataset, Method: method, Objective: objective, Seed: seed,
-			Archs: archs, Pretrain: &p, Revision: job.Revision, Data: pl.dataOf(dataset)}, CPUs: pl.g.Resources.CPUs, GPUs: pl.g.Resources.GPUs, GPUFraction: pl.g.Resources.GPUFraction,
+			Archs: archs, Pretrain: &p, Data: pl.dataOf(dataset)}, CPUs: pl.g.Resources.CPUs, GPUs: pl.g.Resources.GPUs, GPUFraction: pl.g.Resources.GPUFraction,
 			MemoryGB: pl.g.Resources.MemoryGB}
 	})
 }
