@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -183,8 +184,12 @@ func Render(w io.Writer, p *job.Plan, t *results.Tables, opt Options) error {
 func writeEnv(w io.Writer, p *job.Plan, t *results.Tables) {
 	g := p.Settings
 	backends, hosts, devices, folders := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	builds := map[string]int{}
 	var first, last time.Time
 	for _, j := range t.Jobs {
+		if j.Status == string(job.StateDone) {
+			builds[cmp.Or(j.Build, "unknown (made before builds were recorded)")]++
+		}
 		if j.DataDir != "" {
 			folders[j.DataDir] = true
 		}
@@ -224,6 +229,16 @@ func writeEnv(w io.Writer, p *job.Plan, t *results.Tables) {
 		dev = "CPU"
 	}
 	fmt.Fprintf(w, "| data read from | %s |\n| backend | %s |\n| devices | %s |\n| hosts | %s |\n", joinKeys(folders), joinKeys(backends), dev, joinKeys(hosts))
+	var bs []string
+	for _, b := range slices.Sorted(maps.Keys(builds)) {
+		bs = append(bs, fmt.Sprintf("%s (%d jobs)", b, builds[b]))
+	}
+	if len(bs) > 0 {
+		fmt.Fprintf(w, "| builds | %s |\n", strings.Join(bs, "; "))
+	}
+	if p.Revisions != nil {
+		fmt.Fprintf(w, "| code revisions | %s |\n", job.RevisionsText(p.Revisions))
+	}
 	if !first.IsZero() {
 		fmt.Fprintf(w, "| wall time | %s (%s to %s UTC: the first job's start to the last one's end, jobs reused from other sweeps included) |\n",
 			last.Sub(first).Round(time.Second), first.UTC().Format("2006-01-02 15:04"), last.UTC().Format("2006-01-02 15:04"))

@@ -106,6 +106,7 @@ func (f fixture) tables(t *testing.T, p *job.Plan) *results.Tables {
 		}
 		row := results.JobRowOf(j, nil)
 		row.Status, row.Attempt, row.Start, row.End, row.DurationS, row.Host, row.Backend = "done", 1, t0.Add(time.Duration(i)*time.Second), t0.Add(time.Duration(i+30)*time.Second), 30, "host", "go:parallelism=1"
+		row.Build = []string{"(devel) 1a2b3c4d5e6f go1.27.3 gomlx v0.28.16", "(devel) 1a2b3c4d5e6f+dirty(9f8e7d6c5b4a) go1.27.3 gomlx v0.28.16"}[min(i%7, 1)]
 		if f.fail != "" && strings.HasPrefix(j.Name, f.fail) {
 			row.Status, row.Error = "gave_up", "exit status 2\npanic: out of memory"
 			failed[j.ID] = true

@@ -52,6 +52,7 @@ func newApp(logger *slog.Logger, stdout io.Writer, hooks jobHooks) *cli.App {
 			resultsCommand(),
 			runsCommand(),
 			gcCommand(),
+			verifyCommand(),
 			migrateCommand(),
 			jobCommand(hooks),
 			benchStepCommand(),

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/goccy/go-yaml"
@@ -95,6 +96,22 @@ func storeOf(runs string) *workspace.Store {
 	return st
 }
 
+// otherBuilds counts the plan's stored jobs made by another build than
+// this program, by build.
+func otherBuilds(p *job.Plan, st *workspace.Store) map[string]int {
+	out := map[string]int{}
+	if st == nil {
+		return out
+	}
+	this := jobdir.CurrentBuild().Code()
+	for _, j := range p.Jobs {
+		if m, err := st.Lookup(j.ID); err == nil && m != nil && m.Build.Code() != this {
+			out[m.Build.Code()]++
+		}
+	}
+	return out
+}
+
 // stored says, per job, the sweep that ran it when the store holds it.
 func stored(p *job.Plan, st *workspace.Store) map[string]string {
 	out := map[string]string{}
@@ -118,6 +135,15 @@ func printPlan(out io.Writer, p *job.Plan, st *workspace.Store) error {
 		p.Name, s.Points, s.Jobs, s.Pretrain, s.Features, s.Eval, s.Saved)
 	have := stored(p, st)
 	fmt.Fprintf(out, "%d jobs to run, %d in the store already\n", len(p.Jobs)-len(have), len(have))
+	if others := otherBuilds(p, st); len(others) > 0 {
+		n := 0
+		var parts []string
+		for _, b := range sortedKeys(others) {
+			n += others[b]
+			parts = append(parts, fmt.Sprintf("%d by %s", others[b], b))
+		}
+		fmt.Fprintf(out, "%d of the stored jobs were made by another build than this one (%s): %s\n", n, jobdir.CurrentBuild().Code(), strings.Join(parts, ", "))
+	}
 	for _, kc := range p.KindCounts() {
 		from := map[string]int{}
 		n := 0

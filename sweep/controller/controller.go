@@ -199,6 +199,7 @@ type sweep struct {
 	claims   map[string]*workspace.Claim        // of running jobs
 	cancel   map[string]context.CancelCauseFunc // of running jobs
 	damaged  map[string]int                     // quarantines per job in this sweep
+	reused   map[string]bool                    // done because the store held them
 	res      *resources
 	running  int
 	waiting  int             // failed jobs waiting for their retry timer
@@ -267,7 +268,7 @@ func (c *Controller) newSweep(ctx context.Context) *sweep {
 	return &sweep{
 		c: c, ctx: ctx, host: host, order: launchOrder(c.Plan.Jobs),
 		state: map[string]job.State{}, attempts: map[string]int{}, failures: map[string]int{}, lastErr: map[string]string{}, told: map[string]bool{},
-		claims: map[string]*workspace.Claim{}, cancel: map[string]context.CancelCauseFunc{}, damaged: map[string]int{},
+		claims: map[string]*workspace.Claim{}, cancel: map[string]context.CancelCauseFunc{}, damaged: map[string]int{}, reused: map[string]bool{},
 		res:  newResources(max(c.CPUs, 1), c.GPUs, c.MemoryGB),
 		done: make(chan outcome), retry: make(chan *job.Job, len(c.Plan.Jobs)), // a retry timer never blocks, even after the loop ends
 		runCtx: runCtx, stopJobs: stop,
@@ -352,7 +353,7 @@ func (s *sweep) quarantine(id, reason string) {
 // as attempt 0.
 func (s *sweep) reuse(j *job.Job) error {
 	s.state[j.ID] = job.StateDone
-	s.sum.Reused++
+	s.reused[j.ID] = true
 	if h, ok := s.c.History.States[j.ID]; !ok || h.State != job.StateDone {
 		origin := ""
 		if m, err := s.c.Store.Lookup(j.ID); err == nil && m != nil {
@@ -629,6 +630,7 @@ func (s *sweep) rerunInput(j *job.Job, d *job.DamagedInputError, log *slog.Logge
 	s.quarantine(d.Job, firstLine(d.Error()))
 	if s.state[d.Job] == job.StateDone && !s.stored(in) {
 		s.state[d.Job] = job.StatePending
+		delete(s.reused, d.Job) // it runs here after all
 	}
 	s.state[j.ID] = job.StatePending
 }
@@ -735,6 +737,9 @@ func (s *sweep) summarize() (Summary, error) {
 		switch s.state[j.ID] {
 		case job.StateDone:
 			sum.Done++
+			if s.reused[j.ID] {
+				sum.Reused++
+			}
 		case job.StateGaveUp:
 			sum.Failed++
 			sum.Failures = append(sum.Failures, Failure{Job: j, Error: s.lastErr[j.ID]})

@@ -666,7 +666,7 @@ func TestDamagedInputRunsItsJobAgainFirst(t *testing.T) {
 	st := c.Store.(*memStore)
 	st.done["P0"] = "old"
 	sum, err := c.Execute(context.Background())
-	if err != nil || sum.Done != 4 || sum.Failed != 0 || sum.Quarantined != 1 {
+	if err != nil || sum.Done != 4 || sum.Failed != 0 || sum.Quarantined != 1 || sum.Reused != 0 {
 		t.Fatalf("summary %+v, %v", sum, err)
 	}
 	if exec.starts("P0") != 1 || exec.starts("F0") != 2 {

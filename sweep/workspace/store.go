@@ -351,3 +351,40 @@ func (s *Store) lock(how int) (func(), error) {
 	}
 	return func() { f.Close() }, nil
 }
+
+// EntryCheck is what Verify found of one entry.
+type EntryCheck struct {
+	ID    string
+	Bytes int64
+	// Err is a *jobdir.Damaged when the entry does not match its manifest.
+	Err error
+}
+
+// VerifyEntries checks entries completely (every file's hash), parallel
+// ways at once.
+func (s *Store) VerifyEntries(ids []string, parallel int) []EntryCheck {
+	out := make([]EntryCheck, len(ids))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range max(parallel, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				m, err := s.Verify(ids[i])
+				out[i] = EntryCheck{ID: ids[i], Err: err}
+				if m != nil {
+					for _, f := range m.Files {
+						out[i].Bytes += f.Size
+					}
+				}
+			}
+		}()
+	}
+	for i := range ids {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return out
+}
