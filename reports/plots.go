@@ -2,8 +2,10 @@ package reports
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"image/color"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -237,50 +239,70 @@ func padRange(lo, hi float64, logScale bool) (float64, float64) {
 	return lo - pad, hi + pad
 }
 
-// trainingFigure draws a per-epoch training metric (mean over seeds) of every
-// pretrained peer.
-func trainingFigure(runDir string, t *results.Tables, metric, file, title, ylabel string) (*Plot, error) {
-	percent := metric == job.MetricKNN
+// trainingCurves gathers a per-epoch training metric of every finished
+// pretraining job, by curve label (the peer's architecture and role) and
+// epoch, one value per seed (kNN accuracies in percent). A job resumed from
+// a checkpoint reports the epochs after it in its new attempt: each epoch's
+// value is the last attempt's that reported it (up to the one that
+// finished), so that a resumed job's curve has every epoch once.
+func trainingCurves(t *results.Tables, metric string) map[string]map[float64][]float64 {
 	jobs := map[string]results.JobRow{}
 	for _, j := range t.Jobs {
 		if j.Kind == string(job.KindPretrain) && j.Status == string(job.StateDone) {
 			jobs[j.Job] = j
 		}
 	}
-	type key struct {
-		label string
-		epoch int64
+	type point struct {
+		job         string
+		peer, epoch int64
 	}
-	acc := map[key][]float64{}
-	labels := map[string]bool{}
+	latest := map[point]results.MetricRow{}
 	for _, m := range t.Metrics {
 		j, ok := jobs[m.Job]
-		if !ok || m.Name != metric || m.Attempt != j.Attempt {
+		if !ok || m.Name != metric || m.Attempt > j.Attempt {
 			continue
 		}
+		p := point{m.Job, m.Peer, m.Epoch}
+		if o, seen := latest[p]; !seen || m.Attempt > o.Attempt {
+			latest[p] = m
+		}
+	}
+	out := map[string]map[float64][]float64{}
+	for _, p := range slices.SortedFunc(maps.Keys(latest), func(a, b point) int {
+		return cmp.Or(strings.Compare(a.job, b.job), cmp.Compare(a.peer, b.peer), cmp.Compare(a.epoch, b.epoch))
+	}) {
+		m := latest[p]
+		j := jobs[m.Job]
 		archs := strings.Split(j.Arch, "+")
 		label := "solo " + archs[0]
 		if j.Method == job.MethodDoGo && int(m.Peer) < len(archs) {
 			role := []string{job.RoleSmall, job.RoleLarge}[m.Peer]
 			label = fmt.Sprintf("DoGo %s (%s)", archs[m.Peer], as(role, archs[m.Peer], archs[1-m.Peer]))
 		}
-		labels[label] = true
 		v := m.Value
-		if percent {
+		if metric == job.MetricKNN {
 			v *= 100
 		}
-		acc[key{label, m.Epoch}] = append(acc[key{label, m.Epoch}], v)
+		if out[label] == nil {
+			out[label] = map[float64][]float64{}
+		}
+		out[label][float64(m.Epoch)] = append(out[label][float64(m.Epoch)], v)
 	}
-	if len(acc) == 0 {
+	return out
+}
+
+// trainingFigure draws a per-epoch training metric (mean over seeds) of every
+// pretrained peer.
+func trainingFigure(runDir string, t *results.Tables, metric, file, title, ylabel string) (*Plot, error) {
+	curves := trainingCurves(t, metric)
+	if len(curves) == 0 {
 		return nil, nil
 	}
 	pts := map[curveKey]map[float64][]float64{}
-	for k, v := range acc {
-		ck := curveKey{method: "curve", arch: k.label}
-		if pts[ck] == nil {
-			pts[ck] = map[float64][]float64{}
-		}
-		pts[ck][float64(k.epoch)] = v
+	labels := map[string]bool{}
+	for label, byEpoch := range curves {
+		pts[curveKey{method: "curve", arch: label}] = byEpoch
+		labels[label] = true
 	}
 	p := plot.New()
 	p.Title.Text = title

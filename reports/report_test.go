@@ -15,6 +15,7 @@ import (
 	"github.com/dogo-sweep/dogo-sweep/internal/golden"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/results"
+	"github.com/google/go-cmp/cmp"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 )
 
@@ -257,5 +258,29 @@ func TestPlotGeometry(t *testing.T) {
 	}
 	if lo, hi := padRange(0.01, 1, true); lo >= 0.01 || hi <= 1 || lo <= 0 {
 		t.Errorf("padded log [0.01, 1] to [%g, %g]", lo, hi)
+	}
+}
+
+// A pretraining job resumed from its checkpoint (attempt 1 stopped after
+// epoch 2, attempt 2 reporting epochs 3-4 and finishing) has every epoch
+// once in its training curve; an unfinished job has none.
+func TestTrainingCurvesJoinResumedAttempts(t *testing.T) {
+	tb := &results.Tables{
+		Jobs: []results.JobRow{
+			{Job: "p", Kind: "pretrain", Method: job.MethodSolo, Arch: "mlp-s", Status: "stopped", Attempt: 1},
+			{Job: "p", Kind: "pretrain", Method: job.MethodSolo, Arch: "mlp-s", Status: "done", Attempt: 2},
+			{Job: "q", Kind: "pretrain", Method: job.MethodSolo, Arch: "mlp-m", Status: "stopped", Attempt: 1},
+		},
+	}
+	for a, epochs := range map[int64][]int64{1: {1, 2, 3}, 2: {3, 4}} {
+		for _, e := range epochs {
+			tb.Metrics = append(tb.Metrics, results.MetricRow{Job: "p", Attempt: a, Epoch: e, Name: "ssl_loss", Value: float64(10*a + e)})
+		}
+	}
+	tb.Metrics = append(tb.Metrics, results.MetricRow{Job: "q", Attempt: 1, Epoch: 1, Name: "ssl_loss", Value: 1})
+	got := trainingCurves(tb, "ssl_loss")
+	want := map[string]map[float64][]float64{"solo mlp-s": {1: {11}, 2: {12}, 3: {23}, 4: {24}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("curves (-want +got):\n%s", diff)
 	}
 }

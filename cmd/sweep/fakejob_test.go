@@ -25,7 +25,9 @@ func fakeDispatch(ctx context.Context, a worker.Attempt) error {
 
 // fakeJob stands in for a real job in the controller's tests
 // (SWEEP_FAKE_JOB=behaviour[,behaviour...]): "sleep=DURATION" succeeds after
-// a while; "quiet=DURATION" waits without a record (jobs whose name contains
+// a while; "epochs=N:DURATION" reports pretraining epochs, one per
+// DURATION, from the one after the last its folder's records hold (as a
+// job resumed from its checkpoint); "quiet=DURATION" waits without a record (jobs whose name contains
 // SWEEP_FAKE_MATCH); "panic", "exit", "kill" and "hang" fail in those ways for jobs whose
 // name contains SWEEP_FAKE_MATCH, on attempts up to SWEEP_FAKE_UNTIL (default: all).
 // With SWEEP_FAKE_LOG, each run appends the job's ID to that file.
@@ -51,6 +53,26 @@ func fakeJob(ctx context.Context, spec string, j *job.Job, attempt int, dir jobd
 			case <-time.After(d):
 			case <-ctx.Done():
 				return ctx.Err()
+			}
+		case k == "epochs" && j.Spec.Kind == job.KindPretrain:
+			// A pretraining job that resumes from its last epoch, as one
+			// resuming from its checkpoint does: epochs=N:DURATION.
+			n, d, _ := strings.Cut(v, ":")
+			total, _ := strconv.Atoi(n)
+			every, _ := time.ParseDuration(d)
+			last := 0
+			_ = job.ReadRecordsFile(dir.Records(), func(r job.Record) {
+				if r.Type == job.RecMetric && r.Name == "ssl_loss" {
+					last = max(last, r.Epoch)
+				}
+			})
+			for e := last + 1; e <= total; e++ {
+				select {
+				case <-time.After(every):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				emit(job.Record{Type: job.RecMetric, Split: job.SplitTrain, Name: "ssl_loss", Epoch: e, Value: 10 - float64(e)})
 			}
 		case k == "quiet" && hit:
 			// Silent but alive: only heartbeats go out.

@@ -553,8 +553,8 @@ func (s *sweep) finish(o outcome) {
 	s.cancel[id](nil)
 	delete(s.claims, id)
 	delete(s.cancel, id)
-	if errors.Is(o.err, errClaimLost) {
-		s.lost(o)
+	if errors.Is(o.err, errClaimLost) || !s.c.Store.Held(o.claim) {
+		s.lost(o) // nothing of it is written: the folder is not this controller's now
 		return
 	}
 	st := s.classify(o)
