@@ -15,8 +15,8 @@ import (
 	"github.com/dogo-sweep/dogo-sweep/internal/golden"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/results"
-	"github.com/google/go-cmp/cmp"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
+	"github.com/google/go-cmp/cmp"
 )
 
 // Statistics checked against values computed by hand.
