@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -501,5 +502,59 @@ func TestWorkspaceQueryCountsEachJobOnce(t *testing.T) {
 	}
 	if total != 33 { // 11 jobs per seed, seeds 1, 2 and 3
 		t.Errorf("%d jobs in the workspace, want 33: %s", total, out)
+	}
+}
+
+// An interactive gc cannot race a sweep: it lists what no sweep uses and
+// waits for its answer; meanwhile a launch reuses those entries; confirmed,
+// gc decides again under the workspace's lock and removes none of them.
+func TestGCConfirmedWhileALaunchReusesItsEntries(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"SWEEP_FAKE_JOB=sleep=10ms"}
+	src := "name: one\ndatasets: [fashion-mnist]\npairs: [mlp-s+mlp-s]\nseeds: [1]\nreferences: []\n"
+	if code, out := launchGrid(t, dir, "one", src, env...); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if err := os.RemoveAll(runOf(t, dir, "one").Dir); err != nil {
+		t.Fatal(err)
+	}
+	gc := sweepCmd(t, dir, nil, "gc", "--runs", "runs")
+	stdin, _ := gc.StdinPipe()
+	stdout, _ := gc.StdoutPipe()
+	if err := gc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var listed strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(listed.String(), "remove them?") {
+		n, err := stdout.Read(buf)
+		if err != nil {
+			t.Fatalf("gc: %v\n%s", err, listed.String())
+		}
+		listed.Write(buf[:n])
+	}
+	if !strings.Contains(listed.String(), "11 store entries") {
+		t.Fatalf("gc listed:\n%s", listed.String())
+	}
+	// A sweep starts meanwhile, and reuses every one of them.
+	if code, out := launchGrid(t, dir, "one", src, env...); code != 0 || !strings.Contains(out, "(0 run now, 11 reused") {
+		t.Fatalf("launch while gc waits: exit %d\n%s", code, out)
+	}
+	fmt.Fprintln(stdin, "y")
+	rest, _ := io.ReadAll(stdout)
+	if err := gc.Wait(); err != nil {
+		t.Fatalf("gc: %v\n%s", err, rest)
+	}
+	if !strings.Contains(string(rest), "freed 0 KiB") {
+		t.Errorf("gc, confirmed:\n%s", rest)
+	}
+	st, _ := workspace.OpenStore(filepath.Join(dir, "runs"), "")
+	ids, _ := st.Entries()
+	if len(ids) != 11 {
+		t.Fatalf("%d entries left, want 11", len(ids))
+	}
+	checkStoreEntries(t, st.Dir)
+	if code, out := launchGrid(t, dir, "one", src, env...); code != 0 || !strings.Contains(out, "(0 run now, 11 reused") {
+		t.Errorf("relaunch after gc: exit %d\n%s", code, out)
 	}
 }
