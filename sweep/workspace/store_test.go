@@ -380,3 +380,48 @@ func waitUntil(t *testing.T, ok func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// gc --checkpoints takes the intermediate checkpoints of a finished
+// pretraining job out of its manifest before it removes them: the entry
+// stays healthy, with its newest checkpoint.
+func TestGCOfCheckpointsKeepsTheEntryWhole(t *testing.T) {
+	root := t.TempDir()
+	s, _ := OpenStore(root, "sweep-a")
+	sp := job.Spec{Kind: job.KindPretrain, Dataset: "fashion-mnist", Method: job.MethodSolo, Seed: 1, Archs: []string{"mlp-s"}}
+	id := job.SpecID(sp)
+	c, err := s.Claim(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish(t, c, sp)
+	os.MkdirAll(c.Dir.Checkpoints(), 0o755)
+	for i := 0; i < 3; i++ {
+		js, bin, sum := c.Dir.CheckpointFiles(fmt.Sprintf("checkpoint-n%07d-x", i))
+		for _, f := range []string{js, bin, sum} {
+			os.WriteFile(f, []byte(fmt.Sprint(i)), 0o644)
+		}
+	}
+	if err := s.Commit(c, 1); err != nil {
+		t.Fatal(err)
+	}
+	p := &job.Plan{Name: "g", Jobs: []*job.Job{{ID: id, Name: "pre", Spec: sp}}}
+	r, err := CreateRun(RunDir(root, p), nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Unlock()
+	plan, err := PlanGC(root, s, true)
+	if err != nil || plan.Checkpoints != 6 || plan.Entries != 0 {
+		t.Fatalf("gc plan %+v, %v", plan, err)
+	}
+	if _, err := RemoveGC(root, s, plan, true); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := OpenStore(root, "sweep-b")
+	if _, err := fresh.Verify(id); err != nil {
+		t.Fatalf("after gc: %v", err)
+	}
+	if list, _ := s.Entry(id).ListCheckpoints(); len(list) != 1 || list[0] != "checkpoint-n0000002-x" {
+		t.Errorf("checkpoints left: %v", list)
+	}
+}
