@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -68,15 +67,15 @@ func Headline(t *results.Tables) string {
 	sum := results.Summary(t)
 	cells := cellsOf(sum)
 	for _, do := range datasetObjectives(sum) {
-		for _, v := range comparison(io.Discard, cells, do[0], do[1], string(job.KindLinear), 0, "", 1) {
-			if v.role != job.RoleSmall || v.arch == v.peer {
+		for _, v := range comparisons(cells, do[0], do[1], Setting{Kind: string(job.KindLinear), Fraction: 1}) {
+			if v.Seeds == 0 || v.Role != job.RoleSmall || v.Arch == v.Peer {
 				continue
 			}
 			ci := "no interval"
-			if !math.IsNaN(v.half) {
-				ci = fmt.Sprintf("[%+.2f, %+.2f]", 100*(v.diff-v.half), 100*(v.diff+v.half))
+			if !math.IsNaN(v.Half) {
+				ci = fmt.Sprintf("[%+.2f, %+.2f]", 100*(v.Diff-v.Half), 100*(v.Diff+v.Half))
 			}
-			return fmt.Sprintf("%s with %s %+.2f %s, %d seeds", v.arch, v.peer, 100*v.diff, ci, v.n)
+			return fmt.Sprintf("%s with %s %+.2f %s, %d seeds", v.Arch, v.Peer, 100*v.Diff, ci, v.Seeds)
 		}
 	}
 	return ""
@@ -90,39 +89,38 @@ type cellKey struct {
 
 // Render writes the report for a plan and its result tables.
 func Render(w io.Writer, p *job.Plan, t *results.Tables, opt Options) error {
+	return RenderReport(w, Analyze(p, t), opt)
+}
+
+// RenderReport writes an analysed report as markdown.
+func RenderReport(w io.Writer, r *Report, opt Options) error {
 	now := time.Now
 	if opt.Now != nil {
 		now = opt.Now
 	}
-	sum := results.Summary(t)
-	cells := cellsOf(sum)
-	fmt.Fprintf(w, "# Sweep report: %s\n\n", p.Name)
+	fmt.Fprintf(w, "# Sweep report: %s\n\n", r.Name)
 	fmt.Fprintf(w, "Generated %s by sweep %s from the run's Parquet results.\n\n", now().UTC().Format("2006-01-02 15:04 MST"), job.Version)
-	writeEnv(w, p, t)
-	done := 0
-	for _, j := range latest(t.Jobs) {
-		if j.Status == string(job.StateDone) {
-			done++
-		}
-	}
-	if done < len(p.Jobs) {
-		fmt.Fprintf(w, "**Partial run:** %d of %d jobs finished; the tables below hold only finished evaluations.\n\n", done, len(p.Jobs))
+	writeEnv(w, r.Env)
+	if r.Finished < r.Planned {
+		fmt.Fprintf(w, "**Partial run:** %d of %d jobs finished; the tables below hold only finished evaluations.\n\n", r.Finished, r.Planned)
 	}
 
 	fmt.Fprintln(w, "## Headline: solo vs DoGo peer (linear probe, all labels, test accuracy at the best-validation epoch)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, legend)
 	fmt.Fprintln(w)
-	var verdicts []verdict
-	for _, dobj := range datasetObjectives(sum) {
-		fmt.Fprintf(w, "### %s, %s\n\n", dobj[0], dobj[1])
-		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindLinear), 0, "", 1)...)
-		refs(w, cells, dobj[0], string(job.KindLinear), 0, "", 1)
-		fmt.Fprintln(w, "\nkNN accuracy (same encoders):")
-		fmt.Fprintln(w)
-		verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindKNN), 0, "", 1)...)
-		refs(w, cells, dobj[0], string(job.KindKNN), 0, "", 1)
-		fmt.Fprintln(w)
+	for i, b := range r.Headline {
+		if i%2 == 0 { // linear, then kNN
+			fmt.Fprintf(w, "### %s, %s\n\n", b.Dataset, b.Objective)
+		} else {
+			fmt.Fprintln(w, "\nkNN accuracy (same encoders):")
+			fmt.Fprintln(w)
+		}
+		comparisonTable(w, b.Comparisons)
+		referencesLine(w, b.References)
+		if i%2 == 1 {
+			fmt.Fprintln(w)
+		}
 	}
 
 	fmt.Fprintln(w, "## Limited labels")
@@ -130,37 +128,29 @@ func Render(w io.Writer, p *job.Plan, t *results.Tables, opt Options) error {
 	fmt.Fprintf(w, "Epoch selection: a probe reports its test accuracy at the best-validation epoch when its validation split holds at least %d images per class, "+
 		"and at its final epoch otherwise (1%% of 10,000 labels leaves about 15 validation images: too few to choose an epoch by). "+
 		"The DoGo-vs-solo tables use that accuracy; the table under each shows both.\n\n", probe.MinValPerClass)
-	for _, dobj := range datasetObjectives(sum) {
-		for _, fr := range values(sum, func(s results.SummaryRow) (float64, bool) { return s.Fraction, s.Kind == job.KindFraction }) {
-			fmt.Fprintf(w, "### %s, %s: %g%% of the labels\n\n", dobj[0], dobj[1], fr*100)
-			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindFraction), 0, "", fr)...)
-			refs(w, cells, dobj[0], string(job.KindFraction), 0, "", fr)
-			bestFinalTable(w, cells, dobj[0], func(k cellKey) bool { return k.kind == string(job.KindFraction) && k.fraction == fr && k.noise == 0 })
-			fmt.Fprintln(w)
-		}
+	for _, b := range r.Limited {
+		fmt.Fprintf(w, "### %s, %s: %g%% of the labels\n\n", b.Dataset, b.Objective, b.Setting.Fraction*100)
+		comparisonTable(w, b.Comparisons)
+		referencesLine(w, b.References)
+		bestFinalTable(w, b.BestFinal)
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "## Noisy labels")
 	fmt.Fprintln(w)
-	for _, dobj := range datasetObjectives(sum) {
-		for _, nk := range noiseSettings(sum) {
-			fmt.Fprintf(w, "### %s, %s: %g%% %s label noise\n\n", dobj[0], dobj[1], nk.rate*100, nk.kind)
-			verdicts = append(verdicts, comparison(w, cells, dobj[0], dobj[1], string(job.KindNoise), nk.rate, nk.kind, nk.fraction)...)
-			bestFinalTable(w, cells, dobj[0], func(k cellKey) bool {
-				return k.kind == string(job.KindNoise) && k.noise == nk.rate && k.noiseKind == nk.kind && k.fraction == nk.fraction
-			})
-			fmt.Fprintln(w)
-		}
+	for _, b := range r.Noisy {
+		fmt.Fprintf(w, "### %s, %s: %g%% %s label noise\n\n", b.Dataset, b.Objective, b.Setting.Noise*100, b.Setting.NoiseKind)
+		comparisonTable(w, b.Comparisons)
+		bestFinalTable(w, b.BestFinal)
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "## Out-of-distribution (linear probe trained on clean data, tested on shifted test sets)")
 	fmt.Fprintln(w)
-	oodTable(w, cells)
-	for _, set := range oodSets(cells) {
-		oc := oodCells(cells, set)
-		for _, dobj := range datasetObjectives(sum) {
-			fmt.Fprintf(w, "### %s, %s: %s\n\n", dobj[0], dobj[1], set)
-			verdicts = append(verdicts, comparison(w, oc, dobj[0], dobj[1], job.OODSplit(set), 0, "", 1)...)
-			fmt.Fprintln(w)
-		}
+	oodTableMarkdown(w, r.OOD)
+	for _, b := range r.OODBlock {
+		set, _ := job.OODSet(b.Setting.Kind)
+		fmt.Fprintf(w, "### %s, %s: %s\n\n", b.Dataset, b.Objective, set)
+		comparisonTable(w, b.Comparisons)
+		fmt.Fprintln(w)
 	}
 	if len(opt.Plots) > 0 {
 		fmt.Fprintln(w, "## Plots")
@@ -171,44 +161,18 @@ func Render(w io.Writer, p *job.Plan, t *results.Tables, opt Options) error {
 	}
 	fmt.Fprintln(w, "## Training cost")
 	fmt.Fprintln(w)
-	costTable(w, t)
+	costTable(w, r.Costs)
 	fmt.Fprintln(w, "## Failures and missing points")
 	fmt.Fprintln(w)
-	failures(w, p, t)
+	failuresList(w, r)
 	fmt.Fprintln(w, "## Summary")
 	fmt.Fprintln(w)
-	summary(w, verdicts)
+	summary(w, r.Verdicts)
 	return nil
 }
 
-func writeEnv(w io.Writer, p *job.Plan, t *results.Tables) {
-	g := p.Settings
-	backends, hosts, devices, folders := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
-	builds := map[string]int{}
-	var first, last time.Time
-	for _, j := range t.Jobs {
-		if j.Status == string(job.StateDone) {
-			builds[cmp.Or(j.Build, "unknown (made before builds were recorded)")]++
-		}
-		if j.DataDir != "" {
-			folders[j.DataDir] = true
-		}
-		if j.Backend != "" {
-			backends[j.Backend] = true
-		}
-		if j.Host != "" {
-			hosts[j.Host] = true
-		}
-		if j.Devices != "" {
-			devices["GPU "+j.Devices] = true
-		}
-		if first.IsZero() || j.Start.Before(first) {
-			first = j.Start
-		}
-		if j.End.After(last) {
-			last = j.End
-		}
-	}
+func writeEnv(w io.Writer, e Env) {
+	g := e.Settings
 	fmt.Fprintln(w, "| setting | value |\n|---|---|")
 	if g != nil {
 		fmt.Fprintf(w, "| datasets | %s |\n| objectives | %s |\n| pairs | %s |\n| seeds | %v |\n", strings.Join(g.Datasets, ", "), strings.Join(g.Objectives, ", "), strings.Join(g.Pairs, ", "), g.Seeds)
@@ -219,31 +183,38 @@ func writeEnv(w io.Writer, p *job.Plan, t *results.Tables) {
 		}
 		fmt.Fprintf(w, "| pretraining | %d epochs, batch %d, Adam lr %g wd %g (%s), tau %g, KD tau %g, KD weight %g (%s), train subset %d, %s |\n",
 			pt.Epochs, pt.Batch, pt.LR, pt.WeightDecay, pt.Schedule, pt.Temperature, pt.KDTemperature, pt.KDWeight, pt.KDReduction, pt.TrainSubset, views)
-		e := g.Eval
+		ev := g.Eval
 		fmt.Fprintf(w, "| probes | %d epochs, batch %d, Adam lr %g wd %g, val fraction %g, standardized features: %v, train subset %d; kNN k=%d T=%g |\n",
-			e.Epochs, e.Batch, e.LR, e.WeightDecay, e.ValFraction, e.Standardize, e.TrainSubset, e.KNNK, e.KNNTemperature)
+			ev.Epochs, ev.Batch, ev.LR, ev.WeightDecay, ev.ValFraction, ev.Standardize, ev.TrainSubset, ev.KNNK, ev.KNNTemperature)
 	}
-	fmt.Fprintf(w, "| jobs | %d (%d pretraining, %d feature extraction, %d evaluation) |\n", len(p.Jobs), p.Stats.Pretrain, p.Stats.Features, p.Stats.Eval)
-	dev := joinKeys(devices)
+	fmt.Fprintf(w, "| jobs | %d (%d pretraining, %d feature extraction, %d evaluation) |\n", e.Jobs, e.Pretrain, e.Features, e.Eval)
+	dev := joinList(e.Devices)
 	if dev == "-" {
 		dev = "CPU"
 	}
-	fmt.Fprintf(w, "| data read from | %s |\n| backend | %s |\n| devices | %s |\n| hosts | %s |\n", joinKeys(folders), joinKeys(backends), dev, joinKeys(hosts))
+	fmt.Fprintf(w, "| data read from | %s |\n| backend | %s |\n| devices | %s |\n| hosts | %s |\n", joinList(e.DataDirs), joinList(e.Backends), dev, joinList(e.Hosts))
 	var bs []string
-	for _, b := range slices.Sorted(maps.Keys(builds)) {
-		bs = append(bs, fmt.Sprintf("%s (%d jobs)", b, builds[b]))
+	for _, b := range e.Builds {
+		bs = append(bs, fmt.Sprintf("%s (%d jobs)", b.Value, b.N))
 	}
 	if len(bs) > 0 {
 		fmt.Fprintf(w, "| builds | %s |\n", strings.Join(bs, "; "))
 	}
-	if p.Revisions != nil {
-		fmt.Fprintf(w, "| code revisions | %s |\n", job.RevisionsText(p.Revisions))
+	if e.Revisions != nil {
+		fmt.Fprintf(w, "| code revisions | %s |\n", job.RevisionsText(e.Revisions))
 	}
-	if !first.IsZero() {
+	if !e.First.IsZero() {
 		fmt.Fprintf(w, "| wall time | %s (%s to %s UTC: the first job's start to the last one's end, jobs reused from other sweeps included) |\n",
-			last.Sub(first).Round(time.Second), first.UTC().Format("2006-01-02 15:04"), last.UTC().Format("2006-01-02 15:04"))
+			e.Last.Sub(e.First).Round(time.Second), e.First.UTC().Format("2006-01-02 15:04"), e.Last.UTC().Format("2006-01-02 15:04"))
 	}
 	fmt.Fprintln(w)
+}
+
+func joinList(k []string) string {
+	if len(k) == 0 {
+		return "-"
+	}
+	return strings.Join(k, ", ")
 }
 
 func joinKeys(m map[string]bool) string {
@@ -323,38 +294,6 @@ func pct(v float64) string {
 	return fmt.Sprintf("%.2f", 100*v)
 }
 
-// verdict is one DoGo-vs-solo comparison, for the summary.
-type verdict struct {
-	dataset, objective, setting, arch, role, peer string
-	diff, half                                    float64
-	higher, n                                     int
-}
-
-// The outcomes of a comparison over seeds: its 95% interval lies above zero,
-// spans zero, or lies below zero; with one seed there is no interval.
-const (
-	gain       = "gain"
-	tie        = "tie"
-	loss       = "loss"
-	oneHigher  = "higher (one seed)"
-	oneNotHigh = "not higher (one seed)"
-)
-
-func (v verdict) outcome() string {
-	switch {
-	case math.IsNaN(v.half):
-		if v.diff > 0 {
-			return oneHigher
-		}
-		return oneNotHigh
-	case v.diff-v.half > 0:
-		return gain
-	case v.diff+v.half < 0:
-		return loss
-	}
-	return tie
-}
-
 // legend says what the comparison tables' columns and the summary's words mean.
 const legend = "Accuracies in %, mean ± standard deviation over seeds. \"DoGo - solo\" is the mean difference in points, paired by seed, " +
 	"with its 95% t-interval over seeds; \"DoGo higher\" counts the seeds on which DoGo's accuracy is above solo's. " +
@@ -415,63 +354,20 @@ func as(role, arch, peer string) string {
 	return role + " peer with " + peer
 }
 
-// comparison writes the solo vs DoGo-peer table for one protocol setting and
-// returns plain-language verdicts.
-func comparison(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, objective, kind string, noise float64, noiseKind string, fraction float64) []verdict {
+// comparisonTable writes a setting's solo vs DoGo-peer table.
+func comparisonTable(w io.Writer, cs []Comparison) {
 	fmt.Fprintln(w, "| architecture | solo | DoGo peer | as | DoGo - solo | 95% CI | DoGo higher | seeds |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
-	var verdicts []verdict
-	var keys []cellKey
-	for k := range cells {
-		if k.dataset == dataset && k.kind == kind && k.method == job.MethodDoGo && k.noise == noise && k.noiseKind == noiseKind && k.fraction == fraction {
-			keys = append(keys, k)
-		}
-	}
-	sortEncoders(keys)
-	for _, k := range keys {
-		so, sl := job.SplitObjective(objective)
-		peerObj := so
-		if k.role == job.RoleLarge {
-			peerObj = sl
-		}
-		if k.objective != peerObj {
-			continue
-		}
-		soloKey := k
-		soloKey.method, soloKey.role, soloKey.peer = job.MethodSolo, job.RoleSolo, ""
-		dogo, solo := cells[k], cells[soloKey]
-		var ds, ss, diffs []float64
-		higher := 0
-		for _, seed := range seeds(dogo) {
-			d := dogo[seed]
-			ds = append(ds, d.AccSelected)
-			if s, ok := solo[seed]; ok {
-				diffs = append(diffs, d.AccSelected-s.AccSelected)
-				if d.AccSelected > s.AccSelected {
-					higher++
-				}
-			}
-		}
-		for _, seed := range seeds(solo) {
-			ss = append(ss, solo[seed].AccSelected)
-		}
-		dm, dsd := MeanStd(ds)
-		sm, ssd := MeanStd(ss)
-		diff, half := PairedCI(diffs)
+	for _, c := range cs {
 		ci := "-"
-		if !math.IsNaN(half) {
-			ci = fmt.Sprintf("[%+.2f, %+.2f]", 100*(diff-half), 100*(diff+half))
+		if !math.IsNaN(c.Half) {
+			ci = fmt.Sprintf("[%+.2f, %+.2f]", 100*(c.Diff-c.Half), 100*(c.Diff+c.Half))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %+.2f | %s | %d/%d | %d |\n", k.arch, meanStd(sm, ssd), meanStd(dm, dsd), as(k.role, k.arch, k.peer), 100*diff, ci, higher, len(diffs), len(diffs))
-		if len(diffs) > 0 {
-			verdicts = append(verdicts, verdict{dataset: dataset, objective: objective, setting: describe(kind, noise, noiseKind, fraction),
-				arch: k.arch, role: k.role, peer: k.peer, diff: diff, half: half, higher: higher, n: len(diffs)})
-		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %+.2f | %s | %d/%d | %d |\n", c.Arch, statText(c.Solo), statText(c.DoGo), as(c.Role, c.Arch, c.Peer), 100*c.Diff, ci, c.Higher, c.Seeds, c.Seeds)
 	}
-	if len(keys) == 0 {
+	if len(cs) == 0 {
 		fmt.Fprintln(w, "| (no finished DoGo evaluation) | | | | | | | |")
 	}
-	return verdicts
 }
 
 // seeds lists a cell's seeds in order, so that sums over seeds are the same
@@ -485,24 +381,21 @@ func seeds(c map[int64]results.SummaryRow) []int64 {
 	return out
 }
 
-// meanStd formats a mean ± standard deviation in percent.
-func meanStd(m, s float64) string { return pct(m) + " ± " + pct(s) }
+// statText formats a mean ± standard deviation in percent.
+func statText(s Stat) string { return pct(s.Mean) + " ± " + pct(s.Std) }
 
 // summary writes the plain-language answer: how often DoGo gains, ties and
 // loses, then the small peers' results, which are the method's headline.
-func summary(w io.Writer, vs []verdict) {
+func summary(w io.Writer, vs []Verdict) {
 	if len(vs) == 0 {
 		fmt.Fprintln(w, "No DoGo/solo comparison has finished yet.")
 		return
 	}
-	count := map[string]int{}
-	for _, v := range vs {
-		count[v.outcome()]++
-	}
+	count := Counts(vs)
 	fmt.Fprintf(w, "Over %d comparisons of an architecture trained as a DoGo peer against the same architecture trained solo, "+
-		"DoGo shows %d gains (95%% interval above zero), %d ties (interval spans zero) and %d losses (interval below zero)", len(vs), count[gain], count[tie], count[loss])
-	if n := count[oneHigher] + count[oneNotHigh]; n > 0 {
-		fmt.Fprintf(w, "; %d have a single seed and no interval (%d higher)", n, count[oneHigher])
+		"DoGo shows %d gains (95%% interval above zero), %d ties (interval spans zero) and %d losses (interval below zero)", len(vs), count[Gain], count[Tie], count[Loss])
+	if n := count[OneHigher] + count[OneNotHigh]; n > 0 {
+		fmt.Fprintf(w, "; %d have a single seed and no interval (%d higher)", n, count[OneHigher])
 	}
 	fmt.Fprintln(w, ".")
 	fmt.Fprintln(w)
@@ -512,15 +405,15 @@ func summary(w io.Writer, vs []verdict) {
 	} {
 		var lines []string
 		for _, v := range vs {
-			if v.role != role.role || (role.peer == "same") != (v.arch == v.peer) {
+			if v.Role != role.role || (role.peer == "same") != (v.Arch == v.Peer) {
 				continue
 			}
 			ci := "no interval"
-			if !math.IsNaN(v.half) {
-				ci = fmt.Sprintf("95%% CI [%+.2f, %+.2f]", 100*(v.diff-v.half), 100*(v.diff+v.half))
+			if !math.IsNaN(v.Half) {
+				ci = fmt.Sprintf("95%% CI [%+.2f, %+.2f]", 100*(v.Diff-v.Half), 100*(v.Diff+v.Half))
 			}
 			lines = append(lines, fmt.Sprintf("- %s, %s, %s: %s with %s: %s, %+.2f points (%s; DoGo higher on %d/%d seeds).",
-				v.dataset, v.objective, v.setting, v.arch, v.peer, v.outcome(), 100*v.diff, ci, v.higher, v.n))
+				v.Dataset, v.Objective, v.Setting.Describe(), v.Arch, v.Peer, v.Outcome(), 100*v.Diff, ci, v.Higher, v.Seeds))
 		}
 		if len(lines) == 0 {
 			continue
@@ -549,47 +442,23 @@ func describe(kind string, noise float64, noiseKind string, fraction float64) st
 	return "linear probe"
 }
 
-// refs writes the reference encoders' numbers for a setting.
-func refs(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset, kind string, noise float64, noiseKind string, fraction float64) {
+// referencesLine writes the reference encoders' numbers of a setting.
+func referencesLine(w io.Writer, refs []Reference) {
 	var lines []string
-	for k, c := range cells {
-		if k.dataset != dataset || k.kind != kind || k.role != job.RoleReference || k.noise != noise || k.noiseKind != noiseKind || k.fraction != fraction {
-			continue
-		}
-		var xs []float64
-		for _, seed := range seeds(c) {
-			xs = append(xs, c[seed].AccSelected)
-		}
-		m, s := MeanStd(xs)
-		name := "raw pixels"
-		if k.method == job.MethodRandom {
-			name = "random-init " + k.arch
-		}
-		lines = append(lines, fmt.Sprintf("%s %s ± %s (%d seeds)", name, pct(m), pct(s), len(xs)))
+	for _, r := range refs {
+		lines = append(lines, fmt.Sprintf("%s %s ± %s (%d seeds)", r.Name, pct(r.Acc.Mean), pct(r.Acc.Std), r.Seeds))
 	}
-	sort.Strings(lines)
 	if len(lines) > 0 {
 		fmt.Fprintf(w, "\nReferences: %s.\n", strings.Join(lines, "; "))
 	}
 }
 
 // bestFinalTable writes each encoder's test accuracy at its best-validation
-// epoch and at its final epoch, for the cells of one setting.
-func bestFinalTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow, dataset string, setting func(cellKey) bool) {
-	var keys []cellKey
-	for k := range cells {
-		if k.dataset == dataset && setting(k) {
-			keys = append(keys, k)
-		}
-	}
-	sortEncoders(keys)
+// epoch and at its final epoch.
+func bestFinalTable(w io.Writer, rows []BestFinal) {
 	fmt.Fprintln(w, "\n| encoder | best-val epoch | final epoch | seeds |\n|---|---|---|---|")
-	for _, k := range keys {
-		var b, f []float64
-		for _, seed := range seeds(cells[k]) {
-			b, f = append(b, cells[k][seed].AccBest), append(f, cells[k][seed].AccFinal)
-		}
-		fmt.Fprintf(w, "| %s | %s | %s | %d |\n", encoderName(k), meanStd(MeanStd(b)), meanStd(MeanStd(f)), len(cells[k]))
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s | %s | %d |\n", r.Encoder, statText(r.Best), statText(r.Final), r.Seeds)
 	}
 }
 
@@ -643,89 +512,31 @@ func encoderName(k cellKey) string {
 	return k.method + " " + k.arch
 }
 
-func oodTable(w io.Writer, cells map[cellKey]map[int64]results.SummaryRow) {
-	names := oodSets(cells)
-	if len(names) == 0 {
+func oodTableMarkdown(w io.Writer, t OODTable) {
+	if len(t.Sets) == 0 {
 		fmt.Fprintln(w, "No OOD set in this grid, or no finished linear probe.")
 		fmt.Fprintln(w)
 		return
 	}
-	fmt.Fprintf(w, "| encoder | clean | %s | seeds |\n|---|---|%s---|\n", strings.Join(names, " | "), strings.Repeat("---|", len(names)))
-	var keys []cellKey
-	for k := range cells {
-		if k.kind == string(job.KindLinear) {
-			keys = append(keys, k)
+	fmt.Fprintf(w, "| encoder | clean | %s | seeds |\n|---|---|%s---|\n", strings.Join(t.Sets, " | "), strings.Repeat("---|", len(t.Sets)))
+	for _, r := range t.Rows {
+		row := fmt.Sprintf("| %s, %s | %s |", r.Dataset, r.Encoder, statText(r.Clean))
+		for _, o := range r.OOD {
+			row += " " + statText(o) + " |"
 		}
-	}
-	sortEncoders(keys)
-	for _, k := range keys {
-		c := cells[k]
-		var clean []float64
-		ood := make([][]float64, len(names))
-		for _, seed := range seeds(c) {
-			s := c[seed]
-			clean = append(clean, s.AccSelected)
-			for i, n := range names {
-				if v, ok := s.OOD[n]; ok {
-					ood[i] = append(ood[i], v)
-				}
-			}
-		}
-		row := fmt.Sprintf("| %s, %s | %s |", k.dataset, encoderName(k), meanStd(MeanStd(clean)))
-		for i := range names {
-			row += " " + meanStd(MeanStd(ood[i])) + " |"
-		}
-		fmt.Fprintln(w, row+fmt.Sprintf(" %d |", len(c)))
+		fmt.Fprintln(w, row+fmt.Sprintf(" %d |", r.Seeds))
 	}
 	fmt.Fprintln(w)
 }
 
-func costTable(w io.Writer, t *results.Tables) {
-	type agg struct {
-		secs, imgs float64
-		n, m       int
-	}
-	byKind := map[string]*agg{}
-	for _, j := range t.Jobs {
-		k := j.Kind
-		if j.Kind == string(job.KindPretrain) {
-			k = "pretrain " + j.Method + " " + j.Arch
-		}
-		a := byKind[k]
-		if a == nil {
-			a = &agg{}
-			byKind[k] = a
-		}
-		a.secs += j.DurationS
-		a.n++
-	}
-	jobKind := map[string]string{}
-	for _, j := range t.Jobs {
-		if j.Kind == string(job.KindPretrain) {
-			jobKind[j.Job] = "pretrain " + j.Method + " " + j.Arch
-		}
-	}
-	for _, m := range t.Metrics {
-		if m.Name == "images_per_second" {
-			if a := byKind[jobKind[m.Job]]; a != nil {
-				a.imgs += m.Value
-				a.m++
-			}
-		}
-	}
-	var keys []string
-	for k := range byKind {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+func costTable(w io.Writer, cs []Cost) {
 	fmt.Fprintln(w, "| jobs | attempts | CPU-core or GPU hours | mean images/s |\n|---|---|---|---|")
-	for _, k := range keys {
-		a := byKind[k]
+	for _, c := range cs {
 		ips := "-"
-		if a.m > 0 {
-			ips = fmt.Sprintf("%.0f", a.imgs/float64(a.m))
+		if !math.IsNaN(c.ImagesPerSec) {
+			ips = fmt.Sprintf("%.0f", c.ImagesPerSec)
 		}
-		fmt.Fprintf(w, "| %s | %d | %.3f | %s |\n", k, a.n, a.secs/3600, ips)
+		fmt.Fprintf(w, "| %s | %d | %.3f | %s |\n", c.Jobs, c.Attempts, c.Hours, ips)
 	}
 	fmt.Fprintln(w)
 }
@@ -741,33 +552,16 @@ func latest(rows []results.JobRow) map[string]results.JobRow {
 	return out
 }
 
-func failures(w io.Writer, p *job.Plan, t *results.Tables) {
-	last := latest(t.Jobs)
-	var failed, missing []string
-	for _, j := range p.Jobs {
-		r, ok := last[j.ID]
-		switch {
-		case !ok:
-			missing = append(missing, j.Name)
-		case r.Status != string(job.StateDone):
-			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s", j.Name, r.Attempt, firstLine(r.Error)))
-		}
-	}
-	retried := 0
-	for _, j := range t.Jobs {
-		if j.Attempt > 1 {
-			retried++
-		}
-	}
-	if len(failed) == 0 && len(missing) == 0 {
-		fmt.Fprintf(w, "None: every job finished (%d retried attempts).\n\n", retried)
+func failuresList(w io.Writer, r *Report) {
+	if len(r.Failed) == 0 && len(r.Missing) == 0 {
+		fmt.Fprintf(w, "None: every job finished (%d retried attempts).\n\n", r.Retried)
 		return
 	}
-	for _, f := range failed {
+	for _, f := range r.Failed {
 		fmt.Fprintln(w, "- failed: "+f)
 	}
-	if len(missing) > 0 {
-		fmt.Fprintf(w, "- not run (%d jobs): %s\n", len(missing), strings.Join(head(missing, 20), ", "))
+	if len(r.Missing) > 0 {
+		fmt.Fprintf(w, "- not run (%d jobs): %s\n", len(r.Missing), strings.Join(head(r.Missing, 20), ", "))
 	}
 	fmt.Fprintln(w)
 }

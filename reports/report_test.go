@@ -59,10 +59,11 @@ references: [random, pixels]
 `
 
 // fixture fabricates the results of a plan: accuracies from a fixed formula
-// plus per-seed noise, so that every interval has width. As a DoGo peer, the
-// small encoder gains 3 points (its interval is above zero), the large one
-// loses 3 (below zero), and a copy of itself changes nothing (a tie), all
-// times effect. Options drop seeds or fail jobs.
+// plus per-seed noise, and for DoGo peers a deviation of -0.1, +0.1 and 0
+// points on seeds 1, 2 and 3, so that every interval has width. As a DoGo
+// peer, the small encoder gains 3 points (its interval is above zero), the
+// large one loses 3 (below zero), and a copy of itself changes nothing (a
+// tie), all times effect. Options drop seeds or fail jobs.
 type fixture struct {
 	seeds  map[int]bool // seeds that finished (all when nil)
 	fail   string       // name prefix of jobs that failed
@@ -120,7 +121,13 @@ func (f fixture) tables(t *testing.T, p *job.Plan) *results.Tables {
 		if s.Arch == "cnn-l" {
 			base += 0.02
 		}
-		acc := base + f.dogoEffect(s) - 0.1*s.NoiseRate + noise(s.Seed, s.Method, s.Arch, s.Role, s.PeerArch, s.Kind, s.Fraction, s.NoiseRate)
+		// Noise shared by every encoder of an architecture in a setting, and
+		// for DoGo peers a planted per-seed deviation (mean zero), so that
+		// DoGo minus solo is the effect plus that deviation, exactly.
+		acc := base + f.dogoEffect(s) - 0.1*s.NoiseRate + noise(s.Seed, s.Arch, s.Kind, s.Fraction, s.NoiseRate)
+		if s.Method == job.MethodDoGo {
+			acc += map[int]float64{1: -0.001, 2: 0.001}[s.Seed]
+		}
 		if s.Kind == job.KindFraction {
 			acc -= 0.08
 		}
@@ -131,7 +138,7 @@ func (f fixture) tables(t *testing.T, p *job.Plan) *results.Tables {
 		case job.KindKNN:
 			add(job.SplitTest, job.MetricKNN, acc+0.01)
 		case job.KindLinear, job.KindFraction, job.KindNoise:
-			final := acc - 0.01 + noise("final", s.Seed, s.Arch, s.Role)
+			final := acc - 0.01 + noise("final", s.Seed, s.Arch)
 			add(job.SplitTest, job.MetricAccBest, acc)
 			add(job.SplitTest, job.MetricAccFinal, final)
 			// With 1% of the labels the validation split is too small to
@@ -172,23 +179,69 @@ func TestReportGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden.Check(t, tc.name+".md", buf.String())
-			if tc.name != "gain-tie-loss" {
-				return
+		})
+	}
+}
+
+// The analysis, without markdown: in every fixture each comparison comes
+// out as the fixture planted it. A small peer with a larger peer gains 3
+// points, the large peer loses 3, copies of the same architecture tie; with
+// no effect nothing is a gain or a loss; with one seed there is no
+// interval; failed jobs leave their comparisons out and are listed.
+func TestAnalysisVerdicts(t *testing.T) {
+	g, err := grid.Parse("grid.yaml", []byte(reportGrid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := grid.NewPlan(g, nil)
+	planted := func(v Verdict) string {
+		switch {
+		case v.Arch == v.Peer:
+			return Tie
+		case v.Role == job.RoleSmall:
+			return Gain
+		}
+		return Loss
+	}
+	for _, tc := range []struct {
+		name     string
+		fx       fixture
+		verdicts int
+		want     func(v Verdict) string
+		failed   int
+	}{
+		// Five settings (all labels, kNN, 1% of the labels, 50% noise, an OOD
+		// set) of four comparisons (small and large peer, two copies).
+		{"gain-tie-loss", fixture{effect: 1}, 20, planted, 0},
+		{"no-dogo-effect", fixture{effect: 0}, 20, func(Verdict) string { return Tie }, 0},
+		{"single-seed", fixture{seeds: map[int]bool{2: true}, effect: 1}, 20, func(v Verdict) string {
+			if planted(v) == Loss {
+				return OneNotHigh
 			}
-			// Every outcome appears, each with its own word; rows come in a
-			// fixed order: the small peer, then the controls.
-			md := buf.String()
-			for _, want := range []string{"gains (95% interval above zero)", "ties (interval spans zero)", "losses (interval below zero)", "| DoGo higher |"} {
-				if !strings.Contains(md, want) {
-					t.Errorf("report lacks %q", want)
+			return OneHigher // seed 2's deviation is +0.1
+		}, 0},
+		// The small cnn-s peer's features failed, in both pairs, on both seeds.
+		{"missing-seed-and-failures", fixture{seeds: map[int]bool{1: true, 2: true}, fail: "features-fashion-mnist-dogo-cnn-s-small", effect: 1}, 10, planted, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Analyze(p, tc.fx.tables(t, p))
+			if len(r.Verdicts) != tc.verdicts {
+				t.Errorf("%d verdicts, want %d", len(r.Verdicts), tc.verdicts)
+			}
+			for _, v := range r.Verdicts {
+				if got, want := v.Outcome(), tc.want(v); got != want {
+					t.Errorf("%s %s with %s (%s): %s, want %s (diff %+.4f, half %.4f)", v.Setting.Describe(), v.Arch, v.Peer, v.Role, got, want, v.Diff, v.Half)
+				}
+				if tc.name == "missing-seed-and-failures" && v.Role == job.RoleSmall {
+					t.Errorf("a comparison of the failed small peer: %+v", v)
 				}
 			}
-			if strings.Contains(md, " 0 gains") || strings.Contains(md, " 0 ties") || strings.Contains(md, " 0 losses") {
-				t.Error("the fixture should give a gain, a tie and a loss")
+			if len(r.Failed) != tc.failed {
+				t.Errorf("failed: %q", r.Failed)
 			}
-			small, copy1, copy2 := strings.Index(md, "small peer with cnn-l"), strings.Index(md, "copy 1 with"), strings.Index(md, "copy 2 with")
-			if !(small < copy1 && copy1 < copy2) {
-				t.Errorf("row order: small peer at %d, copy 1 at %d, copy 2 at %d", small, copy1, copy2)
+			// The headline's references: random init of each architecture and raw pixels.
+			if refs := r.Headline[0].References; len(refs) != 3 || refs[0].Name != "random-init cnn-l" || refs[2].Name != "raw pixels" {
+				t.Errorf("references %+v", refs)
 			}
 		})
 	}
