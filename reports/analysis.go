@@ -40,12 +40,12 @@ type Report struct {
 
 // Env is the settings table.
 type Env struct {
-	Settings                                 *job.Settings
-	Jobs, Pretrain, Features, Eval           int
-	DataDirs, Backends, Devices, Hosts       []string
-	Builds                                   []Count
-	Revisions                                map[job.Code]string
-	First, Last                              time.Time // the first job's start, the last one's end
+	Settings                           *job.Settings
+	Jobs, Pretrain, Features, Eval     int
+	DataDirs, Backends, Devices, Hosts []string
+	Builds                             []Count
+	Revisions                          map[job.Code]string
+	First, Last                        time.Time // the first job's start, the last one's end
 }
 
 // Count is a value and how many jobs had it.
