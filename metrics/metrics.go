@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,9 +33,11 @@ type Exporter struct {
 	slots    *prometheus.GaugeVec
 	eta      prometheus.Gauge
 	accSum   map[string]*meanAcc
+	ips      map[string]float64 // images/s of running pretraining jobs, by job
 	left     map[job.Kind]int
 	durs     map[job.Kind][]time.Duration
 	running  int
+	groups   map[string]string // pretraining jobs' groups, by job
 }
 
 type meanAcc struct {
@@ -48,14 +51,14 @@ func New(p *job.Plan, now func() time.Time) *Exporter {
 		now = time.Now
 	}
 	e := &Exporter{reg: prometheus.NewRegistry(), sweep: p.Name, now: now, state: map[string]job.State{}, accSum: map[string]*meanAcc{},
-		left: map[job.Kind]int{}, durs: map[job.Kind][]time.Duration{}}
+		ips: map[string]float64{}, left: map[job.Kind]int{}, durs: map[job.Kind][]time.Duration{}, groups: map[string]string{}}
 	c := prometheus.Labels{"sweep": p.Name}
 	e.jobs = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_jobs", Help: "Jobs by kind and state.", ConstLabels: c}, []string{"kind", "state"})
 	e.finished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sweep_jobs_finished_total", Help: "Job attempts finished, by kind and outcome.", ConstLabels: c}, []string{"kind", "outcome"})
 	e.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sweep_job_retries_total", Help: "Job attempts after the first, by kind.", ConstLabels: c}, []string{"kind"})
 	e.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sweep_job_duration_seconds", Help: "Wall time of job attempts.", ConstLabels: c,
 		Buckets: prometheus.ExponentialBuckets(1, 2.5, 12)}, []string{"kind", "outcome"})
-	e.imgs = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_training_images_per_second", Help: "Training throughput of running pretraining jobs, summed per group.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture"})
+	e.imgs = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_training_images_per_second", Help: "Training throughput of running pretraining jobs, summed over the running jobs of each group.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture"})
 	e.loss = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_training_loss", Help: "Last reported training loss of running pretraining jobs, by group.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture"})
 	e.acc = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_eval_accuracy_ratio", Help: "Mean test accuracy (best-val epoch; kNN for kind=knn) of finished evaluations, over seeds and probe settings of the kind.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture", "role", "kind"})
 	e.slots = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_slots_in_use", Help: "CPU cores and GPUs held by running jobs.", ConstLabels: c}, []string{"resource"})
@@ -64,6 +67,7 @@ func New(p *job.Plan, now func() time.Time) *Exporter {
 	build.Set(1)
 	e.reg.MustRegister(e.jobs, e.finished, e.retries, e.duration, e.imgs, e.loss, e.acc, e.slots, e.eta, build)
 	for _, j := range p.Jobs {
+		e.groups[j.ID] = strings.Join(group(j), "|")
 		e.state[j.ID] = job.StatePending
 		e.jobs.WithLabelValues(string(j.Spec.Kind), string(job.StatePending)).Inc()
 		e.left[j.Spec.Kind]++
@@ -133,7 +137,8 @@ func (e *Exporter) JobRecord(j *job.Job, attempt int, r job.Record) {
 	defer e.mu.Unlock()
 	switch {
 	case r.Type == job.RecProgress && j.Spec.Kind == job.KindPretrain:
-		e.imgs.WithLabelValues(group(j)...).Set(r.ImagesPerSec)
+		e.ips[j.ID] = r.ImagesPerSec
+		e.setImages(j)
 		e.loss.WithLabelValues(group(j)...).Set(r.Value)
 	case r.Type == job.RecMetric && r.Split == job.SplitTest && (r.Name == job.MetricAccBest || r.Name == job.MetricKNN):
 		s := j.Spec
@@ -175,15 +180,30 @@ func (e *Exporter) JobEnded(j *job.Job, attempt int, st job.State, err error, st
 		e.slots.WithLabelValues("gpu").Sub(float64(j.GPUs))
 	}
 	if j.Spec.Kind == job.KindPretrain {
-		e.imgs.WithLabelValues(group(j)...).Set(0)
+		delete(e.ips, j.ID)
+		e.setImages(j)
 	}
+	// The ETA divides the work left by the jobs that run at once: as many
+	// as ran until this one ended (the next one starts in its place).
+	parallel := max(e.running, 1)
 	e.running--
 	if st == job.StateDone {
 		e.left[j.Spec.Kind]--
 		e.durs[j.Spec.Kind] = append(e.durs[j.Spec.Kind], end.Sub(start))
 	}
-	eta, _ := ETA(e.left, e.durs, max(e.running, 1))
+	eta, _ := ETA(e.left, e.durs, parallel)
 	e.eta.Set(eta.Seconds())
+}
+
+// setImages sets a group's throughput: the sum over its running jobs.
+func (e *Exporter) setImages(j *job.Job) {
+	sum := 0.0
+	for id, v := range e.ips {
+		if e.groups[id] == e.groups[j.ID] {
+			sum += v
+		}
+	}
+	e.imgs.WithLabelValues(group(j)...).Set(sum)
 }
 
 // Push sends the exporter's metrics to a Prometheus Pushgateway, grouped by

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os/exec"
@@ -104,5 +105,89 @@ func TestNamesMatchExposition(t *testing.T) {
 		if !strings.Contains(got, "\n"+n) && !strings.HasPrefix(got, n) {
 			t.Errorf("Names() lists %s, which the exposition lacks", n)
 		}
+	}
+}
+
+// value reads one series of a scrape: the first line that starts with name
+// and holds every label given as key="value".
+func value(t *testing.T, scraped, name string, labels ...string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(scraped, "\n") {
+		if !strings.HasPrefix(l, name+"{") && !strings.HasPrefix(l, name+" ") {
+			continue
+		}
+		ok := true
+		for _, lb := range labels {
+			ok = ok && strings.Contains(l, lb)
+		}
+		if ok {
+			var v float64
+			fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
+			return v
+		}
+	}
+	t.Fatalf("no %s%v in:\n%s", name, labels, scraped)
+	return 0
+}
+
+// The training throughput of a group is the sum over its running jobs: two
+// solo jobs of one architecture (two seeds) count together, and when one
+// ends the other's stays.
+func TestImagesPerSecondSummedPerGroup(t *testing.T) {
+	g, err := grid.Parse("g.yaml", []byte("name: g\ndatasets: [fashion-mnist]\npairs: [cnn-s+cnn-l]\nseeds: [1, 2]\nreferences: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := grid.NewPlan(g, nil)
+	var solo []*job.Job
+	for _, j := range p.Jobs {
+		if j.Spec.Kind == job.KindPretrain && j.Spec.Method == job.MethodSolo && j.Spec.Archs[0] == "cnn-s" {
+			solo = append(solo, j)
+		}
+	}
+	if len(solo) != 2 {
+		t.Fatalf("solo cnn-s jobs: %d", len(solo))
+	}
+	e := New(p, nil)
+	t0 := time.Now()
+	for i, j := range solo {
+		e.JobStarted(j, 1)
+		e.JobRecord(j, 1, job.Record{Type: job.RecProgress, Value: 3, ImagesPerSec: float64(400 + 20*i)})
+	}
+	solos := []string{`method="solo"`, `architecture="cnn-s"`}
+	if v := value(t, scrape(t, e), "sweep_training_images_per_second", solos...); v != 820 {
+		t.Errorf("two running: %g images/s, want 820", v)
+	}
+	e.JobEnded(solo[0], 1, job.StateDone, nil, t0, t0.Add(time.Minute))
+	if v := value(t, scrape(t, e), "sweep_training_images_per_second", solos...); v != 420 {
+		t.Errorf("one running: %g images/s, want 420", v)
+	}
+}
+
+// The ETA divides the work left by the jobs that run at once, also at the
+// moment one of them ends: of six pretraining jobs two run, one ends after
+// 60 s; five are left (the one still running counted), two at a time:
+// 150 s, not the 300 s of dividing by the one left running.
+func TestETAWithSeveralJobsRunning(t *testing.T) {
+	g, err := grid.Parse("g.yaml", []byte("name: g\ndatasets: [fashion-mnist]\npairs: [cnn-s+cnn-l]\nseeds: [1, 2]\nreferences: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := grid.NewPlan(g, nil)
+	var pre []*job.Job
+	for _, j := range p.Jobs {
+		if j.Spec.Kind == job.KindPretrain {
+			pre = append(pre, j)
+		}
+	}
+	e := New(p, nil)
+	t0 := time.Now()
+	e.JobStarted(pre[0], 1)
+	e.JobStarted(pre[1], 1)
+	e.JobEnded(pre[0], 1, job.StateDone, nil, t0, t0.Add(time.Minute))
+	left := len(pre) - 1
+	want := float64(left) * 60 / 2
+	if v := value(t, scrape(t, e), "sweep_eta_seconds"); v != want {
+		t.Errorf("ETA %g s, want %g (%d pretraining jobs left at 60 s, two at a time)", v, want, left)
 	}
 }
