@@ -17,7 +17,7 @@ import (
 
 func testPlan(t *testing.T) *job.Plan {
 	t.Helper()
-	g, err := grid.Parse("g.yaml", []byte("name: golden\ndatasets: [fashion-mnist]\npairs: [cnn-s+cnn-l]\nseeds: [1]\nreferences: []\n"))
+	g, err := grid.Parse("g.yaml", []byte("name: golden\ndatasets: [fashion-mnist]\npairs: [cnn-s+cnn-l]\nseeds: [1, 2]\nreferences: []\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,9 @@ func testPlan(t *testing.T) *job.Plan {
 }
 
 // Events replays a fixed sequence of job events: the DoGo pretraining job
-// fails once and is retried, the solo jobs succeed, a probe reports accuracy.
+// fails once and is retried, the solo jobs succeed (two of one group, seeds
+// 1 and 2, run at once: the second still runs at the end), a probe reports
+// accuracy.
 func replay(e *Exporter, p *job.Plan, t0 time.Time) {
 	byKind := map[job.Kind][]*job.Job{}
 	for _, j := range p.Jobs {
@@ -38,6 +40,9 @@ func replay(e *Exporter, p *job.Plan, t0 time.Time) {
 	e.JobStarted(pre[0], 2)
 	e.JobRecord(pre[0], 2, job.Record{Type: job.RecProgress, Name: "loss", Value: 8.25, ImagesPerSec: 420})
 	e.JobStarted(pre[1], 1)
+	e.JobRecord(pre[1], 1, job.Record{Type: job.RecProgress, Name: "loss", Value: 3.5, ImagesPerSec: 1000})
+	e.JobStarted(pre[4], 1) // solo cnn-s, seed 2
+	e.JobRecord(pre[4], 1, job.Record{Type: job.RecProgress, Name: "loss", Value: 3.25, ImagesPerSec: 300})
 	e.JobEnded(pre[1], 1, job.StateDone, nil, t0, t0.Add(40*time.Second))
 	e.JobEnded(pre[0], 2, job.StateDone, nil, t0, t0.Add(100*time.Second))
 	lin := byKind[job.KindLinear][0]
