@@ -55,9 +55,11 @@ test-deps: data
 		mkdir -p $(DUCKDB) && npm install --prefix $(DUCKDB) --no-audit --no-fund --silent @duckdb/node-api@1.5.6-r.1; \
 	fi
 
+# SWEEP_REQUIRE_ALL: a test whose requirement (root, a tmpfs, Slurm,
+# Prometheus, DuckDB, the data set) is missing fails instead of skipping.
 test: test-deps
 	$(GO) vet ./...
-	SWEEP_DUCKDB=$(DUCKDB) $(GO) test -count=1 -timeout 40m ./...
+	SWEEP_REQUIRE_ALL=1 SWEEP_DUCKDB=$(DUCKDB) $(GO) test -count=1 -timeout 40m ./...
 
 # The fast subset: no training, no integration with external services.
 test-short:

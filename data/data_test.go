@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dogo-sweep/dogo-sweep/internal/require"
 )
 
 // writeIDXSet writes an MNIST-layout data set of n images per split.
@@ -193,7 +195,7 @@ func TestLoadSTL10(t *testing.T) {
 // The real data set, where the Debian package is installed.
 func TestRealFashionMNIST(t *testing.T) {
 	if _, err := os.Stat("/usr/share/datasets/fashion-mnist"); err != nil {
-		t.Skip("apt-get install dataset-fashion-mnist to run this test")
+		require.Missing(t, "apt-get install dataset-fashion-mnist to run this test")
 	}
 	train, err := Load("fashion-mnist", "train", "")
 	if err != nil {

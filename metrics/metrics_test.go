@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/golden"
+	"github.com/dogo-sweep/dogo-sweep/internal/require"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 )
@@ -87,7 +88,7 @@ func TestExpositionGolden(t *testing.T) {
 func TestPromtoolCheckMetrics(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Skip("promtool not installed (apt-get install prometheus)")
+		require.Missing(t, "promtool not installed (apt-get install prometheus)")
 	}
 	p := testPlan(t)
 	e := New(p, nil)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dogo-sweep/dogo-sweep/internal/require"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -160,7 +161,7 @@ func TestKilledWriterLeavesNoPartialFile(t *testing.T) {
 func TestDuckDBReadsTheFiles(t *testing.T) {
 	nodeModules := os.Getenv("SWEEP_DUCKDB")
 	if nodeModules == "" {
-		t.Skip("SWEEP_DUCKDB not set (make test sets it after installing DuckDB from npm)")
+		require.Missing(t, "SWEEP_DUCKDB not set (make test sets it after installing DuckDB from npm)")
 	}
 	dir := t.TempDir()
 	r := 0.19

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/internal/require"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
@@ -160,7 +162,7 @@ func TestShortTrainingOnFashionMNIST(t *testing.T) {
 	}
 	train, err := data.Load("fashion-mnist", "train", "")
 	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("Fashion-MNIST not installed (make test-deps): %v", err)
+		require.Missing(t, fmt.Sprintf("Fashion-MNIST not installed (make test-deps): %v", err))
 	}
 	if err != nil {
 		t.Fatal(err) // installed but unreadable: a loader regression

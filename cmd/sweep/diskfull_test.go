@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/internal/require"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/results"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
@@ -35,10 +37,10 @@ func TestFullDiskStopsAndResumes(t *testing.T) {
 		t.Skip("trains a small sweep three times")
 	}
 	if _, err := data.Load("fashion-mnist", "test", ""); errors.Is(err, fs.ErrNotExist) {
-		t.Skip("Fashion-MNIST not installed (make test-deps)")
+		require.Missing(t, "Fashion-MNIST not installed (make test-deps)")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
+		require.Missing(t, "mounting a small tmpfs needs root")
 	}
 	dir := t.TempDir()
 	runs := filepath.Join(dir, "runs")
@@ -46,7 +48,7 @@ func TestFullDiskStopsAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", runs).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+		require.Missing(t, fmt.Sprintf("cannot mount a tmpfs here: %v %s", err, out))
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", runs).Run() })
 	grid := writeGrid(t, dir, fullGrid)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dogo-sweep/dogo-sweep/internal/require"
 	"github.com/dogo-sweep/dogo-sweep/results"
 )
 
@@ -56,7 +57,7 @@ func promQuery(t *testing.T, base, q string) (float64, bool) {
 func TestPrometheusScrapesARunningSweep(t *testing.T) {
 	prom, err := exec.LookPath("prometheus")
 	if err != nil {
-		t.Skip("prometheus not installed (apt-get install prometheus)")
+		require.Missing(t, "prometheus not installed (apt-get install prometheus)")
 	}
 	dir := t.TempDir()
 	sweepPort, promPort, pushPort := freePort(t), freePort(t), freePort(t)

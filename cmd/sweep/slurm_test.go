@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dogo-sweep/dogo-sweep/internal/require"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/results"
 	"github.com/dogo-sweep/dogo-sweep/sweep/slurm"
@@ -30,13 +31,13 @@ import (
 func slurmCluster(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("sbatch"); err != nil {
-		t.Skip("Slurm is not installed (make test-deps installs it)")
+		require.Missing(t, "Slurm is not installed (make test-deps installs it)")
 	}
 	if slurmIdle() {
 		return
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("Slurm is not up and this test is not root: run scripts/slurm-up.sh")
+		require.Missing(t, "Slurm is not up and this test is not root: run scripts/slurm-up.sh")
 	}
 	testSlurm.once.Do(func() { testSlurm.err = testSlurm.start() })
 	if testSlurm.err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dogo-sweep/dogo-sweep/internal/require"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/results"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
@@ -468,7 +469,7 @@ where j.status = 'done' group by all order by j.kind`
 func TestWorkspaceQueryCountsEachJobOnce(t *testing.T) {
 	nodeModules := os.Getenv("SWEEP_DUCKDB")
 	if nodeModules == "" {
-		t.Skip("SWEEP_DUCKDB not set (make test sets it after installing DuckDB from npm)")
+		require.Missing(t, "SWEEP_DUCKDB not set (make test sets it after installing DuckDB from npm)")
 	}
 	dir := t.TempDir()
 	env := []string{"SWEEP_FAKE_JOB=sleep=10ms"}
