@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/require"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -137,17 +138,34 @@ func TestKilledWriterLeavesNoPartialFile(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(300+round*170) * time.Millisecond)
+		// Kill it in the middle of a write: once it has written a part,
+		// and a temporary file of its next one is there.
+		count := func() (int, int) {
+			parts, _ := jobdir.JobsParts(dir)
+			tmp, _ := filepath.Glob(filepath.Join(dir, "parts", ".*"))
+			return len(parts), len(tmp)
+		}
+		parts0, tmp0 := count()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if parts, tmp := count(); parts > parts0 && tmp > tmp0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the writer wrote nothing")
+			}
+			time.Sleep(time.Millisecond)
+		}
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}
-	tmp, _ := filepath.Glob(filepath.Join(dir, "parts", ".tmp-*"))
+	tmp, _ := filepath.Glob(filepath.Join(dir, "parts", ".*"))
 	got, err := Read(dir)
 	if err != nil {
 		t.Fatalf("read after killed writers: %v", err)
 	}
-	if len(got.Jobs) == 0 {
-		t.Fatal("the writer wrote nothing before it was killed; lengthen the wait")
+	if len(got.Jobs) < 3 {
+		t.Fatalf("%d attempts read, want the 3 written before the kills at least", len(got.Jobs))
 	}
 	if len(got.Metrics) != 20000*len(got.Jobs) {
 		t.Errorf("%d jobs but %d metric rows: a part was read half-written", len(got.Jobs), len(got.Metrics))

@@ -7,7 +7,10 @@ import (
 
 // Summary keeps the finished probes' last attempt numbers, skips pretraining,
 // feature extraction and failed attempts, and orders rows by data set, probe,
-// encoder, labels and seed, whatever order the job IDs give.
+// encoder, labels and seed, whatever order the job IDs give. The selected
+// accuracy (the one the report uses) is the probe's accuracy_selected when
+// it reported one, its best-validation accuracy otherwise (results written
+// before the selection rule); the OOD accuracies are by set.
 func TestSummary(t *testing.T) {
 	job := func(id, kind, method, arch string, noise, fraction float64, seed int64, status string) JobRow {
 		return JobRow{Job: id, Attempt: 1, Kind: kind, Dataset: "fashion-mnist", Objective: "simclr", Method: method,
@@ -29,18 +32,21 @@ func TestSummary(t *testing.T) {
 			MetricRow{Job: j.Job, Attempt: 1, Split: "test", Name: "accuracy_final", Value: float64(i) / 20},
 			MetricRow{Job: j.Job, Attempt: 1, Split: "ood:gaussian_noise-3", Name: "accuracy_at_best_val", Value: 0.5})
 	}
-	tb.Metrics = append(tb.Metrics, MetricRow{Job: "c3", Attempt: 1, Split: "test", Name: "knn_accuracy", Value: 0.9})
+	tb.Metrics = append(tb.Metrics, MetricRow{Job: "c3", Attempt: 1, Split: "test", Name: "knn_accuracy", Value: 0.9},
+		MetricRow{Job: "e5", Attempt: 1, Split: "test", Name: "accuracy_selected", Value: 0.2}, // its final epoch's
+		MetricRow{Job: "b2", Attempt: 1, Split: "ood:dataset:mnist", Name: "accuracy_at_best_val", Value: 0.25},
+		MetricRow{Job: "b2", Attempt: 1, Split: "ood:dataset:mnist", Name: "accuracy_final", Value: 0.75})
 	var got []string
 	for _, r := range Summary(tb) {
-		got = append(got, fmt.Sprintf("%s %s %s %s %g %d %.2f %.2f", r.Job, r.Kind, r.Arch, r.Method, r.NoiseRate, r.Seed, r.AccBest, r.AccFinal))
+		got = append(got, fmt.Sprintf("%s %s %s %s %g %d %.2f %.2f %.2f %v", r.Job, r.Kind, r.Arch, r.Method, r.NoiseRate, r.Seed, r.AccBest, r.AccFinal, r.AccSelected, r.OOD))
 	}
 	want := []string{
-		"c3 knn cnn-s dogo 0 1 0.90 0.90",
-		"h8 linear cnn-l dogo 0 1 0.70 0.35",
-		"b2 linear cnn-s solo 0 1 0.10 0.05",
-		"a1 linear cnn-s solo 0 2 0.00 0.00",
-		"e5 noise cnn-s solo 0.2 1 0.40 0.20",
-		"d4 noise cnn-s solo 0.5 1 0.30 0.15",
+		"c3 knn cnn-s dogo 0 1 0.90 0.90 0.90 map[gaussian_noise-3:0.5]",
+		"h8 linear cnn-l dogo 0 1 0.70 0.35 0.70 map[gaussian_noise-3:0.5]",
+		"b2 linear cnn-s solo 0 1 0.10 0.05 0.10 map[dataset:mnist:0.25 gaussian_noise-3:0.5]",
+		"a1 linear cnn-s solo 0 2 0.00 0.00 0.00 map[gaussian_noise-3:0.5]",
+		"e5 noise cnn-s solo 0.2 1 0.40 0.20 0.20 map[gaussian_noise-3:0.5]",
+		"d4 noise cnn-s solo 0.5 1 0.30 0.15 0.30 map[gaussian_noise-3:0.5]",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Summary rows:\n got %q\nwant %q", got, want)
