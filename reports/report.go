@@ -43,6 +43,18 @@ func Write(dir string, p *job.Plan, t *results.Tables, opt Options) error {
 	return atomicfile.Write(filepath.Join(dir, "report.md"), b.Bytes())
 }
 
+// Publish writes a run's results: its Parquet tables into resultsDir, then
+// its report and plots into dir.
+func Publish(dir, resultsDir string, p *job.Plan, t *results.Tables, opt Options) error {
+	if err := results.Write(resultsDir, t); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	if err := Write(dir, p, t, opt); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
 // cellsOf groups the summary's rows by encoder and protocol setting, over seeds.
 func cellsOf(sum []results.SummaryRow) map[cellKey]map[int64]results.SummaryRow {
 	cells := map[cellKey]map[int64]results.SummaryRow{}

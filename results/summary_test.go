@@ -1,6 +1,9 @@
 package results
 
 import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"testing"
 )
@@ -50,5 +53,53 @@ func TestSummary(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Summary rows:\n got %q\nwant %q", got, want)
+	}
+}
+
+// The CSV holds every value the JSON holds: the same columns, an OOD set
+// each, and the same numbers.
+func TestSummaryCSVHasTheJSONsColumns(t *testing.T) {
+	rows := []SummaryRow{
+		{Job: "a", Kind: "linear", Dataset: "cifar10", Method: "dogo", Arch: "resnet18", Role: "small", PeerArch: "resnet50", Fraction: 1, Seed: 1,
+			AccBest: 0.8123, AccFinal: 0.8, AccSelected: 0.8123, OOD: map[string]float64{"gaussian_noise-3": 0.5, "dataset:stl10": 0.61}},
+		{Job: "b", Kind: "fraction", Dataset: "cifar10", Method: "solo", Arch: "resnet18", Role: "solo", Fraction: 0.01, Seed: 1,
+			AccBest: 0.3, AccFinal: 0.35, AccSelected: 0.35},
+	}
+	var js, cs bytes.Buffer
+	if err := WriteSummary(&js, rows, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteSummary(&cs, rows, "csv"); err != nil {
+		t.Fatal(err)
+	}
+	var objs []map[string]any
+	if err := json.Unmarshal(js.Bytes(), &objs); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&cs).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, obj := range objs {
+		csvRow := map[string]string{}
+		for c, name := range recs[0] {
+			csvRow[name] = recs[i+1][c]
+		}
+		for k, v := range obj {
+			if ood, ok := v.(map[string]any); ok {
+				for set, x := range ood {
+					if got := csvRow["ood_acc_best_val_pct:"+set]; got != fmt.Sprint(x) {
+						t.Errorf("row %d, OOD %s: csv %q, json %v", i, set, got, x)
+					}
+				}
+				continue
+			}
+			if got, ok := csvRow[k]; !ok || got != fmt.Sprint(v) {
+				t.Errorf("row %d, %s: csv %q (present %v), json %v", i, k, got, ok, v)
+			}
+		}
+	}
+	if len(recs[0]) != 17 { // 15 columns and two OOD sets
+		t.Errorf("csv columns: %v", recs[0])
 	}
 }

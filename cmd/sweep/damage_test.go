@@ -44,7 +44,7 @@ func realWorkspace(t *testing.T, dir string) string {
 // probe's accuracies, and how many done rows each job has.
 func resultsOf(t *testing.T, r *workspace.Run) map[string]string {
 	t.Helper()
-	tb, err := runTables(r)
+	tb, err := r.Tables()
 	if err != nil {
 		t.Fatal(err)
 	}

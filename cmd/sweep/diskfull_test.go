@@ -111,13 +111,13 @@ func summaryOfRun(t *testing.T, runs string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb, err := runTables(r)
+	tb, err := r.Tables()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rows []string
 	for _, s := range results.Summary(tb) {
-		rows = append(rows, strings.Join([]string{string(s.Kind), s.Method, s.Arch, s.Role, ff(s.AccBest), ff(s.AccFinal)}, " "))
+		rows = append(rows, strings.Join([]string{string(s.Kind), s.Method, s.Arch, s.Role, fmt.Sprint(s.AccBest), fmt.Sprint(s.AccFinal)}, " "))
 	}
 	sort.Strings(rows)
 	return rows

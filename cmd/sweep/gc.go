@@ -43,7 +43,7 @@ Examples:
 				return err
 			}
 			out := c.App.Writer
-			plan.Print(out, bytesText)
+			plan.Print(out, workspace.BytesText)
 			if len(plan.Paths) == 0 {
 				return nil
 			}
@@ -52,7 +52,7 @@ Examples:
 				return nil
 			}
 			freed, err := workspace.RemoveGC(root, st, plan, c.Bool("checkpoints"))
-			fmt.Fprintf(out, "freed %s\n", bytesText(freed))
+			fmt.Fprintf(out, "freed %s\n", workspace.BytesText(freed))
 			return err
 		},
 	}

@@ -61,7 +61,7 @@ func TestKilledControllerLosesNoRows(t *testing.T) {
 		t.Fatalf("relaunch: exit %d\n%s", code, out)
 	}
 	r := runOf(t, dir, "ctl")
-	tb, err := runTables(r)
+	tb, err := r.Tables()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestKilledWhenPartsAppearCountsOnce(t *testing.T) {
 		t.Fatalf("relaunch: exit %d\n%s", code, out)
 	}
 	r := runOf(t, dir, "ctl")
-	tb, err := runTables(r)
+	tb, err := r.Tables()
 	if err != nil {
 		t.Fatal(err)
 	}

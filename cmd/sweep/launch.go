@@ -22,6 +22,7 @@ import (
 	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 	"github.com/dogo-sweep/dogo-sweep/sweep/local"
+	"github.com/dogo-sweep/dogo-sweep/sweep/progress"
 	"github.com/dogo-sweep/dogo-sweep/sweep/slurm"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/urfave/cli/v2"
@@ -106,18 +107,6 @@ Examples:
 	}
 }
 
-// dataSets lists the data sets a grid reads: its own and the sources of
-// its cross-dataset OOD sets.
-func dataSets(g *grid.Grid) []string {
-	sets := append([]string{}, g.Datasets...)
-	for _, o := range g.OOD {
-		if src, ok := job.CrossDatasetOOD(o); ok {
-			sets = append(sets, src)
-		}
-	}
-	return sets
-}
-
 // checkData refuses to start a sweep whose data sets are missing or damaged,
 // before anything is written: the message names the files, the folders
 // searched, the problem and how to get them. (Under Slurm the controller
@@ -128,7 +117,7 @@ func checkData(c *cli.Context, g *grid.Grid, hooks jobHooks) error {
 		return nil
 	}
 	var problems []string
-	for _, d := range dataSets(g) {
+	for _, d := range g.DataSets() {
 		if err := data.Check(d, c.String("data-dir")); err != nil {
 			problems = append(problems, err.Error())
 		}
@@ -193,7 +182,7 @@ func execute(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.R
 	exp := metrics.New(r.Plan, nil)
 	stopServing := serveMetrics(c, g, exp, logger)
 	defer stopServing()
-	ctl, progress, err := newController(c, logger, hooks, r, g, exp, jr, hist)
+	ctl, prog, err := newController(c, logger, hooks, r, g, exp, jr, hist)
 	if err != nil {
 		return err
 	}
@@ -203,13 +192,13 @@ func execute(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.R
 	defer r.Store.ReleaseAll()
 	start := time.Now()
 	sum, err := ctl.Execute(ctx)
-	progress.finish()
+	prog.Finish()
 	if werr := writeResults(logger, r, sum); werr != nil && err == nil {
 		err = stopError(werr)
 	}
 	printSummary(out, r, sum, time.Since(start))
 	if controller.IsDiskFull(err) {
-		fmt.Fprintln(out, diskFullMessage(r))
+		fmt.Fprintln(out, r.DiskFullMessage())
 	}
 	finishMetrics(c, exp, logger)
 	if err != nil {
@@ -230,12 +219,12 @@ func stopError(err error) error {
 // newController wires the controller of a run: its resources, executor,
 // journal, store and observers (results, metrics, progress).
 func newController(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.Run, g *grid.Grid, exp *metrics.Exporter,
-	jr controller.Journal, hist workspace.History) (*controller.Controller, *progress, error) {
+	jr controller.Journal, hist workspace.History) (*controller.Controller, *progress.Progress, error) {
 	if hist.Skipped > 0 {
 		logger.Warn("journal lines could not be read and were skipped", "run", r.Dir, "lines", hist.Skipped)
 	}
 	r.Store.Build = jobdir.CurrentBuild()
-	prog := newProgress(c.App.Writer, r.Plan)
+	prog := progress.New(c.App.Writer, r.Plan)
 	ctl := &controller.Controller{
 		Plan: r.Plan, Journal: jr, History: hist, Store: r.Store, Results: results.Keeper{Settings: r.Plan.Settings}, Logger: logger,
 		Observers: []controller.Observer{exp, prog},
@@ -345,82 +334,17 @@ func serveMetrics(c *cli.Context, g *grid.Grid, exp *metrics.Exporter, logger *s
 // when this launch ran or reused anything new (or they are missing): a
 // relaunch that changes nothing writes nothing.
 func writeResults(logger *slog.Logger, r *workspace.Run, sum controller.Summary) error {
-	_, err := os.Stat(filepath.Join(r.Dir, "report.md"))
-	if sum.Done == sum.Reused && sum.Reused == len(r.Plan.Jobs) && err == nil && !newlyReused(r) {
+	if sum.Done == sum.Reused && sum.Reused == len(r.Plan.Jobs) && r.Published() {
 		return nil
 	}
-	t, err := runTables(r)
+	t, err := r.Tables()
 	if err != nil {
 		return err
-	}
-	if err := results.Write(r.ResultsDir(), t); err != nil {
-		return fmt.Errorf("write results: %w", err)
 	}
 	if err := r.LinkJobs(); err != nil {
 		return err
 	}
-	if err := reports.Write(r.Dir, r.Plan, t, reports.Options{Logger: logger}); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	return nil
-}
-
-// newlyReused reports finished jobs of the run that its jobs/ folder does
-// not link yet (reused from the store by this launch).
-func newlyReused(r *workspace.Run) bool {
-	for _, j := range r.Plan.Jobs {
-		if _, err := os.Lstat(filepath.Join(r.Dir, "jobs", j.Name)); err != nil && r.Store.Finished(j.ID) {
-			return true
-		}
-	}
-	return false
-}
-
-// diskFullMessage says which folder is full, how much the rest of the sweep
-// needs (from the sizes of its finished jobs of each kind), and that
-// relaunching resumes.
-func diskFullMessage(r *workspace.Run) string {
-	sizes := kindSizes(r)
-	left := map[job.Kind]int{}
-	for _, j := range r.Plan.Jobs {
-		if !r.Store.Finished(j.ID) {
-			left[j.Spec.Kind]++
-		}
-	}
-	var b strings.Builder
-	abs, _ := filepath.Abs(r.Store.Dir)
-	fmt.Fprintf(&b, "\nThe disk (or quota) of %s is full: the sweep stopped, and no job was counted as failed.\n", abs)
-	var total int64
-	unknown := false
-	for _, k := range sortedKinds(left) {
-		if sz, ok := sizes[k]; ok {
-			fmt.Fprintf(&b, "  %-9s %4d jobs left x %s each (mean of finished ones)\n", k, left[k], bytesText(sz))
-			total += sz * int64(left[k])
-		} else {
-			fmt.Fprintf(&b, "  %-9s %4d jobs left (none finished yet to measure)\n", k, left[k])
-			unknown = true
-		}
-	}
-	switch {
-	case unknown && total == 0:
-		b.WriteString("No job of these kinds has finished yet to measure what they need.\n")
-	case unknown:
-		fmt.Fprintf(&b, "The rest of the sweep needs at least %s, plus the kinds not yet measured.\n", bytesText(total))
-	default:
-		fmt.Fprintf(&b, "The rest of the sweep needs about %s.\n", bytesText(total))
-	}
-	b.WriteString("Make room (or give --runs a bigger disk), then run the same command again: it resumes where it stopped.")
-	return b.String()
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	return reports.Publish(r.Dir, r.ResultsDir(), r.Plan, t, reports.Options{Logger: logger})
 }
 
 // finishMetrics pushes the final metrics and keeps serving them a while, as

@@ -21,7 +21,7 @@ func reportCommand(logger *slog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
-			t, err := runTables(r)
+			t, err := r.Tables()
 			if err != nil {
 				return err
 			}

@@ -106,7 +106,7 @@ func summarizeRun(r *workspace.Run) runRow {
 		row.wall = last.Sub(first)
 		row.created = first
 	}
-	if t, err := runTables(r); err == nil {
+	if t, err := r.Tables(); err == nil {
 		row.headline = reports.Headline(t)
 	}
 	return row

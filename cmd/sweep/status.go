@@ -3,7 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ Examples:
 			if h.Skipped > 0 {
 				fmt.Fprintf(c.App.Writer, "(%d journal lines could not be read and were skipped)\n", h.Skipped)
 			}
-			if err := printStatus(c.App.Writer, r, h.States, time.Now()); err != nil {
+			if err := printStatus(c.App.Writer, r, h, time.Now()); err != nil {
 				return err
 			}
 			for _, w := range h.Warnings {
@@ -53,90 +54,55 @@ Examples:
 	}
 }
 
-func printStatus(out io.Writer, r *workspace.Run, states map[string]*workspace.JobState, now time.Time) error {
-	counts := map[string]map[string]int{}
-	var failed, running []string
-	durations := map[job.Kind][]time.Duration{}
-	leftByKind := map[job.Kind]int{}
-	done, left := 0, 0
-	for _, j := range r.Plan.Jobs {
-		st := string(job.StatePending)
-		s, ok := states[j.ID]
-		if ok {
-			st = string(s.State)
-		}
-		k := string(j.Spec.Kind)
-		if counts[k] == nil {
-			counts[k] = map[string]int{}
-		}
-		counts[k][st]++
-		switch {
-		case ok && s.State == job.StateDone:
-			done++
-			if !s.Started.IsZero() {
-				durations[j.Spec.Kind] = append(durations[j.Spec.Kind], s.Last.Time.Sub(s.Started))
-			}
-		case ok && (s.State == job.StateGaveUp || s.State == job.StateFailed):
-			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s\n%s", j.Name, s.Last.Attempt, firstLine(s.Last.Error),
-				indent(workspace.LogTail(r.JobDir(j).Log(), 3))))
-			if s.State == job.StateFailed {
-				left++
-				leftByKind[j.Spec.Kind]++
-			}
-		case ok && s.State == job.StateRunning:
-			running = append(running, fmt.Sprintf("%s: %s (for %s)", j.Name, lastProgress(r.JobDir(j).Records(), s.Last.Attempt),
-				now.Sub(s.Started).Round(time.Second)))
-			left++
-			leftByKind[j.Spec.Kind]++
-		case !ok || s.State == job.StatePending:
-			left++
-			leftByKind[j.Spec.Kind]++
-		}
+func printStatus(out io.Writer, r *workspace.Run, h workspace.History, now time.Time) error {
+	s := r.Status(h)
+	left := 0
+	for _, n := range s.Left {
+		left += n
 	}
-	fmt.Fprintf(out, "%s: %d jobs, %d done, %d to go\n", r.Dir, len(r.Plan.Jobs), done, left)
-	var kinds []string
-	for k := range counts {
-		kinds = append(kinds, k)
+	fmt.Fprintf(out, "%s: %d jobs, %d done, %d to go\n", r.Dir, s.Jobs, s.Done, left)
+	switch {
+	case s.Controller.Live:
+		fmt.Fprintf(out, "controller: running (pid %d)\n", s.Controller.PID)
+	case len(s.Interrupted) > 0:
+		fmt.Fprintf(out, "controller: none holds the run: its %d running jobs were interrupted; launch the grid again (or sweep resume) to go on\n", len(s.Interrupted))
 	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
+	for _, k := range slices.Sorted(maps.Keys(s.ByKind)) {
 		var parts []string
-		for _, st := range []string{"done", "running", "pending", "failed", "gave_up", "skipped"} {
-			if n := counts[k][st]; n > 0 {
+		for _, st := range []job.State{job.StateDone, job.StateRunning, job.StatePending, job.StateFailed, job.StateGaveUp, job.StateSkipped} {
+			if n := s.ByKind[k][st]; n > 0 {
 				parts = append(parts, fmt.Sprintf("%d %s", n, st))
 			}
 		}
 		fmt.Fprintf(out, "  %-9s %s\n", k, strings.Join(parts, ", "))
 	}
-	if done > 0 && left > 0 {
-		eta, untimed := metrics.ETA(leftByKind, durations, len(running))
-		fmt.Fprintf(out, "ETA: about %s with %d jobs at a time (from finished jobs of each kind)", eta.Round(time.Second), max(len(running), 1))
+	if s.Done > 0 && left > 0 {
+		parallel := max(len(s.Running), 1)
+		eta, untimed := metrics.ETA(s.Left, s.Durations, parallel)
+		fmt.Fprintf(out, "ETA: about %s with %d jobs at a time (from finished jobs of each kind)", eta.Round(time.Second), parallel)
 		if len(untimed) > 0 {
 			fmt.Fprintf(out, ", not counting %v jobs, none of which has finished yet", untimed)
 		}
 		fmt.Fprintln(out)
 	}
-	for _, s := range running {
-		fmt.Fprintln(out, "running: "+s)
+	for _, rj := range s.Running {
+		fmt.Fprintf(out, "running: %s: %s (for %s)\n", rj.Job.Name, progressText(rj.Last), now.Sub(rj.Since).Round(time.Second))
 	}
-	for _, f := range failed {
-		fmt.Fprintln(out, "failed: "+f)
+	for _, rj := range s.Interrupted {
+		fmt.Fprintf(out, "interrupted: %s: %s\n", rj.Job.Name, progressText(rj.Last))
+	}
+	for _, f := range s.Failed {
+		fmt.Fprintf(out, "failed: %s (attempt %d): %s\n%s\n", f.Job.Name, f.Attempt, firstLine(f.Error), indent(f.LogTail))
 	}
 	return nil
 }
 
-// lastProgress is the newest progress record of an attempt of a job, as text.
-func lastProgress(path string, attempt int) string {
-	var last *job.Record
-	_ = job.ReadRecordsFile(path, func(r job.Record) {
-		if r.Type == job.RecProgress && r.Attempt == attempt {
-			last = &r
-		}
-	})
-	if last == nil {
+// progressText is a progress record as text.
+func progressText(r *job.Record) string {
+	if r == nil {
 		return "started"
 	}
-	return fmt.Sprintf("epoch %d/%d, step %d, loss %.4f, %.0f images/s", last.Epoch, last.Epochs, last.Step, last.Value, last.ImagesPerSec)
+	return fmt.Sprintf("epoch %d/%d, step %d, loss %.4f, %.0f images/s", r.Epoch, r.Epochs, r.Step, r.Value, r.ImagesPerSec)
 }
 
 func indent(s string) string {

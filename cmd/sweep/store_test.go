@@ -132,7 +132,7 @@ func TestGrownGridRunsOnlyNewJobs(t *testing.T) {
 			}
 			t.Logf("%s: %d of %d jobs ran, %s", tc.name, newRuns, len(grown.Plan.Jobs), time.Since(start).Round(time.Millisecond))
 			// The grown sweep's results hold every job, the reused ones included.
-			tb, err := runTables(grown)
+			tb, err := grown.Tables()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -318,7 +318,7 @@ func TestRunFolderOfTheEarlierReleaseResumes(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "22 jobs done (22 run now, 0 reused from the store)") {
 		t.Fatalf("resume: %v\n%s", err, b)
 	}
-	tb, err := runTables(r)
+	tb, err := r.Tables()
 	if err != nil {
 		t.Fatal(err)
 	}

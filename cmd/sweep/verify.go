@@ -53,7 +53,7 @@ Examples:
 				}
 			}
 			fmt.Fprintf(out, "checked %d entries, %s, in %.1f s (%s/s): %d healthy, %d damaged\n",
-				len(checks), bytesText(total), secs, bytesText(int64(float64(total)/max(secs, 1e-3))), len(checks)-len(damaged), len(damaged))
+				len(checks), workspace.BytesText(total), secs, workspace.BytesText(int64(float64(total)/max(secs, 1e-3))), len(checks)-len(damaged), len(damaged))
 			for _, d := range damaged {
 				reason := d.Err.Error()
 				var dm *jobdir.Damaged

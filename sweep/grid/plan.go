@@ -18,7 +18,7 @@ type planner struct {
 	pretrains   map[pretrainKey]*job.Job
 	featureJobs map[featuresKey]*job.Job
 	probeJobs   map[*job.Job]map[probeJobKey]*job.Job // by features job
-	data        DataIDs
+	data        map[string]string
 }
 
 type pretrainKey struct {
@@ -37,13 +37,10 @@ type probeJobKey struct {
 	pk   probeKey
 }
 
-// DataIDs are the identities of data sets' files, by data set name (see
-// workspace.DataIDs); a job's ID covers those of the data sets it reads.
-type DataIDs map[string]string
-
 // NewPlan expands a validated grid into its job graph; data identifies the
-// data sets' files (nil: not known, as in tests).
-func NewPlan(g *Grid, data DataIDs) *job.Plan {
+// data sets' files, by data set (workspace.DataIDCache; nil: not known, as
+// in tests): a job's ID covers those of the data sets it reads.
+func NewPlan(g *Grid, data map[string]string) *job.Plan {
 	pl := &planner{g: g, plan: &job.Plan{Name: g.Name, Revision: job.Revisions[job.CodePretrain], Revisions: job.Revisions, Settings: g.settings()}, pretrains: map[pretrainKey]*job.Job{}, featureJobs: map[featuresKey]*job.Job{}, probeJobs: map[*job.Job]map[probeJobKey]*job.Job{}}
 	pl.data = data
 	points := g.Points()
@@ -251,6 +248,18 @@ func (pl *planner) probes(f *job.Job, seed int, pk probeKey) {
 		}
 		add(pl, m, jk, build)
 	}
+}
+
+// DataSets lists the data sets a grid reads: its own and the sources of its
+// cross-dataset OOD sets.
+func (g *Grid) DataSets() []string {
+	sets := append([]string{}, g.Datasets...)
+	for _, o := range g.OOD {
+		if src, ok := job.CrossDatasetOOD(o); ok {
+			sets = append(sets, src)
+		}
+	}
+	return sets
 }
 
 // settings are what a report says of the grid.

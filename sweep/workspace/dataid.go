@@ -12,16 +12,17 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
 )
 
-// DataIDs identifies data sets by their files: the identity of a folder is a
+// DataIDCache identifies data sets by their files: the identity of a folder is a
 // hash of every file under it (its path in the folder, size and SHA-256). A
 // file's checksum is computed once and cached in the workspace by path,
 // size and modification time, so that a copy of a data set elsewhere, or a
 // changed file, gives a different identity, and an unchanged one costs a
 // stat.
-type DataIDs struct {
+type DataIDCache struct {
 	path  string
 	mu    sync.Mutex
 	files map[string]fileSum
@@ -39,16 +40,40 @@ const dataIDsFile = "data-ids.json"
 
 // OpenDataIDs reads the cache of the workspace root (a missing or damaged
 // cache is an empty one).
-func OpenDataIDs(root string) *DataIDs {
-	d := &DataIDs{path: filepath.Join(root, "store", dataIDsFile), files: map[string]fileSum{}}
+func OpenDataIDs(root string) *DataIDCache {
+	d := &DataIDCache{path: filepath.Join(root, "store", dataIDsFile), files: map[string]fileSum{}}
 	if b, err := os.ReadFile(d.path); err == nil {
 		_ = json.Unmarshal(b, &d.files)
 	}
 	return d
 }
 
+// Identities returns the identity of each data set's files, found under
+// dataDir (or the system folders, as data.Folder searches), and the data
+// sets that are not there (their identity is "absent": a plan made with it
+// is provisional, and launch refuses to run it).
+func (d *DataIDCache) Identities(sets []string, dataDir string) (map[string]string, []string, error) {
+	ids := map[string]string{}
+	var missing []string
+	for _, set := range sets {
+		if _, done := ids[set]; done {
+			continue
+		}
+		folder, err := data.Folder(set, dataDir)
+		if err != nil {
+			ids[set] = "absent"
+			missing = append(missing, set)
+			continue
+		}
+		if ids[set], err = d.Of(folder); err != nil {
+			return nil, nil, err
+		}
+	}
+	return ids, missing, nil
+}
+
 // Of returns the identity of the files under folder.
-func (d *DataIDs) Of(folder string) (string, error) {
+func (d *DataIDCache) Of(folder string) (string, error) {
 	abs, err := filepath.Abs(folder)
 	if err != nil {
 		return "", err
@@ -81,7 +106,7 @@ func (d *DataIDs) Of(folder string) (string, error) {
 }
 
 // sum is a file's checksum, from the cache when its size and time match.
-func (d *DataIDs) sum(path string) (fileSum, error) {
+func (d *DataIDCache) sum(path string) (fileSum, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return fileSum{}, err
@@ -109,7 +134,7 @@ func (d *DataIDs) sum(path string) (fileSum, error) {
 }
 
 // Save writes the cache when it learnt something.
-func (d *DataIDs) Save() error {
+func (d *DataIDCache) Save() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.dirty {

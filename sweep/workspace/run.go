@@ -11,14 +11,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/jobdir"
+	"github.com/dogo-sweep/dogo-sweep/results"
 )
 
 // ErrLocked means another controller works on the run folder.
@@ -223,4 +226,80 @@ func LogTail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Tables reads the run's results from its jobs' folders in the store: every
+// attempt of every job of its plan, reused jobs included.
+func (r *Run) Tables() (*results.Tables, error) {
+	dirs := make([]string, len(r.Plan.Jobs))
+	for i, j := range r.Plan.Jobs {
+		dirs[i] = r.JobDir(j).Results()
+	}
+	return results.Gather(dirs)
+}
+
+// Published reports whether the run folder holds its report and links
+// every finished job of its plan: nothing new to write.
+func (r *Run) Published() bool {
+	if _, err := os.Stat(filepath.Join(r.Dir, "report.md")); err != nil {
+		return false
+	}
+	for _, j := range r.Plan.Jobs {
+		if _, err := os.Lstat(filepath.Join(r.Dir, "jobs", j.Name)); err != nil && r.Store.Finished(j.ID) {
+			return false
+		}
+	}
+	return true
+}
+
+// DiskFullMessage says which folder is full, how much the rest of the sweep
+// needs (from the sizes of its finished jobs of each kind), and that
+// relaunching resumes.
+func (r *Run) DiskFullMessage() string {
+	sum, n := map[job.Kind]int64{}, map[job.Kind]int64{}
+	left := map[job.Kind]int{}
+	for _, j := range r.Plan.Jobs {
+		if !r.Store.Finished(j.ID) {
+			left[j.Spec.Kind]++
+			continue
+		}
+		sum[j.Spec.Kind] += r.Store.Entry(j.ID).Size()
+		n[j.Spec.Kind]++
+	}
+	var b strings.Builder
+	abs, _ := filepath.Abs(r.Store.Dir)
+	fmt.Fprintf(&b, "\nThe disk (or quota) of %s is full: the sweep stopped, and no job was counted as failed.\n", abs)
+	var total int64
+	unknown := false
+	for _, k := range slices.Sorted(maps.Keys(left)) {
+		if n[k] > 0 {
+			size := sum[k] / n[k]
+			fmt.Fprintf(&b, "  %-9s %4d jobs left x %s each (mean of finished ones)\n", k, left[k], BytesText(size))
+			total += size * int64(left[k])
+		} else {
+			fmt.Fprintf(&b, "  %-9s %4d jobs left (none finished yet to measure)\n", k, left[k])
+			unknown = true
+		}
+	}
+	switch {
+	case unknown && total == 0:
+		b.WriteString("No job of these kinds has finished yet to measure what they need.\n")
+	case unknown:
+		fmt.Fprintf(&b, "The rest of the sweep needs at least %s, plus the kinds not yet measured.\n", BytesText(total))
+	default:
+		fmt.Fprintf(&b, "The rest of the sweep needs about %s.\n", BytesText(total))
+	}
+	b.WriteString("Make room (or give --runs a bigger disk), then run the same command again: it resumes where it stopped.")
+	return b.String()
+}
+
+// BytesText is a size for people: KiB, MiB or GiB.
+func BytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
 }

@@ -1,4 +1,7 @@
-package main
+// Package progress shows a running sweep's progress to a person: on a
+// terminal, a bar over all jobs and one per running job; otherwise a line
+// every few seconds. It is a controller.Observer.
+package progress
 
 import (
 	"fmt"
@@ -14,10 +17,10 @@ import (
 	"golang.org/x/term"
 )
 
-// progress shows a sweep's progress. On a terminal: a bar over all jobs and
+// Progress shows a sweep's progress. On a terminal: a bar over all jobs and
 // one bar per running job (training steps for pretraining; a bar that fills
 // when it ends for the short jobs). Otherwise: a line every few seconds.
-type progress struct {
+type Progress struct {
 	out     io.Writer
 	bars    *mpb.Progress
 	overall *mpb.Bar
@@ -28,6 +31,7 @@ type progress struct {
 	failed  int
 	running map[string]string
 	last    time.Time
+	now     func() time.Time
 }
 
 func isTerminal(w io.Writer) bool {
@@ -35,8 +39,9 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func newProgress(out io.Writer, p *job.Plan) *progress {
-	pr := &progress{out: out, total: len(p.Jobs), running: map[string]string{}, jobBars: map[string]*mpb.Bar{}}
+// New shows the progress of a plan on out.
+func New(out io.Writer, p *job.Plan) *Progress {
+	pr := &Progress{out: out, total: len(p.Jobs), running: map[string]string{}, jobBars: map[string]*mpb.Bar{}, now: time.Now}
 	if isTerminal(out) {
 		pr.bars = mpb.New(mpb.WithOutput(out), mpb.WithWidth(40), mpb.WithRefreshRate(250*time.Millisecond))
 		pr.overall = pr.bars.AddBar(int64(len(p.Jobs)),
@@ -47,7 +52,8 @@ func newProgress(out io.Writer, p *job.Plan) *progress {
 	return pr
 }
 
-func (p *progress) JobStarted(j *job.Job, attempt int) {
+// JobStarted adds a running job (and its bar).
+func (p *Progress) JobStarted(j *job.Job, attempt int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.running[j.ID] = j.Name
@@ -68,7 +74,8 @@ func shortName(j *job.Job) string {
 	return n
 }
 
-func (p *progress) JobRecord(j *job.Job, attempt int, r job.Record) {
+// JobRecord follows a running job's training progress.
+func (p *Progress) JobRecord(j *job.Job, attempt int, r job.Record) {
 	if r.Type != job.RecProgress {
 		return
 	}
@@ -82,7 +89,10 @@ func (p *progress) JobRecord(j *job.Job, attempt int, r job.Record) {
 	p.show()
 }
 
-func (p *progress) JobEnded(j *job.Job, attempt int, st job.State, err error, start, end time.Time) {
+// JobEnded counts a job done or failed. It prints no line: the next job
+// starts at once, and a line printed between the two would count one
+// running job too few.
+func (p *Progress) JobEnded(j *job.Job, attempt int, st job.State, err error, start, end time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.running, j.ID)
@@ -99,17 +109,14 @@ func (p *progress) JobEnded(j *job.Job, attempt int, st job.State, err error, st
 	case st != job.StateStopped:
 		p.failed++
 	}
-	if attempt > 0 { // reused jobs (attempt 0) need no line of their own
-		p.show()
-	}
 }
 
 // show prints a line at most every 5 s when there are no bars.
-func (p *progress) show() {
-	if p.bars != nil || time.Since(p.last) < 5*time.Second {
+func (p *Progress) show() {
+	if p.bars != nil || p.now().Sub(p.last) < 5*time.Second {
 		return
 	}
-	p.last = time.Now()
+	p.last = p.now()
 	var names []string
 	for _, s := range p.running {
 		names = append(names, s)
@@ -123,10 +130,11 @@ func (p *progress) show() {
 		}
 		desc += " | " + s
 	}
-	fmt.Fprintf(p.out, "[%s] %d/%d jobs done, %s\n", time.Now().Format("15:04:05"), p.done, p.total, desc)
+	fmt.Fprintf(p.out, "[%s] %d/%d jobs done, %s\n", p.last.Format("15:04:05"), p.done, p.total, desc)
 }
 
-func (p *progress) finish() {
+// Finish ends the bars, before the sweep's summary is printed.
+func (p *Progress) Finish() {
 	p.mu.Lock()
 	bars := p.bars
 	if bars != nil {
