@@ -51,4 +51,3 @@ func openRun(dir string, log io.Writer) (*workspace.Run, error) {
 	fmt.Fprintf(log, "%s: made by an earlier release; moved %d job folders into %s (made before manifests, they run again when needed)\n", dir, n, r.Store.Dir)
 	return r, nil
 }
-
