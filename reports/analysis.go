@@ -45,7 +45,8 @@ type Env struct {
 	DataDirs, Backends, Devices, Hosts []string
 	Builds                             []Count
 	Revisions                          map[job.Code]string
-	First, Last                        time.Time // the first job's start, the last one's end
+	// First and Last are the sweep's span (Options.Span): zero when it ran no job itself.
+	First, Last time.Time
 }
 
 // Count is a value and how many jobs had it.
@@ -169,10 +170,11 @@ type Cost struct {
 }
 
 // Analyze computes the report of a plan's results.
-func Analyze(p *job.Plan, t *results.Tables) *Report {
+func Analyze(p *job.Plan, t *results.Tables, opt Options) *Report {
 	sum := results.Summary(t)
 	cells := cellsOf(sum)
 	r := &Report{Name: p.Name, Env: envOf(p, t), Planned: len(p.Jobs)}
+	r.Env.First, r.Env.Last = opt.Span[0], opt.Span[1]
 	for _, j := range latest(t.Jobs) {
 		if j.Status == string(job.StateDone) {
 			r.Finished++
@@ -260,12 +262,6 @@ func envOf(p *job.Plan, t *results.Tables) Env {
 		}
 		if j.Devices != "" {
 			devices["GPU "+j.Devices] = true
-		}
-		if e.First.IsZero() || j.Start.Before(e.First) {
-			e.First = j.Start
-		}
-		if j.End.After(e.Last) {
-			e.Last = j.End
 		}
 	}
 	e.DataDirs, e.Backends, e.Devices, e.Hosts = sortedSet(folders), sortedSet(backends), sortedSet(devices), sortedSet(hosts)

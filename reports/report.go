@@ -26,6 +26,9 @@ type Options struct {
 	Now func() time.Time
 	// Plots are linked from the report; Write fills them in.
 	Plots []Plot
+	// Span is the sweep's wall time: the first start and the last end of
+	// the jobs it ran itself (workspace.Run.Span); zero when unknown.
+	Span [2]time.Time
 }
 
 // Write writes report.md and its plots (plots/) into dir, from a sweep's
@@ -101,7 +104,7 @@ type cellKey struct {
 
 // Render writes the report for a plan and its result tables.
 func Render(w io.Writer, p *job.Plan, t *results.Tables, opt Options) error {
-	return RenderReport(w, Analyze(p, t), opt)
+	return RenderReport(w, Analyze(p, t, opt), opt)
 }
 
 // RenderReport writes an analysed report as markdown.
@@ -216,7 +219,7 @@ func writeEnv(w io.Writer, e Env) {
 		fmt.Fprintf(w, "| code revisions | %s |\n", job.RevisionsText(e.Revisions))
 	}
 	if !e.First.IsZero() {
-		fmt.Fprintf(w, "| wall time | %s (%s to %s UTC: the first job's start to the last one's end, jobs reused from other sweeps included) |\n",
+		fmt.Fprintf(w, "| wall time | %s (%s to %s UTC: the first start to the last end of the jobs this sweep ran, over all its launches; jobs reused from the store not counted) |\n",
 			e.Last.Sub(e.First).Round(time.Second), e.First.UTC().Format("2006-01-02 15:04"), e.Last.UTC().Format("2006-01-02 15:04"))
 	}
 	fmt.Fprintln(w)

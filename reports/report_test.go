@@ -175,7 +175,8 @@ func TestReportGolden(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := Render(&buf, p, tc.fx.tables(t, p), Options{Now: now}); err != nil {
+			span := [2]time.Time{now().Add(-3 * time.Hour), now().Add(-time.Hour)}
+			if err := Render(&buf, p, tc.fx.tables(t, p), Options{Now: now, Span: span}); err != nil {
 				t.Fatal(err)
 			}
 			golden.Check(t, tc.name+".md", buf.String())
@@ -224,7 +225,7 @@ func TestAnalysisVerdicts(t *testing.T) {
 		{"missing-seed-and-failures", fixture{seeds: map[int]bool{1: true, 2: true}, fail: "features-fashion-mnist-dogo-cnn-s-small", effect: 1}, 10, planted, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Analyze(p, tc.fx.tables(t, p))
+			r := Analyze(p, tc.fx.tables(t, p), Options{})
 			if len(r.Verdicts) != tc.verdicts {
 				t.Errorf("%d verdicts, want %d", len(r.Verdicts), tc.verdicts)
 			}

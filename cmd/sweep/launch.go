@@ -344,7 +344,16 @@ func writeResults(logger *slog.Logger, r *workspace.Run, sum controller.Summary)
 	if err := r.LinkJobs(); err != nil {
 		return err
 	}
-	return reports.Publish(r.Dir, r.ResultsDir(), r.Plan, t, reports.Options{Logger: logger})
+	return reports.Publish(r.Dir, r.ResultsDir(), r.Plan, t, reportOptions(logger, r))
+}
+
+// reportOptions are a run's report's: its span from its journal.
+func reportOptions(logger *slog.Logger, r *workspace.Run) reports.Options {
+	opt := reports.Options{Logger: logger}
+	if h, err := workspace.ReadJournal(r.Dir); err == nil {
+		opt.Span[0], opt.Span[1] = r.Span(h)
+	}
+	return opt
 }
 
 // finishMetrics pushes the final metrics and keeps serving them a while, as

@@ -25,7 +25,7 @@ func reportCommand(logger *slog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := reports.Write(r.Dir, r.Plan, t, reports.Options{Logger: logger}); err != nil {
+			if err := reports.Write(r.Dir, r.Plan, t, reportOptions(logger, r)); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.App.Writer, filepath.Join(r.Dir, "report.md"))

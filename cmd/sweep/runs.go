@@ -84,7 +84,6 @@ func summarizeRun(r *workspace.Run) runRow {
 		row.created = st.ModTime()
 	}
 	h, _ := workspace.ReadJournal(r.Dir)
-	var first, last time.Time
 	for _, j := range r.Plan.Jobs {
 		s := h.States[j.ID]
 		switch {
@@ -93,16 +92,8 @@ func summarizeRun(r *workspace.Run) runRow {
 		case s != nil && s.State == job.StateGaveUp:
 			row.failed++
 		}
-		if s != nil {
-			if !s.Started.IsZero() && (first.IsZero() || s.Started.Before(first)) {
-				first = s.Started
-			}
-			if s.Last.Time.After(last) {
-				last = s.Last.Time
-			}
-		}
 	}
-	if !first.IsZero() {
+	if first, last := r.Span(h); !first.IsZero() {
 		row.wall = last.Sub(first)
 		row.created = first
 	}

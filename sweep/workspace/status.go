@@ -105,3 +105,24 @@ func lastProgress(path string, attempt int) *job.Record {
 	})
 	return last
 }
+
+// Span is the wall time of a run: from the first start to the last end of
+// the jobs its controllers ran (its journal), over every launch; jobs it
+// reused from the store are not counted (zero when it ran none). This is
+// the one definition of a sweep's wall time that `sweep runs` and the
+// report give.
+func (r *Run) Span(h History) (first, last time.Time) {
+	for _, j := range r.Plan.Jobs {
+		s := h.States[j.ID]
+		if s == nil || s.Started.IsZero() {
+			continue
+		}
+		if first.IsZero() || s.Started.Before(first) {
+			first = s.Started
+		}
+		if s.Last.Time.After(last) {
+			last = s.Last.Time
+		}
+	}
+	return first, last
+}
