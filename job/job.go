@@ -111,6 +111,24 @@ func (s Spec) ArchLabel() string {
 	return s.Arch
 }
 
+// LabelsText describes the labels a probe trains on ("all", "10%", "20%
+// symmetric noise"), "-" for other jobs.
+func (s Spec) LabelsText() string {
+	switch s.Kind {
+	case KindLinear, KindKNN:
+		return "all"
+	case KindFraction:
+		return fmt.Sprintf("%g%%", s.Fraction*100)
+	case KindNoise:
+		l := fmt.Sprintf("%g%% %s noise", s.NoiseRate*100, s.NoiseKind)
+		if s.Fraction < 1 {
+			l += fmt.Sprintf(", %g%%", s.Fraction*100)
+		}
+		return l
+	}
+	return "-"
+}
+
 // Job is one node of the plan: a job's identity, its configuration, what it
 // depends on and what it asks for.
 type Job struct {

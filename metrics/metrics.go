@@ -5,6 +5,7 @@
 package metrics
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -84,6 +85,20 @@ func (e *Exporter) Registry() *prometheus.Registry { return e.reg }
 // Handler serves /metrics.
 func (e *Exporter) Handler() http.Handler {
 	return promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{Registry: e.reg})
+}
+
+// Serve serves /metrics at addr ("host:port"; port 0 picks one) until the
+// returned function is called; where is the address it listens on.
+func (e *Exporter) Serve(addr string) (where string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", e.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 // MarkDone records a job found finished (in the store) rather than run.

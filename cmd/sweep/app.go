@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -95,14 +96,23 @@ func gridArg(c *cli.Context) (string, *grid.Grid, error) {
 	return path, g, err
 }
 
-// runArg opens the command's one RUN argument (a run folder).
+// runArg opens the command's one RUN argument: a run folder, or a sweep's
+// name as `sweep runs` prints it (a run folder of --runs, default runs/).
 func runArg(c *cli.Context) (*workspace.Run, error) {
 	dir, err := oneArg(c, "RUN")
 	if err != nil {
 		return nil, err
 	}
+	return openRunArg(c, dir)
+}
+
+func openRunArg(c *cli.Context, dir string) (*workspace.Run, error) {
 	if _, err := os.Stat(filepath.Join(dir, "plan.json")); err != nil {
-		return nil, usageError{fmt.Errorf("open run %s: %w (is it a run folder made by sweep launch?)", dir, err)}
+		inRuns := filepath.Join(cmp.Or(c.String("runs"), "runs"), dir)
+		if _, err2 := os.Stat(filepath.Join(inRuns, "plan.json")); err2 != nil || filepath.Base(dir) != dir {
+			return nil, usageError{fmt.Errorf("open run %s: %w (give a run folder made by sweep launch, or a name that sweep runs lists)", dir, err)}
+		}
+		dir = inRuns
 	}
 	return openRun(dir, c.App.ErrWriter)
 }

@@ -19,7 +19,7 @@ import (
 func finishedRun(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if code, out := launch(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}); code != 0 {
+	if code, out := launchCtl(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}); code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	runs, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
@@ -130,7 +130,7 @@ func TestRelaunchChangesNothing(t *testing.T) {
 			t.Fatalf("%v %s", err, out)
 		}
 	}
-	if code, out := launch(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "--data-dir", filepath.Join(dir, "data1")); code != 0 {
+	if code, out := launchCtl(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "--data-dir", filepath.Join(dir, "data1")); code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	runs, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
@@ -154,7 +154,7 @@ func TestRelaunchChangesNothing(t *testing.T) {
 	}
 	before := stamp()
 	time.Sleep(20 * time.Millisecond) // a rewrite would show in the times
-	code, out := launch(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "--data-dir", filepath.Join(dir, "data2"))
+	code, out := launchCtl(t, dir, []string{"SWEEP_FAKE_JOB=sleep=10ms"}, "--data-dir", filepath.Join(dir, "data2"))
 	if code != 0 || !strings.Contains(out, "22 jobs done (0 run now, 22 reused from the store)") {
 		t.Fatalf("relaunch: exit %d\n%s", code, out)
 	}
@@ -162,5 +162,25 @@ func TestRelaunchChangesNothing(t *testing.T) {
 		if !t0.Equal(before[f]) {
 			t.Errorf("%s was rewritten by a relaunch that changed nothing", f)
 		}
+	}
+}
+
+// A sweep's name as `sweep runs` prints it is enough for the commands that
+// take a run folder (run from the workspace's folder).
+func TestCommandsTakeTheNameRunsPrints(t *testing.T) {
+	run := finishedRun(t)
+	ws := filepath.Dir(filepath.Dir(run))
+	out, err := sweepCmd(t, ws, nil, "runs").CombinedOutput()
+	name := filepath.Base(run)
+	if err != nil || !strings.Contains(string(out), name) {
+		t.Fatalf("runs: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"status", name}, {"results", name}, {"report", name}, {"verify", name}} {
+		if out, err := sweepCmd(t, ws, nil, args...).CombinedOutput(); err != nil {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+	}
+	if out, err := sweepCmd(t, ws, nil, "status", "no-such-sweep").CombinedOutput(); err == nil || !strings.Contains(string(out), "sweep runs lists") {
+		t.Errorf("status of an unknown name: %v\n%s", err, out)
 	}
 }

@@ -53,7 +53,7 @@ func readJournal(t testing.TB, runs string) ([]journalEntry, *job.Plan) {
 	return out, r.Plan
 }
 
-func launch(t *testing.T, dir string, env []string, extra ...string) (int, string) {
+func launchCtl(t *testing.T, dir string, env []string, extra ...string) (int, string) {
 	t.Helper()
 	grid := writeGrid(t, dir, ctlGrid)
 	cmd := sweepCmd(t, dir, env, append([]string{"launch", "--runs", "runs", "--cpus", "2", "--metrics-addr", "off", "--backoff", "50ms"}, append(extra, grid)...)...)
@@ -67,7 +67,7 @@ func launch(t *testing.T, dir string, env []string, extra ...string) (int, strin
 
 func TestControllerParallelAndDependencies(t *testing.T) {
 	dir := t.TempDir()
-	code, out := launch(t, dir, []string{"SWEEP_FAKE_JOB=sleep=300ms"})
+	code, out := launchCtl(t, dir, []string{"SWEEP_FAKE_JOB=sleep=300ms"})
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
@@ -124,7 +124,7 @@ func TestControllerFailuresAreRecordedAndRetried(t *testing.T) {
 			dir := t.TempDir()
 			// The DoGo pretraining job of seed 1 fails on its first attempt only.
 			env := []string{"SWEEP_FAKE_JOB=sleep=10ms," + tc.behaviour, "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo", "SWEEP_FAKE_UNTIL=1"}
-			code, out := launch(t, dir, env, tc.extra...)
+			code, out := launchCtl(t, dir, env, tc.extra...)
 			if code != 0 {
 				t.Fatalf("exit %d\n%s", code, out)
 			}
@@ -157,7 +157,7 @@ func TestControllerFailuresAreRecordedAndRetried(t *testing.T) {
 func TestPermanentFailureIsNotRetriedAndDependentsSkipped(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"SWEEP_FAKE_JOB=sleep=10ms,permanent", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo"}
-	code, out := launch(t, dir, env)
+	code, out := launchCtl(t, dir, env)
 	if code != exitFailure {
 		t.Fatalf("exit %d, want %d\n%s", code, exitFailure, out)
 	}
@@ -280,7 +280,7 @@ func TestSecondControllerIsRefused(t *testing.T) {
 func TestStatusOfAFinishedRunWithFailures(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"SWEEP_FAKE_JOB=sleep=10ms,permanent", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo"}
-	if code, out := launch(t, dir, env); code != exitFailure {
+	if code, out := launchCtl(t, dir, env); code != exitFailure {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	runs, _ := filepath.Glob(filepath.Join(dir, "runs", "ctl-*"))
@@ -333,7 +333,7 @@ func TestFailureBudgetStopsTheSweep(t *testing.T) {
 func TestPerJobTimeout(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"SWEEP_FAKE_JOB=sleep=10ms,hang", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo", "SWEEP_FAKE_UNTIL=1"}
-	code, out := launch(t, dir, env, "--timeout", "1500ms", "--stop-grace", "500ms")
+	code, out := launchCtl(t, dir, env, "--timeout", "1500ms", "--stop-grace", "500ms")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
@@ -421,7 +421,7 @@ func TestSecondCtrlCStopsAtOnce(t *testing.T) {
 func TestQuietJobWithHeartbeatsSurvives(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"SWEEP_FAKE_JOB=sleep=10ms,quiet=2500ms", "SWEEP_FAKE_MATCH=pretrain-fashion-mnist-dogo-simclr-mlp-s+mlp-s-s1"}
-	code, out := launch(t, dir, env, "--heartbeat", "1200ms")
+	code, out := launchCtl(t, dir, env, "--heartbeat", "1200ms")
 	if code != 0 || strings.Contains(out, "no heartbeat") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}

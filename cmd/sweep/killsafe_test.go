@@ -57,7 +57,7 @@ func TestKilledControllerLosesNoRows(t *testing.T) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
-	if code, out := launch(t, dir, env); code != 0 {
+	if code, out := launchCtl(t, dir, env); code != 0 {
 		t.Fatalf("relaunch: exit %d\n%s", code, out)
 	}
 	r := runOf(t, dir, "ctl")
@@ -114,7 +114,7 @@ func TestKilledWhenPartsAppearCountsOnce(t *testing.T) {
 		_ = cmd.Wait()
 		checkStoreEntries(t, filepath.Join(dir, "runs", "store"))
 	}
-	if code, out := launch(t, dir, env); code != 0 || !strings.Contains(out, "22 jobs done") {
+	if code, out := launchCtl(t, dir, env); code != 0 || !strings.Contains(out, "22 jobs done") {
 		t.Fatalf("relaunch: exit %d\n%s", code, out)
 	}
 	r := runOf(t, dir, "ctl")

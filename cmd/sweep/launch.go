@@ -4,25 +4,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/job"
-	"github.com/dogo-sweep/dogo-sweep/jobdir"
-	"github.com/dogo-sweep/dogo-sweep/metrics"
-	"github.com/dogo-sweep/dogo-sweep/reports"
-	"github.com/dogo-sweep/dogo-sweep/results"
 	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
-	"github.com/dogo-sweep/dogo-sweep/sweep/local"
-	"github.com/dogo-sweep/dogo-sweep/sweep/progress"
+	"github.com/dogo-sweep/dogo-sweep/sweep/launch"
 	"github.com/dogo-sweep/dogo-sweep/sweep/slurm"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/urfave/cli/v2"
@@ -144,11 +137,7 @@ func checkExecutor(c *cli.Context, g *grid.Grid, p *job.Plan) error {
 	case "local":
 		return nil
 	case "slurm":
-		jobs := make([]job.Job, len(p.Jobs))
-		for i, j := range p.Jobs {
-			jobs[i] = *j
-		}
-		if err := slurm.Check(g.Slurm, jobs); err != nil {
+		if err := slurm.CheckPlan(g.Slurm, p); err != nil {
 			return usageError{err}
 		}
 		return nil
@@ -156,51 +145,30 @@ func checkExecutor(c *cli.Context, g *grid.Grid, p *job.Plan) error {
 	return usageError{fmt.Errorf("unknown executor %q (local or slurm)", executorKind(c, g))}
 }
 
-// execute runs a locked run folder to the end and writes its results and report.
+// execute runs a locked run folder to the end (launch.Execute) and prints
+// how it went.
 func execute(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.Run, g *grid.Grid) error {
 	ctx := c.Context
 	out := c.App.Writer
-	// After the first Ctrl-C the context is cancelled and jobs checkpoint; a
-	// second Ctrl-C falls through to the default action and ends the process
-	// (children die with it).
+	// After the first Ctrl-C (or SIGTERM) the context is cancelled and jobs
+	// checkpoint; a second one ends the process at once (children die with it).
 	go func() {
 		<-ctx.Done()
-		signal.Reset(os.Interrupt)
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
 	}()
-	jr, torn, err := workspace.OpenJournal(r.Dir)
-	if err != nil {
-		return stopError(err)
+	opt := launch.Options{Executor: executorKind(c, g), CPUs: c.Int("cpus"), GPUs: c.Int("gpus"), MemoryGB: c.Float64("memory-gb"),
+		MaxParallel: c.Int("max-parallel"), MetricsAddr: g.MetricsAddr, Pushgateway: c.String("pushgateway"), Linger: c.Duration("linger"),
+		Timeout: c.Duration("timeout"), Heartbeat: c.Duration("heartbeat"), Backoff: c.Duration("backoff"), StopGrace: c.Duration("stop-grace"),
+		ClaimStale: c.Duration("claim-stale"), DataDir: c.String("data-dir"), ChildEnv: hooks.childEnv, Out: out, Logger: logger}
+	if c.IsSet("metrics-addr") {
+		opt.MetricsAddr = c.String("metrics-addr")
 	}
-	defer jr.Close()
-	if torn != "" {
-		logger.Warn("journal mended", "run", r.Dir, "what", torn)
-	}
-	hist, err := workspace.ReadJournal(r.Dir)
-	if err != nil {
-		return err
-	}
-	exp := metrics.New(r.Plan, nil)
-	stopServing := serveMetrics(c, g, exp, logger)
-	defer stopServing()
-	ctl, prog, err := newController(c, logger, hooks, r, g, exp, jr, hist)
-	if err != nil {
-		return err
-	}
-	r.Store.StaleAfter = c.Duration("claim-stale")
-	stopBeat := r.Store.KeepAlive(r.Store.StaleAfter / 12) // claims stay fresh while this controller lives
-	defer stopBeat()
-	defer r.Store.ReleaseAll()
 	start := time.Now()
-	sum, err := ctl.Execute(ctx)
-	prog.Finish()
-	if werr := writeResults(logger, r, sum); werr != nil && err == nil {
-		err = stopError(werr)
-	}
+	sum, err := launch.Execute(ctx, r, g, opt)
 	printSummary(out, r, sum, time.Since(start))
 	if controller.IsDiskFull(err) {
 		fmt.Fprintln(out, r.DiskFullMessage())
 	}
-	finishMetrics(c, exp, logger)
 	if err != nil {
 		return err
 	}
@@ -214,166 +182,6 @@ func execute(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.R
 // exit code.
 func stopError(err error) error {
 	return &controller.StopError{Err: err}
-}
-
-// newController wires the controller of a run: its resources, executor,
-// journal, store and observers (results, metrics, progress).
-func newController(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.Run, g *grid.Grid, exp *metrics.Exporter,
-	jr controller.Journal, hist workspace.History) (*controller.Controller, *progress.Progress, error) {
-	if hist.Skipped > 0 {
-		logger.Warn("journal lines could not be read and were skipped", "run", r.Dir, "lines", hist.Skipped)
-	}
-	r.Store.Build = jobdir.CurrentBuild()
-	prog := progress.New(c.App.Writer, r.Plan)
-	ctl := &controller.Controller{
-		Plan: r.Plan, Journal: jr, History: hist, Store: r.Store, Results: results.Keeper{Settings: r.Plan.Settings}, Logger: logger,
-		Observers: []controller.Observer{exp, prog},
-		Retries:   g.Retries, MaxFailures: g.MaxFailures, Backoff: c.Duration("backoff"), Timeout: c.Duration("timeout"),
-		MaxParallel: c.Int("max-parallel"),
-	}
-	if ctl.MaxParallel == 0 {
-		ctl.MaxParallel = g.Resources.MaxParallel
-	}
-	bin, err := os.Executable()
-	if err != nil {
-		return nil, nil, err
-	}
-	switch executorKind(c, g) {
-	case "local":
-		gpuIDs := local.DiscoverGPUs()
-		ctl.CPUs, ctl.GPUs, ctl.MemoryGB = localResources(c, g, len(gpuIDs))
-		ctl.Exec = &local.Executor{Prepare: taskWriter(c, r, g), Binary: bin, GPUIDs: gpuIDs, Env: hooks.childEnv,
-			Heartbeat: c.Duration("heartbeat"), StopGrace: c.Duration("stop-grace")}
-		fmt.Fprintf(c.App.Writer, "run folder: %s (%d jobs; %d CPU cores, %d GPUs)\n", r.Dir, len(r.Plan.Jobs), ctl.CPUs, ctl.GPUs)
-	case "slurm":
-		abs, err := filepath.Abs(r.Dir)
-		if err != nil {
-			return nil, nil, err
-		}
-		r.Dir = abs // array tasks run elsewhere: they need absolute paths
-		if r.Store.Dir, err = filepath.Abs(r.Store.Dir); err != nil {
-			return nil, nil, err
-		}
-		ctl.Exec = &slurm.Executor{Settings: g.Slurm, RunDir: r.Dir, Plan: r.Plan.Name, Prepare: taskWriter(c, r, g), Binary: bin, Logger: logger}
-		// Slurm schedules: the controller submits every ready job at once.
-		ctl.CPUs = 1 << 20
-		if ctl.MaxParallel == 0 {
-			ctl.MaxParallel = 10000
-		}
-		fmt.Fprintf(c.App.Writer, "run folder: %s (%d jobs; submitting to Slurm as job arrays)\n", r.Dir, len(r.Plan.Jobs))
-	}
-	return ctl, prog, nil
-}
-
-// taskWriter writes what a job process needs into the job's work folder
-// before it starts: its task (the job, the attempt, the folders of the
-// entries it reads, the backend, the data folder, how often to beat) and
-// its spec.
-func taskWriter(c *cli.Context, r *workspace.Run, g *grid.Grid) func(controller.Task) error {
-	dataDir := ""
-	if d := c.String("data-dir"); d != "" {
-		dataDir, _ = filepath.Abs(d)
-	}
-	beat := min(max(c.Duration("heartbeat")/10, 100*time.Millisecond), 30*time.Second)
-	build := jobdir.CurrentBuild()
-	return func(t controller.Task) error {
-		inputs := map[string]string{}
-		for _, d := range t.Job.Deps {
-			inputs[d] = r.Store.EntryDir(d)
-		}
-		if err := t.Dir.WriteSpec(t.Job.Spec); err != nil {
-			return err
-		}
-		return t.Dir.WriteTask(jobdir.Task{Job: *t.Job, Attempt: t.Attempt, Inputs: inputs, Backend: g.Backend, DataDir: dataDir, Beat: beat, Build: build})
-	}
-}
-
-// localResources are the CPU cores, GPUs and memory the local executor
-// shares out: the flags, else what the machine has.
-func localResources(c *cli.Context, g *grid.Grid, found int) (cpus, gpus int, memGB float64) {
-	cpus = c.Int("cpus")
-	if cpus <= 0 {
-		cpus = runtime.NumCPU()
-	}
-	gpus = c.Int("gpus")
-	if gpus < 0 || gpus > found {
-		gpus = found
-	}
-	memGB = c.Float64("memory-gb")
-	if memGB <= 0 && g.Resources.MemoryGB > 0 {
-		memGB = local.DiscoverMemoryGB()
-	}
-	return cpus, gpus, memGB
-}
-
-// serveMetrics serves /metrics where the flag or the grid says; the
-// returned function stops the server.
-func serveMetrics(c *cli.Context, g *grid.Grid, exp *metrics.Exporter, logger *slog.Logger) func() {
-	addr := g.MetricsAddr
-	if c.IsSet("metrics-addr") {
-		addr = c.String("metrics-addr")
-	}
-	if addr == "" || addr == "off" {
-		return func() {}
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		logger.Warn("metrics not served", "addr", addr, "error", err)
-		return func() {}
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", exp.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(c.App.Writer, "metrics: http://%s/metrics\n", ln.Addr())
-	return func() { _ = srv.Close() }
-}
-
-// writeResults writes the run's Parquet tables (from its jobs' folders in
-// the store, reused jobs included), links its jobs, and writes its report,
-// when this launch ran or reused anything new (or they are missing): a
-// relaunch that changes nothing writes nothing.
-func writeResults(logger *slog.Logger, r *workspace.Run, sum controller.Summary) error {
-	if sum.Done == sum.Reused && sum.Reused == len(r.Plan.Jobs) && r.Published() {
-		return nil
-	}
-	t, err := r.Tables()
-	if err != nil {
-		return err
-	}
-	if err := r.LinkJobs(); err != nil {
-		return err
-	}
-	return reports.Publish(r.Dir, r.ResultsDir(), r.Plan, t, reportOptions(logger, r))
-}
-
-// reportOptions are a run's report's: its span from its journal.
-func reportOptions(logger *slog.Logger, r *workspace.Run) reports.Options {
-	opt := reports.Options{Logger: logger}
-	if h, err := workspace.ReadJournal(r.Dir); err == nil {
-		opt.Span[0], opt.Span[1] = r.Span(h)
-	}
-	return opt
-}
-
-// finishMetrics pushes the final metrics and keeps serving them a while, as
-// the flags ask.
-func finishMetrics(c *cli.Context, exp *metrics.Exporter, logger *slog.Logger) {
-	out := c.App.Writer
-	if url := c.String("pushgateway"); url != "" {
-		if err := exp.Push(url); err != nil {
-			logger.Error("push to Pushgateway", "url", url, "error", err)
-		} else {
-			fmt.Fprintf(out, "metrics pushed to %s\n", url)
-		}
-	}
-	if d := c.Duration("linger"); d > 0 && c.Context.Err() == nil {
-		fmt.Fprintf(out, "serving metrics for %s more\n", d)
-		select {
-		case <-time.After(d):
-		case <-c.Context.Done():
-		}
-	}
 }
 
 func printSummary(out io.Writer, r *workspace.Run, s controller.Summary, d time.Duration) {

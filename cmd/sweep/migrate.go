@@ -23,7 +23,7 @@ Examples:
 				return usageError{fmt.Errorf("migrate: want one or more RUN arguments")}
 			}
 			for _, d := range c.Args().Slice() {
-				r, err := openRun(d, c.App.Writer)
+				r, err := openRunArg(c, d)
 				if err != nil {
 					return err
 				}

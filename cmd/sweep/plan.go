@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -96,53 +98,28 @@ func storeOf(runs string) *workspace.Store {
 	return st
 }
 
-// otherBuilds counts the plan's stored jobs made by another build than
-// this program, by build.
-func otherBuilds(p *job.Plan, st *workspace.Store) map[string]int {
-	out := map[string]int{}
-	if st == nil {
-		return out
-	}
-	this := jobdir.CurrentBuild().Code()
-	for _, j := range p.Jobs {
-		if m, err := st.Lookup(j.ID); err == nil && m != nil && m.Build.Code() != this {
-			out[m.Build.Code()]++
-		}
-	}
-	return out
-}
-
-// stored says, per job, the sweep that ran it when the store holds it.
-func stored(p *job.Plan, st *workspace.Store) map[string]string {
-	out := map[string]string{}
-	if st == nil {
-		return out
-	}
-	for _, j := range p.Jobs {
-		if st.Finished(j.ID) {
-			out[j.ID] = st.Origin(j.ID)
-			if out[j.ID] == "" {
-				out[j.ID] = "?"
-			}
-		}
-	}
-	return out
-}
-
 func printPlan(out io.Writer, p *job.Plan, st *workspace.Store) error {
 	s := p.Stats
 	fmt.Fprintf(out, "sweep %s: %d grid points -> %d jobs (%d pretraining, %d feature extraction, %d evaluation); %d jobs saved by sharing\n",
 		p.Name, s.Points, s.Jobs, s.Pretrain, s.Features, s.Eval, s.Saved)
-	have := stored(p, st)
+	stored := st.Holds(p) // nil store: holds nothing
+	have := map[string]string{}
+	others, n := map[string]int{}, 0
+	this := jobdir.CurrentBuild().Code()
+	for id, m := range stored {
+		have[id] = cmp.Or(m.Origin.Sweep, "?")
+		if b := m.Build.Code(); b != this {
+			others[b]++
+			n++
+		}
+	}
 	fmt.Fprintf(out, "%d jobs to run, %d in the store already\n", len(p.Jobs)-len(have), len(have))
-	if others := otherBuilds(p, st); len(others) > 0 {
-		n := 0
+	if n > 0 {
 		var parts []string
-		for _, b := range sortedKeys(others) {
-			n += others[b]
+		for _, b := range slices.Sorted(maps.Keys(others)) {
 			parts = append(parts, fmt.Sprintf("%d by %s", others[b], b))
 		}
-		fmt.Fprintf(out, "%d of the stored jobs were made by another build than this one (%s): %s\n", n, jobdir.CurrentBuild().Code(), strings.Join(parts, ", "))
+		fmt.Fprintf(out, "%d of the stored jobs were made by another build than this one (%s): %s\n", n, this, strings.Join(parts, ", "))
 	}
 	for _, kc := range p.KindCounts() {
 		from := map[string]int{}
@@ -156,7 +133,7 @@ func printPlan(out io.Writer, p *job.Plan, st *workspace.Store) error {
 		line := fmt.Sprintf("  %-9s %4d new", kc.Kind, kc.N-n)
 		if n > 0 {
 			var parts []string
-			for _, sw := range sortedKeys(from) {
+			for _, sw := range slices.Sorted(maps.Keys(from)) {
 				parts = append(parts, fmt.Sprintf("%d from %s", from[sw], sw))
 			}
 			line += fmt.Sprintf(", %4d stored (%s)", n, strings.Join(parts, ", "))
@@ -183,33 +160,7 @@ func printPlan(out io.Writer, p *job.Plan, st *workspace.Store) error {
 		if sw, ok := have[j.ID]; ok {
 			where = "from " + sw
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, sp.Kind, sp.Dataset, sp.Method, enc, sp.Seed, labels(sp), deps, where)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, sp.Kind, sp.Dataset, sp.Method, enc, sp.Seed, sp.LabelsText(), deps, where)
 	}
 	return tw.Flush()
-}
-
-// labels describes the labels a probe trains on.
-func labels(sp job.Spec) string {
-	switch sp.Kind {
-	case job.KindLinear, job.KindKNN:
-		return "all"
-	case job.KindFraction:
-		return fmt.Sprintf("%g%%", sp.Fraction*100)
-	case job.KindNoise:
-		l := fmt.Sprintf("%g%% %s noise", sp.NoiseRate*100, sp.NoiseKind)
-		if sp.Fraction < 1 {
-			l += fmt.Sprintf(", %g%%", sp.Fraction*100)
-		}
-		return l
-	}
-	return "-"
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/dogo-sweep/dogo-sweep/reports"
+	"github.com/dogo-sweep/dogo-sweep/sweep/launch"
 	"github.com/urfave/cli/v2"
 )
 
@@ -25,7 +26,7 @@ func reportCommand(logger *slog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := reports.Write(r.Dir, r.Plan, t, reportOptions(logger, r)); err != nil {
+			if err := reports.Write(r.Dir, r.Plan, t, launch.ReportOptions(logger, r)); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.App.Writer, filepath.Join(r.Dir, "report.md"))

@@ -1,15 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"text/tabwriter"
 	"time"
 
-	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/reports"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/urfave/cli/v2"
@@ -38,67 +36,33 @@ Examples:
 	}
 }
 
-// runRow is one line of `sweep runs`.
-type runRow struct {
-	name               string
-	created            time.Time
-	jobs, done, failed int
-	wall               time.Duration
-	headline, state    string
-}
-
 func printRuns(out io.Writer, dirs []string) error {
-	var rows []runRow
+	type row struct {
+		workspace.RunSummary
+		headline string
+	}
+	var rows []row
 	for _, d := range dirs {
 		r, err := openRun(d, out)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, summarizeRun(r))
+		rw := row{RunSummary: r.Summary()}
+		if t, err := r.Tables(); err == nil {
+			rw.headline = reports.Headline(t)
+		}
+		rows = append(rows, rw)
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].created.Before(rows[j].created) })
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Created.Before(rows[j].Created) })
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SWEEP\tCREATED\tJOBS\tDONE\tFAILED\tPENDING\tWALL\tHEADLINE (DoGo - solo, points)")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", r.name, r.state, r.created.Local().Format("2006-01-02 15:04"), r.jobs, r.done, r.failed,
-			r.jobs-r.done-r.failed, r.wall.Round(time.Second), orDash(r.headline))
+		state := ""
+		if r.Running {
+			state = " (running)"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", r.Name, state, r.Created.Local().Format("2006-01-02 15:04"), r.Jobs, r.Done, r.Failed,
+			r.Jobs-r.Done-r.Failed, r.Wall.Round(time.Second), cmp.Or(r.headline, "-"))
 	}
 	return tw.Flush()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// summarizeRun counts a run's jobs (done: the store holds them), its wall
-// time (from the journal), and its headline.
-func summarizeRun(r *workspace.Run) runRow {
-	row := runRow{name: filepath.Base(r.Dir), jobs: len(r.Plan.Jobs)}
-	if r.Locked() {
-		row.state = " (running)"
-	}
-	if st, err := os.Stat(filepath.Join(r.Dir, "plan.json")); err == nil {
-		row.created = st.ModTime()
-	}
-	h, _ := workspace.ReadJournal(r.Dir)
-	for _, j := range r.Plan.Jobs {
-		s := h.States[j.ID]
-		switch {
-		case r.Store.Finished(j.ID):
-			row.done++
-		case s != nil && s.State == job.StateGaveUp:
-			row.failed++
-		}
-	}
-	if first, last := r.Span(h); !first.IsZero() {
-		row.wall = last.Sub(first)
-		row.created = first
-	}
-	if t, err := r.Tables(); err == nil {
-		row.headline = reports.Headline(t)
-	}
-	return row
 }

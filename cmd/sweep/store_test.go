@@ -251,7 +251,7 @@ func TestKilledAtAnyMomentLeavesNoHalfJob(t *testing.T) {
 		_ = cmd.Wait()
 		checkStoreEntries(t, filepath.Join(dir, "runs", "store"))
 	}
-	if code, out := launch(t, dir, env); code != 0 || !strings.Contains(out, "22 jobs done") {
+	if code, out := launchCtl(t, dir, env); code != 0 || !strings.Contains(out, "22 jobs done") {
 		t.Fatalf("the relaunch after the kills: exit %d\n%s", code, out)
 	}
 	checkStoreEntries(t, filepath.Join(dir, "runs", "store"))

@@ -99,7 +99,7 @@ func entriesToVerify(c *cli.Context) (*workspace.Store, []string, error) {
 	var st *workspace.Store
 	var ids []string
 	for _, d := range c.Args().Slice() {
-		r, err := openRun(d, c.App.ErrWriter)
+		r, err := openRunArg(c, d)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -39,6 +39,7 @@ func TestPackageLayers(t *testing.T) {
 		{"sweep/workspace", []string{"github.com/gomlx", "github.com/goccy/go-yaml"}},
 		{"sweep/local", []string{"github.com/gomlx", "github.com/goccy/go-yaml"}},
 		{"sweep/slurm", []string{"github.com/gomlx", "github.com/goccy/go-yaml"}},
+		{"sweep/launch", []string{"github.com/gomlx"}},
 		{"sweep/progress", []string{"github.com/gomlx", "github.com/goccy/go-yaml", mod + "sweep/workspace"}},
 	} {
 		t.Run(tc.pkg, func(t *testing.T) {

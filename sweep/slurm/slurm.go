@@ -558,6 +558,15 @@ func Script(d ScriptData) (string, error) {
 	return b.String(), err
 }
 
+// CheckPlan is Check for every job of a plan.
+func CheckPlan(settings job.Slurm, p *job.Plan) error {
+	jobs := make([]job.Job, len(p.Jobs))
+	for i, j := range p.Jobs {
+		jobs[i] = *j
+	}
+	return Check(settings, jobs)
+}
+
 // Check asks sbatch whether jobs of these shapes could run with these
 // settings (sbatch --test-only), so that a bad partition or an impossible
 // GPU count is reported before the sweep claims to be running.

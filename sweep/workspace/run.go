@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
 	"github.com/dogo-sweep/dogo-sweep/job"
@@ -302,4 +303,28 @@ func BytesText(n int64) string {
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+}
+
+// TaskSettings are what every job process of a run is told besides its job.
+type TaskSettings struct {
+	// Backend is the grid's GoMLX backend setting.
+	Backend string
+	// DataDir is the only folder data sets are read from ("": the system ones).
+	DataDir string
+	// Beat is how often a job says it is alive.
+	Beat time.Duration
+}
+
+// WriteTask writes what a job process needs into the job's work folder
+// before it starts: its task (the job, the attempt, the store entries of
+// the jobs it reads, the settings, this program's build) and its spec.
+func (r *Run) WriteTask(dir jobdir.Dir, j *job.Job, attempt int, s TaskSettings) error {
+	inputs := map[string]string{}
+	for _, d := range j.Deps {
+		inputs[d] = r.Store.EntryDir(d)
+	}
+	if err := dir.WriteSpec(j.Spec); err != nil {
+		return err
+	}
+	return dir.WriteTask(jobdir.Task{Job: *j, Attempt: attempt, Inputs: inputs, Backend: s.Backend, DataDir: s.DataDir, Beat: s.Beat, Build: r.Store.Build})
 }

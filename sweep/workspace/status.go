@@ -126,3 +126,35 @@ func (r *Run) Span(h History) (first, last time.Time) {
 	}
 	return first, last
 }
+
+// RunSummary is a line of `sweep runs`: a run's jobs (done: the store holds
+// them), its failures and wall time.
+type RunSummary struct {
+	Name               string
+	Created            time.Time // its first job's start, else its plan's time
+	Jobs, Done, Failed int
+	Wall               time.Duration
+	Running            bool // a controller holds it
+}
+
+// Summary sums a run up.
+func (r *Run) Summary() RunSummary {
+	s := RunSummary{Name: filepath.Base(r.Dir), Jobs: len(r.Plan.Jobs), Running: r.Locked()}
+	if st, err := os.Stat(filepath.Join(r.Dir, "plan.json")); err == nil {
+		s.Created = st.ModTime()
+	}
+	h, _ := ReadJournal(r.Dir)
+	for _, j := range r.Plan.Jobs {
+		st := h.States[j.ID]
+		switch {
+		case r.Store.Finished(j.ID):
+			s.Done++
+		case st != nil && st.State == job.StateGaveUp:
+			s.Failed++
+		}
+	}
+	if first, last := r.Span(h); !first.IsZero() {
+		s.Wall, s.Created = last.Sub(first), first
+	}
+	return s
+}

@@ -160,6 +160,21 @@ func (s *Store) Finished(id string) bool {
 	return err == nil && m != nil
 }
 
+// Holds returns the manifests of a plan's jobs that the store holds
+// healthy, by job ID (a nil Store holds nothing).
+func (s *Store) Holds(p *job.Plan) map[string]*jobdir.Manifest {
+	out := map[string]*jobdir.Manifest{}
+	if s == nil {
+		return out
+	}
+	for _, j := range p.Jobs {
+		if m, err := s.Lookup(j.ID); err == nil && m != nil {
+			out[j.ID] = m
+		}
+	}
+	return out
+}
+
 // Origin names the sweep that committed a finished job ("" when unknown).
 func (s *Store) Origin(id string) string {
 	if m, err := s.Lookup(id); err == nil && m != nil {

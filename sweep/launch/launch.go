@@ -1,0 +1,230 @@
+// Package launch runs a sweep's run folder to its end: it wires the
+// controller to the run's journal, the workspace's store, an executor
+// (child processes here, or Slurm job arrays), the Prometheus exporter and
+// the progress display, runs the plan, and publishes the results (Parquet
+// tables, report, plots). `sweep launch` and `sweep resume` call it with
+// their flags.
+package launch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
+	"github.com/dogo-sweep/dogo-sweep/metrics"
+	"github.com/dogo-sweep/dogo-sweep/reports"
+	"github.com/dogo-sweep/dogo-sweep/results"
+	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
+	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
+	"github.com/dogo-sweep/dogo-sweep/sweep/local"
+	"github.com/dogo-sweep/dogo-sweep/sweep/progress"
+	"github.com/dogo-sweep/dogo-sweep/sweep/slurm"
+	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
+)
+
+// Options are a launch's settings (its command's flags).
+type Options struct {
+	// Executor is "local" or "slurm".
+	Executor string
+	// CPUs (0: all), GPUs (-1: those found) and MemoryGB (0: MemAvailable
+	// when the grid limits memory) that local jobs share.
+	CPUs, GPUs int
+	MemoryGB   float64
+	// MaxParallel caps the jobs running at once (0: the grid's).
+	MaxParallel int
+	// MetricsAddr serves /metrics ("" or "off": not served).
+	MetricsAddr string
+	// Pushgateway receives the final metrics ("": none); Linger keeps
+	// serving them after the sweep.
+	Pushgateway string
+	Linger      time.Duration
+	// Timeout is a per-job limit (0: none); Heartbeat kills a job silent
+	// that long; Backoff waits before the first retry; StopGrace is how long
+	// a stopped job has to checkpoint; ClaimStale how old another
+	// controller's claim may be before it is taken over.
+	Timeout, Heartbeat, Backoff, StopGrace, ClaimStale time.Duration
+	// DataDir is the only folder data sets are read from ("": the system's).
+	DataDir string
+	// ChildEnv is added to the job processes' environment.
+	ChildEnv []string
+	Out      io.Writer
+	Logger   *slog.Logger
+}
+
+// Execute runs a locked run folder to the end and publishes its results.
+// Cancelling ctx stops it (running jobs checkpoint).
+func Execute(ctx context.Context, r *workspace.Run, g *grid.Grid, opt Options) (controller.Summary, error) {
+	jr, torn, err := workspace.OpenJournal(r.Dir)
+	if err != nil {
+		return controller.Summary{}, &controller.StopError{Err: err}
+	}
+	defer jr.Close()
+	if torn != "" {
+		opt.Logger.Warn("journal mended", "run", r.Dir, "what", torn)
+	}
+	hist, err := workspace.ReadJournal(r.Dir)
+	if err != nil {
+		return controller.Summary{}, err
+	}
+	exp := metrics.New(r.Plan, nil)
+	defer serveMetrics(exp, opt)()
+	ctl, prog, err := newController(r, g, exp, jr, hist, opt)
+	if err != nil {
+		return controller.Summary{}, err
+	}
+	r.Store.StaleAfter = opt.ClaimStale
+	defer r.Store.KeepAlive(r.Store.StaleAfter / 12)() // claims stay fresh while this controller lives
+	defer r.Store.ReleaseAll()
+	sum, err := ctl.Execute(ctx)
+	prog.Finish()
+	if werr := publish(opt.Logger, r, sum); werr != nil && err == nil {
+		err = &controller.StopError{Err: werr}
+	}
+	finishMetrics(ctx, exp, opt)
+	return sum, err
+}
+
+// newController wires the controller of a run: its resources, executor,
+// journal, store, results and observers (metrics, progress).
+func newController(r *workspace.Run, g *grid.Grid, exp *metrics.Exporter, jr controller.Journal, hist workspace.History, opt Options) (*controller.Controller, *progress.Progress, error) {
+	if hist.Skipped > 0 {
+		opt.Logger.Warn("journal lines could not be read and were skipped", "run", r.Dir, "lines", hist.Skipped)
+	}
+	r.Store.Build = jobdir.CurrentBuild()
+	prog := progress.New(opt.Out, r.Plan)
+	ctl := &controller.Controller{
+		Plan: r.Plan, Journal: jr, History: hist, Store: r.Store, Results: results.Keeper{Settings: r.Plan.Settings}, Logger: opt.Logger,
+		Observers: []controller.Observer{exp, prog},
+		Retries:   g.Retries, MaxFailures: g.MaxFailures, Backoff: opt.Backoff, Timeout: opt.Timeout,
+		MaxParallel: opt.MaxParallel,
+	}
+	if ctl.MaxParallel == 0 {
+		ctl.MaxParallel = g.Resources.MaxParallel
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	settings := workspace.TaskSettings{Backend: g.Backend, DataDir: opt.DataDir, Beat: min(max(opt.Heartbeat/10, 100*time.Millisecond), 30*time.Second)}
+	if settings.DataDir != "" {
+		settings.DataDir, _ = filepath.Abs(settings.DataDir)
+	}
+	switch opt.Executor {
+	case "local":
+		gpuIDs := local.DiscoverGPUs()
+		ctl.CPUs, ctl.GPUs, ctl.MemoryGB = resources(opt, g, len(gpuIDs))
+		ctl.Exec = &local.Executor{Prepare: taskWriter(r, settings), Binary: bin, GPUIDs: gpuIDs, Env: opt.ChildEnv,
+			Heartbeat: opt.Heartbeat, StopGrace: opt.StopGrace}
+		fmt.Fprintf(opt.Out, "run folder: %s (%d jobs; %d CPU cores, %d GPUs)\n", r.Dir, len(r.Plan.Jobs), ctl.CPUs, ctl.GPUs)
+	case "slurm":
+		abs, err := filepath.Abs(r.Dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		r.Dir = abs // array tasks run elsewhere: they need absolute paths
+		if r.Store.Dir, err = filepath.Abs(r.Store.Dir); err != nil {
+			return nil, nil, err
+		}
+		ctl.Exec = &slurm.Executor{Settings: g.Slurm, RunDir: r.Dir, Plan: r.Plan.Name, Prepare: taskWriter(r, settings), Binary: bin, Logger: opt.Logger}
+		// Slurm schedules: the controller submits every ready job at once.
+		ctl.CPUs = 1 << 20
+		if ctl.MaxParallel == 0 {
+			ctl.MaxParallel = 10000
+		}
+		fmt.Fprintf(opt.Out, "run folder: %s (%d jobs; submitting to Slurm as job arrays)\n", r.Dir, len(r.Plan.Jobs))
+	default:
+		return nil, nil, fmt.Errorf("unknown executor %q (local or slurm)", opt.Executor)
+	}
+	return ctl, prog, nil
+}
+
+// taskWriter writes what a job process needs into the job's work folder
+// before it starts (workspace.Run.WriteTask).
+func taskWriter(r *workspace.Run, s workspace.TaskSettings) func(controller.Task) error {
+	return func(t controller.Task) error { return r.WriteTask(t.Dir, t.Job, t.Attempt, s) }
+}
+
+// resources are the CPU cores, GPUs and memory the local executor shares
+// out: the options, else what the machine has.
+func resources(opt Options, g *grid.Grid, found int) (cpus, gpus int, memGB float64) {
+	cpus = opt.CPUs
+	if cpus <= 0 {
+		cpus = runtime.NumCPU()
+	}
+	gpus = opt.GPUs
+	if gpus < 0 || gpus > found {
+		gpus = found
+	}
+	memGB = opt.MemoryGB
+	if memGB <= 0 && g.Resources.MemoryGB > 0 {
+		memGB = local.DiscoverMemoryGB()
+	}
+	return cpus, gpus, memGB
+}
+
+// serveMetrics serves /metrics where the options say; the returned
+// function stops the server.
+func serveMetrics(exp *metrics.Exporter, opt Options) func() {
+	if opt.MetricsAddr == "" || opt.MetricsAddr == "off" {
+		return func() {}
+	}
+	where, stop, err := exp.Serve(opt.MetricsAddr)
+	if err != nil {
+		opt.Logger.Warn("metrics not served", "addr", opt.MetricsAddr, "error", err)
+		return func() {}
+	}
+	fmt.Fprintf(opt.Out, "metrics: http://%s/metrics\n", where)
+	return stop
+}
+
+// publish writes the run's Parquet tables (from its jobs' folders in the
+// store, reused jobs included), links its jobs, and writes its report,
+// when this launch ran or reused anything new (or they are missing): a
+// relaunch that changes nothing writes nothing.
+func publish(logger *slog.Logger, r *workspace.Run, sum controller.Summary) error {
+	if sum.Done == sum.Reused && sum.Reused == len(r.Plan.Jobs) && r.Published() {
+		return nil
+	}
+	t, err := r.Tables()
+	if err != nil {
+		return err
+	}
+	if err := r.LinkJobs(); err != nil {
+		return err
+	}
+	return reports.Publish(r.Dir, r.ResultsDir(), r.Plan, t, ReportOptions(logger, r))
+}
+
+// ReportOptions are a run's report's: its span, from its journal.
+func ReportOptions(logger *slog.Logger, r *workspace.Run) reports.Options {
+	opt := reports.Options{Logger: logger}
+	if h, err := workspace.ReadJournal(r.Dir); err == nil {
+		opt.Span[0], opt.Span[1] = r.Span(h)
+	}
+	return opt
+}
+
+// finishMetrics pushes the final metrics and keeps serving them a while, as
+// the options ask.
+func finishMetrics(ctx context.Context, exp *metrics.Exporter, opt Options) {
+	if opt.Pushgateway != "" {
+		if err := exp.Push(opt.Pushgateway); err != nil {
+			opt.Logger.Error("push to Pushgateway", "url", opt.Pushgateway, "error", err)
+		} else {
+			fmt.Fprintf(opt.Out, "metrics pushed to %s\n", opt.Pushgateway)
+		}
+	}
+	if opt.Linger > 0 && ctx.Err() == nil {
+		fmt.Fprintf(opt.Out, "serving metrics for %s more\n", opt.Linger)
+		select {
+		case <-time.After(opt.Linger):
+		case <-ctx.Done():
+		}
+	}
+}
