@@ -5,7 +5,8 @@
 package data
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 )
 
@@ -83,11 +84,4 @@ func Known() map[string]Info {
 }
 
 // Names returns the known data set names, sorted.
-func Names() []string {
-	var n []string
-	for k := range Known() {
-		n = append(n, k)
-	}
-	sort.Strings(n)
-	return n
-}
+func Names() []string { return slices.Sorted(maps.Keys(Known())) }

@@ -122,7 +122,7 @@ func (d Dir) appendOnly(rel string) bool {
 // rebuilt are the files a new attempt writes anew (not carried into an
 // adopted folder): the task, the result parts and the manifest.
 func rebuilt(rel string) bool {
-	return rel == "task.json" || rel == manifestName || strings.HasPrefix(rel, "results/")
+	return rel == "task.json" || rel == manifestName || rel == "results" || strings.HasPrefix(rel, "results/")
 }
 
 // Checkpoint files are GoMLX's: checkpoint-n<count>-<time>.json (which makes
@@ -200,4 +200,22 @@ func (d Dir) Size() int64 {
 		return nil
 	})
 	return total
+}
+
+// LogTail returns the last n lines of the job's log ("" without one).
+func (d Dir) LogTail(n int) string {
+	b, err := os.ReadFile(d.Log())
+	if err != nil {
+		return ""
+	}
+	return LastLines(string(b), n)
+}
+
+// LastLines returns the last n lines of a text.
+func LastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

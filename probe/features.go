@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"os"
 	"slices"
 
@@ -79,31 +78,19 @@ func (f *Features) Write(path string) error {
 	}
 	buf := make([]byte, 0, len(head)+1+4*values)
 	buf = append(append(buf, head...), '\n')
-	buf = appendFloats(buf, f.Train)
-	buf = appendInts(buf, f.TrainLabels)
-	buf = appendFloats(buf, f.Test)
-	buf = appendInts(buf, f.TestLabels)
+	arrays := []any{f.Train, f.TrainLabels, f.Test, f.TestLabels}
 	for _, o := range h.OOD {
-		buf = appendFloats(buf, f.OOD[o.Name])
+		arrays = append(arrays, f.OOD[o.Name])
 		if o.OwnLabels {
-			buf = appendInts(buf, f.OODLabels[o.Name])
+			arrays = append(arrays, f.OODLabels[o.Name])
+		}
+	}
+	for _, a := range arrays {
+		if buf, err = binary.Append(buf, binary.LittleEndian, a); err != nil {
+			return fmt.Errorf("write features: %w", err)
 		}
 	}
 	return atomicfile.Write(path, buf)
-}
-
-func appendFloats(b []byte, x []float32) []byte {
-	for _, v := range x {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
-	}
-	return b
-}
-
-func appendInts(b []byte, x []int32) []byte {
-	for _, v := range x {
-		b = binary.LittleEndian.AppendUint32(b, uint32(v))
-	}
-	return b
 }
 
 // ReadFeatures loads a features file.
@@ -179,36 +166,28 @@ type reader struct {
 	short bool
 }
 
-func (r *reader) take(n int) []byte {
-	if n < 0 || 4*n > len(r.rest) {
+// take decodes the next n little-endian 32-bit values into x (a []float32
+// or []int32 of length n).
+func (r *reader) take(n int, x any) {
+	if r.short || n < 0 || 4*n > len(r.rest) {
 		r.short, r.rest = true, nil
-		return nil
+		return
 	}
-	b := r.rest[:4*n]
+	if _, err := binary.Decode(r.rest[:4*n], binary.LittleEndian, x); err != nil {
+		r.short = true
+		return
+	}
 	r.rest = r.rest[4*n:]
-	return b
 }
 
 func (r *reader) floats(n int) []float32 {
-	b := r.take(n)
-	if b == nil {
-		return nil
-	}
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
+	x := make([]float32, max(n, 0))
+	r.take(n, x)
 	return x
 }
 
 func (r *reader) ints(n int) []int32 {
-	b := r.take(n)
-	if b == nil {
-		return nil
-	}
-	x := make([]int32, n)
-	for i := range x {
-		x[i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
-	}
+	x := make([]int32, max(n, 0))
+	r.take(n, x)
 	return x
 }

@@ -445,7 +445,7 @@ func failures(p *job.Plan, t *results.Tables) (failed, missing []string, retried
 		case !ok:
 			missing = append(missing, j.Name)
 		case r.Status != string(job.StateDone):
-			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s", j.Name, r.Attempt, firstLine(r.Error)))
+			failed = append(failed, fmt.Sprintf("%s (attempt %d): %s", j.Name, r.Attempt, job.FirstLine(r.Error)))
 		}
 	}
 	for _, j := range t.Jobs {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -232,17 +233,7 @@ func joinList(k []string) string {
 	return strings.Join(k, ", ")
 }
 
-func joinKeys(m map[string]bool) string {
-	var k []string
-	for s := range m {
-		k = append(k, s)
-	}
-	sort.Strings(k)
-	if len(k) == 0 {
-		return "-"
-	}
-	return strings.Join(k, ", ")
-}
+func joinKeys(m map[string]bool) string { return joinList(slices.Sorted(maps.Keys(m))) }
 
 func datasetObjectives(sum []results.SummaryRow) [][2]string {
 	seen := map[[2]string]bool{}
@@ -588,8 +579,3 @@ func head(s []string, n int) []string {
 	return s
 }
 
-// firstLine returns the first line of an error message.
-func firstLine(s string) string {
-	first, _, _ := strings.Cut(s, "\n")
-	return first
-}

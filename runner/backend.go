@@ -3,9 +3,9 @@ package runner
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 
+	"github.com/dogo-sweep/dogo-sweep/internal/gpus"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend" // registers "go"
@@ -69,14 +69,8 @@ func openBackend(setting string, cfg string, open func(string) (compute.Backend,
 	return nil, cfg, "", err
 }
 
-// gpuVisible reports whether nvidia-smi lists a GPU (respecting CUDA_VISIBLE_DEVICES).
-func gpuVisible() bool {
-	if v, ok := os.LookupEnv("CUDA_VISIBLE_DEVICES"); ok && strings.TrimSpace(v) == "" {
-		return false
-	}
-	out, err := exec.Command("nvidia-smi", "--query-gpu=index", "--format=csv,noheader").Output()
-	return err == nil && len(strings.TrimSpace(string(out))) > 0
-}
+// gpuVisible reports whether this process may use a GPU (gpus.Visible).
+func gpuVisible() bool { return len(gpus.Visible()) > 0 }
 
 // NewBackend creates the compute backend for a configuration string.
 func NewBackend(cfg string) (compute.Backend, error) {

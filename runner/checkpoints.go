@@ -69,7 +69,7 @@ func openCheckpoints(store *model.Store, d jobdir.Dir, keep int, warn func(strin
 		if merr != nil {
 			return nil, fmt.Errorf("checkpoint %s cannot be read (%v) nor moved aside: %w", newest, err, merr)
 		}
-		c.warn(fmt.Sprintf("checkpoint %s cannot be read (%v): moved to %s; resuming from the checkpoint before it, or from the start", newest, firstLineOf(err), aside))
+		c.warn(fmt.Sprintf("checkpoint %s cannot be read (%v): moved to %s; resuming from the checkpoint before it, or from the start", newest, job.FirstLine(err.Error()), aside))
 	}
 }
 
@@ -326,7 +326,3 @@ func syncFile(path string) error {
 	return f.Sync()
 }
 
-func firstLineOf(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
-}

@@ -188,15 +188,10 @@ func printSummary(out io.Writer, r *workspace.Run, s controller.Summary, d time.
 	fmt.Fprintf(out, "\n%d jobs done (%d run now, %d reused from the store), %d failed, %d skipped, %d not run; %s\n",
 		s.Done, s.Done-s.Reused, s.Reused, s.Failed, s.Skipped, s.Pending, d.Round(time.Second))
 	for _, f := range s.Failures {
-		fmt.Fprintf(out, "  failed: %s: %s\n", f.Job.Name, firstLine(f.Error))
+		fmt.Fprintf(out, "  failed: %s: %s\n", f.Job.Name, job.FirstLine(f.Error))
 	}
 	if _, err := os.Stat(filepath.Join(r.Dir, "report.md")); err == nil {
 		fmt.Fprintf(out, "report:  %s\nresults: %s\n", filepath.Join(r.Dir, "report.md"), filepath.Join(r.ResultsDir(), "{jobs,metrics}.parquet"))
 	}
 }
 
-// firstLine returns the first line of an error message, for summaries.
-func firstLine(s string) string {
-	first, _, _ := strings.Cut(s, "\n")
-	return first
-}

@@ -92,7 +92,7 @@ func printStatus(out io.Writer, r *workspace.Run, h workspace.History, now time.
 		fmt.Fprintf(out, "interrupted: %s: %s\n", rj.Job.Name, progressText(rj.Last))
 	}
 	for _, f := range s.Failed {
-		fmt.Fprintf(out, "failed: %s (attempt %d): %s\n%s\n", f.Job.Name, f.Attempt, firstLine(f.Error), indent(f.LogTail))
+		fmt.Fprintf(out, "failed: %s (attempt %d): %s\n%s\n", f.Job.Name, f.Attempt, job.FirstLine(f.Error), indent(f.LogTail))
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
@@ -603,7 +602,7 @@ func (s *sweep) finish(o outcome) {
 		s.rerunInput(o.job, damaged, log)
 	case st == job.StateStopped:
 		s.state[id] = job.StatePending // run again on the next launch
-		log.Info("job stopped", "reason", firstLine(s.lastErr[id]))
+		log.Info("job stopped", "reason", job.FirstLine(s.lastErr[id]))
 	case st == job.StateFailed:
 		s.afterFailure(o, log)
 	}
@@ -626,8 +625,8 @@ func (s *sweep) lost(o outcome) {
 func (s *sweep) rerunInput(j *job.Job, d *job.DamagedInputError, log *slog.Logger) {
 	in := s.c.Plan.Job(d.Job)
 	s.damaged[d.Job]++
-	log.Warn("the job's input is damaged: its job runs again first", "input", in.Name, "error", firstLine(d.Error()))
-	s.quarantine(d.Job, firstLine(d.Error()))
+	log.Warn("the job's input is damaged: its job runs again first", "input", in.Name, "error", job.FirstLine(d.Error()))
+	s.quarantine(d.Job, job.FirstLine(d.Error()))
 	if s.state[d.Job] == job.StateDone && !s.stored(in) {
 		s.state[d.Job] = job.StatePending
 		delete(s.reused, d.Job) // it runs here after all
@@ -685,7 +684,7 @@ func (s *sweep) classify(o outcome) job.State {
 	case o.err == nil:
 		return job.StateDone
 	case errors.As(o.err, &env):
-		s.stop(&StopError{Err: env}, "stopping: "+firstLine(env.Error()))
+		s.stop(&StopError{Err: env}, "stopping: "+job.FirstLine(env.Error()))
 		return job.StateStopped
 	case s.stopping:
 		return job.StateStopped
@@ -699,7 +698,7 @@ func (s *sweep) afterFailure(o outcome, log *slog.Logger) {
 	j := o.job
 	var perm *job.PermanentError
 	if errors.As(o.err, &perm) || s.failures[j.ID] > s.c.Retries {
-		log.Warn("job failed", "error", firstLine(o.err.Error()))
+		log.Warn("job failed", "error", job.FirstLine(o.err.Error()))
 		s.state[j.ID] = job.StateGaveUp
 		_ = s.journal(workspace.Entry{Job: j.ID, State: job.StateGaveUp, Attempt: o.attempt, Error: s.lastErr[j.ID]})
 		s.gaveUp++
@@ -712,7 +711,7 @@ func (s *sweep) afterFailure(o outcome, log *slog.Logger) {
 	}
 	s.waiting++
 	delay := s.c.Backoff << (s.failures[j.ID] - 1)
-	log.Info("job failed, will retry", "in", delay, "error", firstLine(o.err.Error()))
+	log.Info("job failed, will retry", "in", delay, "error", job.FirstLine(o.err.Error()))
 	time.AfterFunc(delay, func() { s.retry <- j })
 }
 
@@ -758,8 +757,3 @@ func (s *sweep) summarize() (Summary, error) {
 	return sum, nil
 }
 
-// firstLine returns the first line of an error message, for logs.
-func firstLine(s string) string {
-	first, _, _ := strings.Cut(s, "\n")
-	return first
-}

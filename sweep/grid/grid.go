@@ -9,9 +9,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
@@ -333,12 +334,7 @@ func knownKeys() []string {
 	for _, a := range axisNames {
 		seen[a] = true
 	}
-	keys := make([]string, 0, len(seen))
-	for k := range seen {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // closest returns the candidate nearest to s in edit distance, if near enough.

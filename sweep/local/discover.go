@@ -3,9 +3,10 @@ package local
 import (
 	"bufio"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/dogo-sweep/dogo-sweep/internal/gpus"
 )
 
 // DiscoverMemoryGB returns the memory available for jobs (MemAvailable in
@@ -29,27 +30,5 @@ func DiscoverMemoryGB() float64 {
 	return 0
 }
 
-// DiscoverGPUs lists the GPU indices jobs may use: CUDA_VISIBLE_DEVICES when
-// set (as Slurm sets it), else what nvidia-smi lists; none without a GPU.
-func DiscoverGPUs() []string {
-	if v, ok := os.LookupEnv("CUDA_VISIBLE_DEVICES"); ok {
-		var out []string
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" && s != "-1" {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	b, err := exec.Command("nvidia-smi", "--query-gpu=index", "--format=csv,noheader").Output()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
+// DiscoverGPUs lists the GPU indices jobs may use (gpus.Visible).
+func DiscoverGPUs() []string { return gpus.Visible() }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
 )
 
@@ -202,7 +203,7 @@ func failure(ctx context.Context, werr error, rep *job.Record, tail string) erro
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			msg = strings.TrimSpace(fmt.Sprintf("killed by signal %d (%s) %s", int(ws.Signal()), ws.Signal(), msg))
 		} else if msg == "" {
-			msg = fmt.Sprintf("exit status %d; last log lines:\n%s", ee.ExitCode(), lastLines(tail, 5))
+			msg = fmt.Sprintf("exit status %d; last log lines:\n%s", ee.ExitCode(), jobdir.LastLines(tail, 5))
 		}
 	case werr != nil && msg == "":
 		msg = werr.Error()
@@ -224,13 +225,6 @@ func failure(ctx context.Context, werr error, rep *job.Record, tail string) erro
 
 func environment(err error) error { return &controller.EnvironmentError{Err: err} }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
 
 // tailBuffer keeps the last max bytes written to it.
 type tailBuffer struct {

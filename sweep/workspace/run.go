@@ -216,18 +216,6 @@ func (r *Run) LinkJobs() error {
 // ResultsDir holds the Parquet tables.
 func (r *Run) ResultsDir() string { return filepath.Join(r.Dir, "results") }
 
-// LogTail returns the last n lines of a file (a job's log), or "".
-func LogTail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
 
 // Tables reads the run's results from its jobs' folders in the store: every
 // attempt of every job of its plan, reused jobs included.

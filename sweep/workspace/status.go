@@ -73,7 +73,7 @@ func (r *Run) Status(h History) Status {
 				s.Durations[k] = append(s.Durations[k], st.Last.Time.Sub(st.Started))
 			}
 		case state == job.StateGaveUp || state == job.StateFailed:
-			s.Failed = append(s.Failed, FailedJob{Job: j, Attempt: st.Last.Attempt, Error: st.Last.Error, LogTail: LogTail(r.JobDir(j).Log(), 3)})
+			s.Failed = append(s.Failed, FailedJob{Job: j, Attempt: st.Last.Attempt, Error: st.Last.Error, LogTail: r.JobDir(j).LogTail(3)})
 			if state == job.StateFailed {
 				s.Left[k]++
 			}
