@@ -578,4 +578,3 @@ func head(s []string, n int) []string {
 	}
 	return s
 }
-

@@ -325,4 +325,3 @@ func syncFile(path string) error {
 	defer f.Close()
 	return f.Sync()
 }
-

@@ -194,4 +194,3 @@ func printSummary(out io.Writer, r *workspace.Run, s controller.Summary, d time.
 		fmt.Fprintf(out, "report:  %s\nresults: %s\n", filepath.Join(r.Dir, "report.md"), filepath.Join(r.ResultsDir(), "{jobs,metrics}.parquet"))
 	}
 }
-

@@ -756,4 +756,3 @@ func (s *sweep) summarize() (Summary, error) {
 	}
 	return sum, nil
 }
-

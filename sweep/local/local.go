@@ -225,7 +225,6 @@ func failure(ctx context.Context, werr error, rep *job.Record, tail string) erro
 
 func environment(err error) error { return &controller.EnvironmentError{Err: err} }
 
-
 // tailBuffer keeps the last max bytes written to it.
 type tailBuffer struct {
 	mu  sync.Mutex

@@ -216,7 +216,6 @@ func (r *Run) LinkJobs() error {
 // ResultsDir holds the Parquet tables.
 func (r *Run) ResultsDir() string { return filepath.Join(r.Dir, "results") }
 
-
 // Tables reads the run's results from its jobs' folders in the store: every
 // attempt of every job of its plan, reused jobs included.
 func (r *Run) Tables() (*results.Tables, error) {
