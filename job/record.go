@@ -94,3 +94,32 @@ func OODSplit(set string) string { return oodPrefix + set }
 
 // OODSet returns the set of an out-of-distribution split.
 func OODSet(split string) (string, bool) { return strings.CutPrefix(split, oodPrefix) }
+
+// RunInfo is where an attempt ran, as its info records say.
+type RunInfo struct {
+	Backend, Devices, DataDir, Host, Build string
+	// RealizedNoise is the noise rate the labels got (noisy-label probes).
+	RealizedNoise *float64
+}
+
+// Add takes what an info record says.
+func (in *RunInfo) Add(r Record) {
+	if r.Type != RecInfo {
+		return
+	}
+	switch r.Name {
+	case "backend":
+		in.Backend = r.Backend
+	case "devices":
+		in.Devices = r.Message
+	case "data_dir":
+		in.DataDir = r.Message
+	case "host":
+		in.Host = r.Message
+	case "build":
+		in.Build = r.Message
+	case "realized_noise_rate":
+		v := r.Value
+		in.RealizedNoise = &v
+	}
+}

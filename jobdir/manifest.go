@@ -298,47 +298,47 @@ func (d Dir) MissingOutput(kind job.Kind) string {
 // VerifyFile checks one file of a finished entry against the entry's
 // manifest: it must be listed, and its size and hash must match.
 func (d Dir) VerifyFile(path string) error {
-	rel, err := d.Rel(path)
+	f, err := d.listed(path)
 	if err != nil {
 		return err
 	}
-	m, err := d.ReadManifest()
-	if err != nil {
-		return &Damaged{Dir: d, Reason: fmt.Sprintf("cannot read its manifest: %v", err)}
+	if err := d.verify(f); err != nil {
+		return &Damaged{Dir: d, Reason: err.Error()}
 	}
-	for _, f := range m.Files {
-		if f.Path == rel {
-			if err := d.verify(f); err != nil {
-				return &Damaged{Dir: d, Reason: err.Error()}
-			}
-			return nil
-		}
-	}
-	return &Damaged{Dir: d, Reason: rel + " is not in its manifest"}
+	return nil
 }
 
 // VerifyBytes checks data read from a file of a finished entry against the
 // entry's manifest (for a reader that reads the whole file anyway).
 func (d Dir) VerifyBytes(path string, data []byte) error {
-	rel, err := d.Rel(path)
+	f, err := d.listed(path)
 	if err != nil {
 		return err
 	}
+	sum := sha256.Sum256(data)
+	if int64(len(data)) != f.Size || hex.EncodeToString(sum[:]) != f.SHA256 {
+		return &Damaged{Dir: d, Reason: fmt.Sprintf("%s does not match its manifest (%d bytes, hash %.12s; manifest: %d bytes, %.12s)",
+			f.Path, len(data), hex.EncodeToString(sum[:]), f.Size, f.SHA256)}
+	}
+	return nil
+}
+
+// listed is a file's line in the entry's manifest.
+func (d Dir) listed(path string) (File, error) {
+	rel, err := d.Rel(path)
+	if err != nil {
+		return File{}, err
+	}
 	m, err := d.ReadManifest()
 	if err != nil {
-		return &Damaged{Dir: d, Reason: fmt.Sprintf("cannot read its manifest: %v", err)}
+		return File{}, &Damaged{Dir: d, Reason: fmt.Sprintf("cannot read its manifest: %v", err)}
 	}
 	for _, f := range m.Files {
 		if f.Path == rel {
-			sum := sha256.Sum256(data)
-			if int64(len(data)) != f.Size || hex.EncodeToString(sum[:]) != f.SHA256 {
-				return &Damaged{Dir: d, Reason: fmt.Sprintf("%s does not match its manifest (%d bytes, hash %.12s; manifest: %d bytes, %.12s)",
-					rel, len(data), hex.EncodeToString(sum[:]), f.Size, f.SHA256)}
-			}
-			return nil
+			return f, nil
 		}
 	}
-	return &Damaged{Dir: d, Reason: rel + " is not in its manifest"}
+	return File{}, &Damaged{Dir: d, Reason: rel + " is not in its manifest"}
 }
 
 func (d Dir) verify(f File) error {

@@ -43,7 +43,7 @@ func WriteJobParts(dir jobdir.Dir, j *job.Job, settings *job.Settings) error {
 	for n, a := range attempts {
 		row := JobRowOf(j, settings)
 		row.Attempt = int64(n)
-		row.Backend, row.Devices, row.RealizedNoiseRate, row.DataDir, row.Host, row.Build = a.backend, a.devices, a.realized, a.dataDir, a.host, a.build
+		row.Backend, row.Devices, row.RealizedNoiseRate, row.DataDir, row.Host, row.Build = a.Backend, a.Devices, a.RealizedNoise, a.DataDir, a.Host, a.Build
 		row.Start, row.End = a.first, a.last
 		if v, ok := verdicts[n]; ok {
 			row.Status, row.Error = string(v.State), v.Error
@@ -71,10 +71,9 @@ func WriteJobParts(dir jobdir.Dir, j *job.Job, settings *job.Settings) error {
 
 // attemptRows are the rows of one attempt, gathered from its records.
 type attemptRows struct {
-	metrics                                []MetricRow
-	realized                               *float64
-	backend, devices, dataDir, host, build string
-	first, last                            time.Time
+	job.RunInfo
+	metrics     []MetricRow
+	first, last time.Time
 }
 
 func (a *attemptRows) add(j *job.Job, rec job.Record) {
@@ -89,21 +88,7 @@ func (a *attemptRows) add(j *job.Job, rec job.Record) {
 		a.metrics = append(a.metrics, MetricRow{Job: j.ID, Attempt: int64(rec.Attempt), Step: rec.Step, Epoch: int64(rec.Epoch),
 			WallS: float64(rec.Time.UnixMilli()) / 1000, Peer: int64(rec.Peer), Split: rec.Split, Name: rec.Name, Value: rec.Value})
 	case job.RecInfo:
-		switch rec.Name {
-		case "realized_noise_rate":
-			v := rec.Value
-			a.realized = &v
-		case "backend":
-			a.backend = rec.Backend
-		case "devices":
-			a.devices = rec.Message
-		case "data_dir":
-			a.dataDir = rec.Message
-		case "host":
-			a.host = rec.Message
-		case "build":
-			a.build = rec.Message
-		}
+		a.RunInfo.Add(rec)
 	}
 }
 

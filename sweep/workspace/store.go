@@ -284,22 +284,12 @@ func (s *Store) Commit(c *Claim, seconds float64) error {
 }
 
 // provenance is this program's build with where the job ran, from the
-// records of its last attempt.
+// records of its attempts.
 func (s *Store) provenance(d jobdir.Dir) jobdir.Build {
 	b := s.Build
-	_ = job.ReadRecordsFile(d.Records(), func(r job.Record) {
-		if r.Type != job.RecInfo {
-			return
-		}
-		switch r.Name {
-		case "backend":
-			b.Backend = r.Backend
-		case "devices":
-			b.Device = r.Message
-		case "host":
-			b.Host = r.Message
-		}
-	})
+	var in job.RunInfo
+	_ = job.ReadRecordsFile(d.Records(), in.Add)
+	b.Backend, b.Device, b.Host = in.Backend, in.Devices, in.Host
 	return b
 }
 
