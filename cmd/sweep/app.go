@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -66,17 +67,44 @@ func newApp(logger *slog.Logger, stdout io.Writer, hooks jobHooks) *cli.App {
 	return app
 }
 
-// loadGrid reads a grid, reporting a bad one as a usage error.
-func loadGrid(path string) (*grid.Grid, error) {
-	g, err := grid.Load(path)
-	if err != nil {
-		var ge grid.Errors
-		if errors.As(err, &ge) {
-			return nil, usageError{fmt.Errorf("invalid grid:\n%w", err)}
-		}
-		return nil, usageError{err}
+// maxJobsFlag lifts the limit of jobs a grid may plan.
+func maxJobsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "max-jobs", Value: grid.DefaultMaxJobs, Usage: "refuse a grid that may plan more jobs than this, before expanding it"}
+}
+
+// loadGrid reads a grid (within the command's --max-jobs, stopped by
+// Ctrl-C), reporting a bad one as a usage error.
+func loadGrid(c *cli.Context, path string) (*grid.Grid, error) {
+	type loaded struct {
+		g   *grid.Grid
+		err error
 	}
-	return g, nil
+	// Reading a large file is not interruptible (the YAML parser takes no
+	// context): it runs apart, so that Ctrl-C returns at once and the
+	// process exits without waiting for it.
+	done := make(chan loaded, 1)
+	go func() {
+		g, err := grid.LoadContext(c.Context, path, grid.Options{MaxJobs: c.Int("max-jobs")})
+		done <- loaded{g, err}
+	}()
+	var g *grid.Grid
+	var err error
+	select {
+	case l := <-done:
+		g, err = l.g, l.err
+	case <-c.Context.Done():
+		return nil, c.Context.Err()
+	}
+	var ge grid.Errors
+	switch {
+	case err == nil:
+		return g, nil
+	case errors.Is(err, context.Canceled):
+		return nil, err
+	case errors.As(err, &ge):
+		return nil, usageError{fmt.Errorf("invalid grid:\n%w", err)}
+	}
+	return nil, usageError{err}
 }
 
 func oneArg(c *cli.Context, what string) (string, error) {
@@ -92,7 +120,7 @@ func gridArg(c *cli.Context) (string, *grid.Grid, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	g, err := loadGrid(path)
+	g, err := loadGrid(c, path)
 	return path, g, err
 }
 

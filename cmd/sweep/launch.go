@@ -21,9 +21,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// largeSweep is the job count above which launch asks for --yes.
-const largeSweep = 20000
-
 func runFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "data-dir", EnvVars: []string{"SWEEP_DATA_DIR"}, Usage: "folder with the data sets, one sub-folder each (`DIR`/fashion-mnist, ...); only this folder is read when given (default: /usr/share/datasets, then /usr/local/share/datasets)"},
@@ -62,7 +59,7 @@ Examples:
    sweep launch configs/cifar10-resnet.yaml --cpus 8 --metrics-addr 127.0.0.1:9464`,
 		Flags: append(runFlags(),
 			&cli.StringFlag{Name: "runs", Value: "runs", Usage: "folder that holds run folders"},
-			&cli.BoolFlag{Name: "yes", Usage: fmt.Sprintf("run a grid of more than %d jobs", largeSweep)},
+			maxJobsFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			path, g, err := gridArg(c)
@@ -77,12 +74,9 @@ Examples:
 				return err
 			}
 			ids := workspace.OpenDataIDs(c.String("runs"))
-			p, _, err := planFor(g, ids, c.String("data-dir"))
+			p, _, err := planFor(c.Context, g, ids, c.String("data-dir"))
 			if err != nil {
 				return err
-			}
-			if len(p.Jobs) > largeSweep && !c.Bool("yes") {
-				return usageError{fmt.Errorf("%s expands to %d jobs (%d grid points); pass --yes if that is meant", path, len(p.Jobs), p.Stats.Points)}
 			}
 			if err := checkExecutor(c, g, p); err != nil {
 				return err

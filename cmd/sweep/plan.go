@@ -17,8 +17,8 @@ import (
 	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
-	"github.com/goccy/go-yaml"
 	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
 )
 
 func planCommand() *cli.Command {
@@ -43,24 +43,28 @@ Examples:
 			&cli.StringFlag{Name: "runs", Value: "runs", Usage: "the workspace whose store is compared with the plan"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"SWEEP_DATA_DIR"}, Usage: "folder with the data sets (as for launch: their files are part of the job IDs)"},
 			&cli.StringFlag{Name: "why", Usage: "explain why the job with this `ID` (or name) is not in the store"},
+			maxJobsFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			out := c.App.Writer
 			if c.Bool("show-defaults") {
-				b, err := yaml.Marshal(grid.Default())
-				if err != nil {
+				var buf bytes.Buffer
+				enc := yaml.NewEncoder(&buf)
+				enc.SetIndent(2)
+				if err := enc.Encode(grid.Default()); err != nil {
 					return err
 				}
+				b := buf.Bytes()
 				// No views set is the method's, which depend on the data set.
 				b = bytes.Replace(b, []byte("  views: null\n"), []byte("  views: {} # the method's for each data set; keys: min_scale, noise, jitter\n"), 1)
-				_, err = out.Write(b)
+				_, err := out.Write(b)
 				return err
 			}
 			_, g, err := gridArg(c)
 			if err != nil {
 				return err
 			}
-			p, missing, err := planFor(g, workspace.OpenDataIDs(c.String("runs")), c.String("data-dir"))
+			p, missing, err := planFor(c.Context, g, workspace.OpenDataIDs(c.String("runs")), c.String("data-dir"))
 			if err != nil {
 				return err
 			}

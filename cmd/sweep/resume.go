@@ -25,7 +25,7 @@ func resumeCommand(logger *slog.Logger, hooks jobHooks) *cli.Command {
 				logger.Warn("this run was planned by a sweep whose code computes differently: its unfinished jobs will be run by this version, and their results mixed with the finished ones; for comparable results launch the grid again (a new run folder)",
 					"run", r.Dir, "planned_revisions", planned, "these_revisions", job.RevisionsText(job.Revisions))
 			}
-			g, err := loadGrid(filepath.Join(r.Dir, "grid.yaml"))
+			g, err := loadGrid(c, filepath.Join(r.Dir, "grid.yaml"))
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
@@ -12,27 +14,45 @@ func validateCommand() *cli.Command {
 		Name:      "validate",
 		Usage:     "check grid files and print every mistake with file:line:column; runs nothing",
 		ArgsUsage: "GRID...",
-		Description: `Exit code 0 when every grid is valid, 2 when any is not.
+		Description: `Prints every mistake of each file, in line order, each with its position, key
+and a fix. A grid that may plan more jobs than --max-jobs is refused before it is expanded.
+Exit code 0 when every grid is valid, 2 when any is not.
 
 Examples:
    sweep validate configs/*.yaml`,
+		Flags: []cli.Flag{maxJobsFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usageError{fmt.Errorf("validate: want one or more GRID arguments")}
 			}
-			var bad error
+			var invalid, large int
 			for _, path := range c.Args().Slice() {
-				g, err := loadGrid(path)
-				if err != nil {
+				g, err := loadGrid(c, path)
+				if errors.Is(err, context.Canceled) {
+					return err
+				}
+				var size *grid.SizeError
+				switch {
+				case errors.As(err, &size):
 					fmt.Fprintln(c.App.Writer, err)
-					bad = err
+					large++
+					continue
+				case err != nil:
+					fmt.Fprintln(c.App.Writer, err)
+					invalid++
 					continue
 				}
-				p := grid.NewPlan(g, nil)
+				p, err := grid.NewPlanContext(c.Context, g, nil)
+				if err != nil {
+					return err
+				}
 				fmt.Fprintf(c.App.Writer, "%s: ok (%d grid points, %d jobs)\n", path, p.Stats.Points, p.Stats.Jobs)
 			}
-			if bad != nil {
-				return usageError{fmt.Errorf("validate: invalid grid")}
+			switch {
+			case invalid > 0:
+				return usageError{fmt.Errorf("validate: %d of %d grids are invalid", invalid, c.NArg())}
+			case large > 0:
+				return usageError{fmt.Errorf("validate: %d of %d grids plan more jobs than --max-jobs allows", large, c.NArg())}
 			}
 			return nil
 		},

@@ -42,7 +42,10 @@ Examples:
 			}
 			out := c.App.Writer
 			start := time.Now()
-			checks := st.VerifyEntries(ids, runtime.NumCPU())
+			checks, err := st.VerifyEntries(c.Context, ids, runtime.NumCPU())
+			if err != nil {
+				return err
+			}
 			secs := time.Since(start).Seconds()
 			var total int64
 			var damaged []workspace.EntryCheck

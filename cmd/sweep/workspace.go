@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -13,12 +14,13 @@ import (
 // planFor expands a grid, its job IDs covering the identity of the data
 // sets' files (read from dataDir, or the system folders), computed through
 // the workspace's checksum cache. It returns the data sets not found.
-func planFor(g *grid.Grid, ids *workspace.DataIDCache, dataDir string) (*job.Plan, []string, error) {
+func planFor(ctx context.Context, g *grid.Grid, ids *workspace.DataIDCache, dataDir string) (*job.Plan, []string, error) {
 	di, missing, err := ids.Identities(g.DataSets(), dataDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	return grid.NewPlan(g, di), missing, nil
+	p, err := grid.NewPlanContext(ctx, g, di)
+	return p, missing, err
 }
 
 // openRun opens a run folder, first moving one made by an earlier release

@@ -20,7 +20,7 @@ func deps(t *testing.T, pkg string) []string {
 
 func TestPackageLayers(t *testing.T) {
 	machinery := []string{mod + "sweep/controller", mod + "sweep/workspace", mod + "sweep/grid", mod + "sweep/local", mod + "sweep/slurm",
-		"github.com/goccy/go-yaml"}
+		"gopkg.in/yaml.v3"}
 	for _, tc := range []struct {
 		pkg       string
 		forbidden []string // import path prefixes
@@ -35,12 +35,12 @@ func TestPackageLayers(t *testing.T) {
 		{"probe", append(machinery, "github.com/gomlx")},
 		{"runner", machinery},
 		{"sweep/grid", []string{"github.com/gomlx", mod + "sweep/controller"}},
-		{"sweep/controller", []string{"github.com/gomlx", "github.com/goccy/go-yaml"}},
-		{"sweep/workspace", []string{"github.com/gomlx", "github.com/goccy/go-yaml"}},
-		{"sweep/local", []string{"github.com/gomlx", "github.com/goccy/go-yaml"}},
-		{"sweep/slurm", []string{"github.com/gomlx", "github.com/goccy/go-yaml"}},
+		{"sweep/controller", []string{"github.com/gomlx", "gopkg.in/yaml.v3"}},
+		{"sweep/workspace", []string{"github.com/gomlx", "gopkg.in/yaml.v3"}},
+		{"sweep/local", []string{"github.com/gomlx", "gopkg.in/yaml.v3"}},
+		{"sweep/slurm", []string{"github.com/gomlx", "gopkg.in/yaml.v3"}},
 		{"sweep/launch", []string{"github.com/gomlx"}},
-		{"sweep/progress", []string{"github.com/gomlx", "github.com/goccy/go-yaml", mod + "sweep/workspace"}},
+		{"sweep/progress", []string{"github.com/gomlx", "gopkg.in/yaml.v3", mod + "sweep/workspace"}},
 	} {
 		t.Run(tc.pkg, func(t *testing.T) {
 			for _, d := range deps(t, tc.pkg) {

@@ -1,6 +1,7 @@
 package grid
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"math"
@@ -88,13 +89,16 @@ var axes = []axis{
 		func(g *Grid, p *Point, i int) { p.Seed = g.Seeds[i] },
 		func(p Point) string { return strconv.Itoa(p.Seed) }, func(p *Point, s string) { p.Seed, _ = strconv.Atoi(s) },
 		func(v *validator, path, s string) bool {
-			if n, _ := strconv.Atoi(s); n < 0 {
-				v.errorf(path, "seeds", "use seeds >= 0", "seed %s is negative", s)
+			if n, err := strconv.Atoi(s); err != nil || n < 0 || n > maxSeed {
+				v.errorf(path, "seeds", "seeds are integers in [0, 2147483647]", "seed %s is out of range", s)
 				return false
 			}
 			return true
 		}},
 }
+
+// maxSeed is the largest seed (a 31-bit integer, as every framework takes).
+const maxSeed = 1<<31 - 1
 
 // axisNames are the names zip, include and exclude use for the axes.
 var axisNames = func() []string {
@@ -161,6 +165,12 @@ func (g *Grid) Count() int {
 // Points expands the grid: the product of its axes (zipped axes varying
 // together), less the excluded points, plus the included ones, in a stable order.
 func (g *Grid) Points() []Point {
+	points, _ := g.PointsContext(context.Background())
+	return points
+}
+
+// PointsContext is Points, stopped (with ctx's error) when ctx is cancelled.
+func (g *Grid) PointsContext(ctx context.Context) ([]Point, error) {
 	units := g.units()
 	lens := make([]int, len(units))
 	total := 1
@@ -168,9 +178,12 @@ func (g *Grid) Points() []Point {
 		lens[i] = u[0].n(g)
 		total *= lens[i]
 	}
-	points := make([]Point, 0, total+len(g.Include))
+	points := make([]Point, 0, min(total, 1<<20)+len(g.Include))
 	idx := make([]int, len(units))
 	for n := 0; n < total; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		var p Point
 		for ui, u := range units {
 			for _, a := range u {
@@ -191,7 +204,7 @@ func (g *Grid) Points() []Point {
 	for _, inc := range g.Include {
 		points = append(points, g.includePoints(inc)...)
 	}
-	return points
+	return points, nil
 }
 
 func (g *Grid) excluded(p Point) bool {
@@ -296,7 +309,7 @@ func toFloat(v any) (float64, bool) {
 
 // axes validates zip, include and exclude, and looks for duplicate points.
 func (v *validator) checkAxes(g *Grid) {
-	if len(v.errs) > 0 {
+	if len(v.errs) > 0 || v.unread {
 		return // Axis values are wrong already: later checks would repeat them.
 	}
 	zipped := map[string]bool{}
@@ -359,13 +372,31 @@ func (v *validator) checkAxes(g *Grid) {
 		}
 		return ok
 	}
+	okEx := make([]bool, len(g.Exclude))
 	for i, ex := range g.Exclude {
-		if !checkEntry("exclude", i, ex) {
+		okEx[i] = checkEntry("exclude", i, ex)
+	}
+	for i, inc := range g.Include {
+		checkEntry("include", i, inc)
+	}
+	if len(v.errs) > 0 {
+		return
+	}
+	if jobs, factors := g.Bound(); jobs > float64(v.maxJobs) {
+		v.size = &SizeError{File: v.name, Jobs: jobs, Axes: factors, Limit: v.maxJobs}
+		return // too large to check by expanding it
+	}
+	product, err := g.productContext(v.ctx)
+	if err != nil {
+		return
+	}
+	for i, ex := range g.Exclude {
+		if !okEx[i] {
 			continue
 		}
 		// An entry that removes nothing is most likely a typo.
 		hit := false
-		for _, p := range g.product() {
+		for _, p := range product {
 			if matches(p, ex) {
 				hit = true
 				break
@@ -375,15 +406,16 @@ func (v *validator) checkAxes(g *Grid) {
 			v.errorf(fmt.Sprintf("$.exclude[%d]", i), "exclude", "check the values against the axes", "exclude entry matches no grid point")
 		}
 	}
-	for i, inc := range g.Include {
-		checkEntry("include", i, inc)
-	}
 	if len(v.errs) > 0 {
 		return
 	}
 	seen := make(map[string]bool, g.Count())
 	datasets := data.Known()
-	for _, p := range g.Points() {
+	points, err := g.PointsContext(v.ctx)
+	if err != nil {
+		return
+	}
+	for _, p := range points {
 		// MLP encoders take 28x28 grey images only.
 		if info := datasets[p.Dataset]; info.Channels != 1 {
 			sm, lg, _ := job.SplitPair(p.Pair)
@@ -415,13 +447,15 @@ func (v *validator) pairPath(g *Grid, pair string) string {
 
 // product returns every point of the product, before include and exclude.
 func (g *Grid) product() []Point {
-	ex := g.Exclude
-	g.Exclude = nil
-	inc := g.Include
-	g.Include = nil
-	pts := g.Points()
-	g.Exclude, g.Include = ex, inc
-	return pts
+	points, _ := g.productContext(context.Background())
+	return points
+}
+
+func (g *Grid) productContext(ctx context.Context) ([]Point, error) {
+	ex, inc := g.Exclude, g.Include
+	g.Exclude, g.Include = nil, nil
+	defer func() { g.Exclude, g.Include = ex, inc }()
+	return g.PointsContext(ctx)
 }
 
 func (p Point) String() string {

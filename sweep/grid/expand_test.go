@@ -1,8 +1,13 @@
 package grid
 
 import (
+	"context"
 	"fmt"
+	"math"
+	"os"
+	"regexp"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
@@ -191,4 +196,57 @@ seeds: ` + seeds + "\n"
 			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(b.N)/float64(p.Stats.Points), "B/point")
 		})
 	}
+}
+
+// BenchmarkPlanMemory plans grids of about 10^4, 10^5 and 10^6 jobs (the
+// quickstart's axes, more seeds) and reports the bytes a planned job holds
+// (the live heap after planning, over the jobs) and allocates on the way:
+// both stay flat as the grid grows, so memory is linear in the jobs.
+func BenchmarkPlanMemory(b *testing.B) {
+	for _, nSeeds := range []int{133, 1333, 13333} { // 75 jobs per seed
+		g := manySeeds(b, nSeeds)
+		b.Run(fmt.Sprintf("seeds=%d", nSeeds), func(b *testing.B) {
+			var ms0, ms1, ms2 runtime.MemStats
+			var p *job.Plan
+			for i := 0; i < b.N; i++ {
+				p = nil
+				runtime.GC()
+				runtime.ReadMemStats(&ms0)
+				p = NewPlan(g, nil)
+				runtime.ReadMemStats(&ms1)
+				runtime.GC()
+				runtime.ReadMemStats(&ms2)
+			}
+			jobs := float64(p.Stats.Jobs)
+			b.ReportMetric(jobs, "jobs")
+			b.ReportMetric(float64(ms2.HeapAlloc-ms0.HeapAlloc)/jobs, "live-B/job")
+			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/jobs, "alloc-B/job")
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/plan")
+			runtime.KeepAlive(p)
+		})
+	}
+}
+
+// manySeeds is the quickstart's grid with seeds 1..n, the job limit lifted.
+func manySeeds(tb testing.TB, n int) *Grid {
+	tb.Helper()
+	src, err := os.ReadFile("../../configs/quickstart.yaml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var seeds strings.Builder
+	seeds.WriteString("seeds: [")
+	for i := range n {
+		if i > 0 {
+			seeds.WriteString(", ")
+		}
+		fmt.Fprint(&seeds, i+1)
+	}
+	seeds.WriteString("]")
+	src = regexp.MustCompile(`(?m)^seeds:.*$`).ReplaceAll(src, []byte(seeds.String()))
+	g, err := ParseContext(context.Background(), "many-seeds.yaml", src, Options{MaxJobs: math.MaxInt})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
 }

@@ -7,18 +7,14 @@ package grid
 
 import (
 	"bytes"
-	"errors"
+	"cmp"
+	"context"
 	"fmt"
-	"maps"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 )
 
 // Grid is a sweep as a researcher writes it: axes that combine into grid
@@ -153,188 +149,73 @@ func (es Errors) Error() string {
 	return b.String()
 }
 
-// Load reads and validates the grid file at path.
-func Load(path string) (*Grid, error) {
+// Options bound the reading of a grid.
+type Options struct {
+	// MaxJobs refuses a grid that may plan more jobs, with a *SizeError,
+	// before anything is expanded (0: DefaultMaxJobs).
+	MaxJobs int
+}
+
+// Load reads and validates the grid file at path, with the default limits.
+func Load(path string) (*Grid, error) { return LoadContext(context.Background(), path, Options{}) }
+
+// LoadContext is Load with a context (cancelling it stops the checks that
+// expand the grid) and options.
+func LoadContext(ctx context.Context, path string, opt Options) (*Grid, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read grid: %w", err)
 	}
-	return Parse(path, src)
+	return ParseContext(ctx, path, src, opt)
 }
 
-// Parse decodes and validates a grid. name is used in error positions.
-// A grid with any mistake returns Errors.
+// Parse decodes and validates a grid with the default limits. name is used
+// in error positions. A grid with any mistake returns Errors: every mistake
+// of the file, in line order, each with its position, its key and a fix.
 func Parse(name string, src []byte) (*Grid, error) {
+	return ParseContext(context.Background(), name, src, Options{})
+}
+
+// ParseContext is Parse with a context and options: a grid that may plan
+// more than opt.MaxJobs jobs is refused with a *SizeError before the
+// checks that expand it; cancelling ctx stops those checks with ctx's error.
+func ParseContext(ctx context.Context, name string, src []byte, opt Options) (*Grid, error) {
 	g := Default()
 	if len(bytes.TrimSpace(src)) == 0 {
 		return nil, Errors{{Pos: Position{File: name, Line: 1, Col: 1}, Msg: "the grid file is empty", Fix: "see configs/quickstart.yaml for a complete example"}}
 	}
-	file, err := parser.ParseBytes(src, 0)
-	if err != nil {
-		return nil, Errors{yamlError(name, src, err)}
+	d := decode(name, src, &g)
+	if len(d.errs) > 0 && len(d.pos) == 0 {
+		return nil, d.errs // nothing could be read
 	}
-	// Start from the defaults, but let a list in the file replace the default
-	// list rather than merge with it.
-	dec := Default()
-	dec.Objectives, dec.Noise.Rates, dec.Noise.Kinds, dec.Fractions, dec.Seeds, dec.References = nil, nil, nil, nil, nil, nil
-	if err := decodeStrict(src, &dec); err != nil {
-		return nil, Errors{yamlError(name, src, err)}
-	}
-	present := func(p string) bool { return nodeAt(file, p) != nil }
-	for _, f := range []struct {
-		path string
-		dst  any
-		src  any
-	}{
-		{"$.objectives", &g.Objectives, dec.Objectives},
-		{"$.noise.rates", &g.Noise.Rates, dec.Noise.Rates},
-		{"$.noise.kinds", &g.Noise.Kinds, dec.Noise.Kinds},
-		{"$.fractions", &g.Fractions, dec.Fractions},
-		{"$.seeds", &g.Seeds, dec.Seeds},
-		{"$.references", &g.References, dec.References},
-	} {
-		if present(f.path) {
-			reflect.ValueOf(f.dst).Elem().Set(reflect.ValueOf(f.src))
-		}
-	}
-	dec.Objectives, dec.Noise.Rates, dec.Noise.Kinds, dec.Fractions, dec.Seeds, dec.References =
-		g.Objectives, g.Noise.Rates, g.Noise.Kinds, g.Fractions, g.Seeds, g.References
-	g = dec
 	if w := g.Pretrain.Views; w != nil && *w == (job.Views{}) {
 		g.Pretrain.Views = nil // `views: {}` sets nothing: the method's views, the same IDs
 	}
-	v := &validator{name: name, file: file}
+	// The values that were read are checked too (every mistake at once);
+	// checks across keys wait until the file reads cleanly, and until the
+	// grid's size is known to be within the limit.
+	v := &validator{ctx: ctx, name: name, pos: d.pos, bad: map[string]bool{}, unread: len(d.errs) > 0, maxJobs: cmp.Or(opt.MaxJobs, DefaultMaxJobs)}
+	for _, e := range d.errs {
+		v.bad[e.Pos.String()] = true
+	}
 	v.grid(&g)
-	if len(v.errs) > 0 {
-		return nil, v.errs
+	if v.size != nil && len(d.errs)+len(v.errs) == 0 {
+		return nil, v.size
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	errs := append(d.errs, v.errs...)
+	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b *Error) int {
+			if a.Pos.Line != b.Pos.Line {
+				return a.Pos.Line - b.Pos.Line
+			}
+			return a.Pos.Col - b.Pos.Col
+		})
+		return nil, errs
 	}
 	return &g, nil
-}
-
-// decodeStrict decodes YAML, rejecting unknown keys. go-yaml v1.19.2 panics
-// on some malformed inputs (a tagged scalar where a list belongs, found by
-// FuzzParseGrid): that is reported as an error, never a crash.
-func decodeStrict(src []byte, dst *Grid) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot read this YAML (check the types of the values, e.g. a list where a list belongs): %v", r)
-		}
-	}()
-	return yaml.UnmarshalWithOptions(src, dst, yaml.Strict())
-}
-
-// yamlError turns the YAML library's error into a Error with a position.
-func yamlError(name string, src []byte, err error) *Error {
-	ge := &Error{Pos: Position{File: name}, Msg: err.Error()}
-	var yerr yaml.Error
-	if !errors.As(err, &yerr) {
-		return ge
-	}
-	if tk := yerr.GetToken(); tk != nil && tk.Position != nil {
-		ge.Pos.Line, ge.Pos.Col = tk.Position.Line, tk.Position.Column
-	}
-	msg := yerr.GetMessage()
-	switch {
-	case strings.HasPrefix(msg, "unknown field "):
-		key := strings.Trim(strings.TrimPrefix(msg, "unknown field "), `"`)
-		ge.Key = key
-		ge.Msg = fmt.Sprintf("unknown key %q", key)
-		if s := closest(key, knownKeys()); s != "" {
-			ge.Fix = fmt.Sprintf("did you mean %q?", s)
-		} else {
-			ge.Fix = "see `sweep plan --show-defaults` for every key"
-		}
-	case strings.HasPrefix(msg, "cannot unmarshal"):
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			key := ""
-			if te.StructFieldName != nil {
-				key = strings.ToLower(*te.StructFieldName)
-				if i := strings.LastIndex(key, "."); i >= 0 {
-					key = key[i+1:]
-				}
-			}
-			if k := keyOnLine(src, ge.Pos.Line); k != "" {
-				key = k
-			}
-			ge.Key = key
-			want := kindName(te.DstType)
-			ge.Msg = fmt.Sprintf("wrong type for %q: got %s, want %s", key, kindName(te.SrcType), want)
-			ge.Fix = "write " + article(want) + " " + want
-		} else {
-			ge.Msg = msg
-		}
-	case strings.Contains(msg, "already defined"):
-		ge.Msg = msg
-		ge.Fix = "remove one of the two"
-	default:
-		ge.Msg = msg
-	}
-	return ge
-}
-
-// keyOnLine returns the mapping key written on a line of src, if any.
-func keyOnLine(src []byte, line int) string {
-	lines := bytes.Split(src, []byte("\n"))
-	if line < 1 || line > len(lines) {
-		return ""
-	}
-	l := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(lines[line-1])), "- "))
-	k, _, ok := strings.Cut(l, ":")
-	if !ok || strings.ContainsAny(k, " {[") {
-		return ""
-	}
-	return k
-}
-
-func article(s string) string {
-	if s != "" && strings.ContainsRune("aeiou", rune(s[0])) {
-		return "an"
-	}
-	return "a"
-}
-
-func kindName(t reflect.Type) string {
-	if t == nil {
-		return "value"
-	}
-	switch t.Kind() {
-	case reflect.Slice:
-		return "list of " + kindName(t.Elem())
-	case reflect.Map, reflect.Struct:
-		return "mapping"
-	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Int32:
-		return "integer"
-	case reflect.Float64, reflect.Float32:
-		return "number"
-	case reflect.Bool:
-		return "boolean"
-	}
-	return t.Kind().String()
-}
-
-// knownKeys lists every key the grid schema accepts, at any depth.
-func knownKeys() []string {
-	seen := map[string]bool{}
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-			if tag == "" || tag == "-" {
-				continue
-			}
-			seen[tag] = true
-			if f.Type.Kind() == reflect.Struct {
-				walk(f.Type)
-			}
-		}
-	}
-	walk(reflect.TypeOf(Grid{}))
-	for _, a := range axisNames {
-		seen[a] = true
-	}
-	return slices.Sorted(maps.Keys(seen))
 }
 
 // closest returns the candidate nearest to s in edit distance, if near enough.
@@ -369,17 +250,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-// nodeAt returns the YAML node at a path such as "$.noise.rates[2]", or nil.
-func nodeAt(file *ast.File, path string) ast.Node {
-	p, err := yaml.PathString(path)
-	if err != nil {
-		return nil
-	}
-	n, err := p.FilterFile(file)
-	if err != nil {
-		return nil
-	}
-	return n
 }

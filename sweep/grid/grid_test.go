@@ -15,7 +15,7 @@ func TestParseGridErrors(t *testing.T) {
 	}{
 		{"unknown key with suggestion", base + "fractons: [0.1]\n", []string{"grid.yaml:4:1:", `unknown key "fractons"`, `did you mean "fractions"?`}},
 		{"unknown nested key", base + "pretrain:\n  epochz: 3\n", []string{"grid.yaml:5:3:", `unknown key "epochz"`, `did you mean "epochs"?`}},
-		{"wrong type", base + "seeds: [a, 2]\n", []string{"grid.yaml:4:9:", `wrong type for "seeds"`, "want integer", "write an integer"}},
+		{"wrong type", base + "seeds: [a, 2]\n", []string{"grid.yaml:4:9:", `wrong type for "seeds"`, "want an integer", "write an integer"}},
 		{"wrong nested type", base + "pretrain:\n  epochs: many\n", []string{"grid.yaml:5:11:", `wrong type for "epochs"`}},
 		{"empty axis", base + "seeds: []\n", []string{"grid.yaml:4:8:", `axis "seeds" is empty`}},
 		{"noise rate out of range", base + "noise:\n  rates: [0, 1.5]\n", []string{"grid.yaml:5:14:", "noise rate 1.5 is out of range"}},

@@ -1,6 +1,7 @@
 package grid
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -41,9 +42,18 @@ type probeJobKey struct {
 // data sets' files, by data set (workspace.DataIDCache; nil: not known, as
 // in tests): a job's ID covers those of the data sets it reads.
 func NewPlan(g *Grid, data map[string]string) *job.Plan {
+	p, _ := NewPlanContext(context.Background(), g, data)
+	return p
+}
+
+// NewPlanContext is NewPlan, stopped with ctx's error when ctx is cancelled.
+func NewPlanContext(ctx context.Context, g *Grid, data map[string]string) (*job.Plan, error) {
 	pl := &planner{g: g, plan: &job.Plan{Name: g.Name, Revision: job.Revisions[job.CodePretrain], Revisions: job.Revisions, Settings: g.settings()}, pretrains: map[pretrainKey]*job.Job{}, featureJobs: map[featuresKey]*job.Job{}, probeJobs: map[*job.Job]map[probeJobKey]*job.Job{}}
 	pl.data = data
-	points := g.Points()
+	points, err := g.PointsContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	pl.plan.Stats.Points = len(points)
 	refs := map[string]bool{}
 	for _, r := range g.References {
@@ -81,7 +91,10 @@ func NewPlan(g *Grid, data map[string]string) *job.Plan {
 			probesOf[gk] = append(probesOf[gk], pk)
 		}
 	}
-	for _, gk := range order {
+	for n, gk := range order {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		small, large, _ := job.SplitPair(gk.pair)
 		objS, objL := job.SplitObjective(gk.objective)
 		type encoder struct {
@@ -113,7 +126,7 @@ func NewPlan(g *Grid, data map[string]string) *job.Plan {
 	s := &pl.plan.Stats
 	s.Jobs = len(pl.plan.Jobs)
 	s.Saved = s.Requested - s.Jobs
-	return pl.plan
+	return pl.plan, nil
 }
 
 type probeKey struct {

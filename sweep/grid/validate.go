@@ -1,33 +1,50 @@
 package grid
 
 import (
+	"context"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/job"
-	"github.com/goccy/go-yaml/ast"
 )
+
+// maxName is the longest name a grid may have: its run folder is
+// NAME-HASH, well inside a file system's 255 bytes.
+const maxName = 100
+
+var validName = regexp.MustCompile(fmt.Sprintf(`^[A-Za-z0-9][A-Za-z0-9._-]{0,%d}$`, maxName-1))
 
 // validator checks a decoded grid and records each mistake with its position.
 type validator struct {
+	ctx  context.Context
 	name string
-	file *ast.File
-	errs Errors
+	// pos is where each value was read, by path ("$.seeds[2]").
+	pos map[string]Position
+	// bad holds the positions decoding found wrong already: no second
+	// error for them.
+	bad map[string]bool
+	// unread: decoding found mistakes, so the checks across keys (zip,
+	// include, exclude, duplicate points) would judge a half-read grid.
+	unread bool
+	// maxJobs is the limit of jobs; size says the grid is above it.
+	maxJobs int
+	size    *SizeError
+	errs    Errors
 }
 
-func (v *validator) pos(path string) Position {
-	p := Position{File: v.name, Line: 1, Col: 1}
-	if path == "$" {
-		return p
-	}
-	// Walk up the path until a node exists, so that a missing key points at its parent.
+// present reports whether the file sets the value at path.
+func (v *validator) present(path string) bool {
+	_, ok := v.pos[path]
+	return ok
+}
+
+func (v *validator) posOf(path string) Position {
+	// Walk up the path until a value was read there, so that a missing key
+	// points at its parent.
 	for path != "" {
-		if n := nodeAt(v.file, path); n != nil {
-			tk := n.GetToken()
-			if tk != nil && tk.Position != nil {
-				p.Line, p.Col = tk.Position.Line, tk.Position.Column
-			}
+		if p, ok := v.pos[path]; ok {
 			return p
 		}
 		i := strings.LastIndexAny(path, ".[")
@@ -36,12 +53,15 @@ func (v *validator) pos(path string) Position {
 		}
 		path = path[:i]
 	}
-	p.Line, p.Col = 1, 1
-	return p
+	return Position{File: v.name, Line: 1, Col: 1}
 }
 
 func (v *validator) errorf(path, key, fix, format string, args ...any) {
-	v.errs = append(v.errs, &Error{Pos: v.pos(path), Key: key, Msg: fmt.Sprintf(format, args...), Fix: fix})
+	p := v.posOf(path)
+	if v.bad[p.String()] {
+		return
+	}
+	v.errs = append(v.errs, &Error{Pos: p, Key: key, Msg: fmt.Sprintf(format, args...), Fix: fix})
 }
 
 func (v *validator) oneOf(path, key, val string, allowed []string) bool {
@@ -58,12 +78,27 @@ func (v *validator) oneOf(path, key, val string, allowed []string) bool {
 	return false
 }
 
-func (v *validator) nonEmpty(path, key string, n int) bool {
-	if n == 0 {
-		v.errorf(path, key, "give at least one value, or remove the key to use the default", "axis %q is empty", key)
-		return false
+// intRange checks that an integer setting lies in [lo, hi].
+func (v *validator) intRange(path, key string, x, lo, hi int, fix string) {
+	if x < lo || x > hi {
+		v.errorf(path, key, fix, "%s %d is out of range [%d, %d]", key, x, lo, hi)
 	}
-	return true
+}
+
+// nonEmpty checks that an axis has values, saying what the file does: a
+// key it lacks, or one it leaves empty.
+func (v *validator) nonEmpty(path, key string, n int, hasDefault bool) bool {
+	switch {
+	case n > 0:
+		return true
+	case !v.present(path):
+		v.errorf("$", key, fmt.Sprintf("add %q with at least one value", key), "missing key %q", key)
+	case hasDefault:
+		v.errorf(path, key, "give at least one value, or remove the key to use the default", "axis %q is empty", key)
+	default:
+		v.errorf(path, key, "give at least one value", "axis %q is empty", key)
+	}
+	return false
 }
 
 // arch checks an architecture name against the registry.
@@ -75,13 +110,15 @@ func (v *validator) arch(path, name string) bool {
 }
 
 func (v *validator) grid(g *Grid) {
-	if g.Name == "" {
+	defaults := Default()
+	switch {
+	case g.Name == "" && !v.present("$.name"):
 		v.errorf("$", "name", `add "name: my-sweep"`, "missing key %q", "name")
-	} else if strings.ContainsAny(g.Name, "/ \\") {
-		v.errorf("$.name", "name", "use letters, digits, '-' and '_'", "name %q cannot be a folder name", g.Name)
+	case !validName.MatchString(g.Name):
+		v.errorf("$.name", "name", fmt.Sprintf("use up to %d letters, digits, '.', '-' and '_', starting with a letter or digit: it names the run folder", maxName), "name %q cannot be a folder name", g.Name)
 	}
 	for _, a := range axes {
-		if !v.nonEmpty(a.path, a.key, a.n(g)) {
+		if !v.nonEmpty(a.path, a.key, a.n(g), a.n(&defaults) > 0) {
 			continue
 		}
 		seen := map[string]bool{}
@@ -124,9 +161,9 @@ func (v *validator) grid(g *Grid) {
 	}
 	v.pretrain(&g.Pretrain)
 	v.eval(&g.Eval)
-	if g.Resources.CPUs < 1 {
-		v.errorf("$.resources.cpus", "cpus", "ask for at least 1 CPU core per job", "cpus %d is out of range", g.Resources.CPUs)
-	}
+	v.intRange("$.resources.cpus", "cpus", g.Resources.CPUs, 1, 4096, "CPU cores per job")
+	v.intRange("$.resources.gpus", "gpus", g.Resources.GPUs, 0, 1024, "GPUs per job")
+	v.intRange("$.resources.max_parallel", "max_parallel", g.Resources.MaxParallel, 0, 1_000_000, "0: as many as resources allow")
 	if g.Resources.GPUs < 0 || g.Resources.GPUFraction < 0 || g.Resources.GPUFraction > 1 {
 		v.errorf("$.resources", "gpus", "gpus >= 0, gpu_fraction in [0, 1]", "GPU request out of range")
 	}
@@ -140,22 +177,14 @@ func (v *validator) grid(g *Grid) {
 		v.oneOf("$.backend", "backend", strings.Split(g.Backend, ":")[0], []string{"auto", "go", "xla"})
 	}
 	v.oneOf("$.executor", "executor", g.Executor, []string{"local", "slurm"})
-	if g.Retries < 0 {
-		v.errorf("$.retries", "retries", "use 0 for no retries", "retries %d is negative", g.Retries)
-	}
-	if g.MaxFailures < 0 {
-		v.errorf("$.max_failures", "max_failures", "use 0 for no limit", "max_failures %d is negative", g.MaxFailures)
-	}
+	v.intRange("$.retries", "retries", g.Retries, 0, 100, "use 0 for no retries")
+	v.intRange("$.max_failures", "max_failures", g.MaxFailures, 0, 1_000_000, "use 0 for no limit")
 	v.checkAxes(g)
 }
 
 func (v *validator) pretrain(p *job.Pretrain) {
-	if p.Epochs < 1 {
-		v.errorf("$.pretrain.epochs", "epochs", "train at least 1 epoch", "epochs %d is out of range", p.Epochs)
-	}
-	if p.Batch < 2 {
-		v.errorf("$.pretrain.batch", "batch", "contrastive losses need a batch of 2 or more; 256 is the method's", "batch %d is out of range", p.Batch)
-	}
+	v.intRange("$.pretrain.epochs", "epochs", p.Epochs, 1, 100_000, "the method trains 1,000")
+	v.intRange("$.pretrain.batch", "batch", p.Batch, 2, 65_536, "contrastive losses need a batch of 2 or more; 256 is the method's")
 	v.oneOf("$.pretrain.optimizer", "optimizer", p.Optimizer, []string{"adam"})
 	if p.LR <= 0 || p.LR > 1 {
 		v.errorf("$.pretrain.lr", "lr", "the method uses 3e-4", "learning rate %g is out of range", p.LR)
@@ -174,15 +203,9 @@ func (v *validator) pretrain(p *job.Pretrain) {
 		v.errorf("$.pretrain.kd_weight", "kd_weight", "use 0 to switch distillation off", "kd_weight %g is negative", p.KDWeight)
 	}
 	v.oneOf("$.pretrain.kd_reduction", "kd_reduction", p.KDReduction, []string{"element-mean", "batch-mean"})
-	if p.TrainSubset < 0 {
-		v.errorf("$.pretrain.train_subset", "train_subset", "use 0 for the whole training split", "train_subset %d is negative", p.TrainSubset)
-	}
-	if p.CheckpointEvery < 1 {
-		v.errorf("$.pretrain.checkpoint_every", "checkpoint_every", "checkpoint at least every epoch count >= 1", "checkpoint_every %d is out of range", p.CheckpointEvery)
-	}
-	if p.KNNMonitor < 0 {
-		v.errorf("$.pretrain.knn_monitor", "knn_monitor", "use 0 to turn the monitor off", "knn_monitor %d is negative", p.KNNMonitor)
-	}
+	v.intRange("$.pretrain.train_subset", "train_subset", p.TrainSubset, 0, 100_000_000, "use 0 for the whole training split")
+	v.intRange("$.pretrain.checkpoint_every", "checkpoint_every", p.CheckpointEvery, 1, 100_000, "a checkpoint every so many epochs")
+	v.intRange("$.pretrain.knn_monitor", "knn_monitor", p.KNNMonitor, 0, 10_000_000, "use 0 to turn the monitor off")
 	v.oneOf("$.pretrain.precision", "precision", p.Precision, []string{"float32", "bf16"})
 	if w := p.Views; w != nil {
 		if w.MinScale != nil && (*w.MinScale <= 0 || *w.MinScale > 1) {
@@ -198,12 +221,8 @@ func (v *validator) pretrain(p *job.Pretrain) {
 }
 
 func (v *validator) eval(e *job.Eval) {
-	if e.Epochs < 1 {
-		v.errorf("$.eval.epochs", "epochs", "the method probes for 100 epochs", "epochs %d is out of range", e.Epochs)
-	}
-	if e.Batch < 1 {
-		v.errorf("$.eval.batch", "batch", "the method uses 64", "batch %d is out of range", e.Batch)
-	}
+	v.intRange("$.eval.epochs", "epochs", e.Epochs, 1, 100_000, "the method probes for 100 epochs")
+	v.intRange("$.eval.batch", "batch", e.Batch, 1, 65_536, "the method uses 64")
 	if e.LR <= 0 || e.LR > 10 {
 		v.errorf("$.eval.lr", "lr", "the method uses 3e-4", "learning rate %g is out of range", e.LR)
 	}
@@ -213,12 +232,8 @@ func (v *validator) eval(e *job.Eval) {
 	if e.ValFraction <= 0 || e.ValFraction >= 1 {
 		v.errorf("$.eval.val_fraction", "val_fraction", "the method holds out 0.15", "val_fraction %g is out of range", e.ValFraction)
 	}
-	if e.TrainSubset < 0 {
-		v.errorf("$.eval.train_subset", "train_subset", "use 0 for the whole training split", "train_subset %d is negative", e.TrainSubset)
-	}
-	if e.KNNK < 1 {
-		v.errorf("$.eval.knn_k", "knn_k", "20 is common", "knn_k %d is out of range", e.KNNK)
-	}
+	v.intRange("$.eval.train_subset", "train_subset", e.TrainSubset, 0, 100_000_000, "use 0 for the whole training split")
+	v.intRange("$.eval.knn_k", "knn_k", e.KNNK, 1, 100_000, "20 is common")
 	if e.KNNTemperature <= 0 {
 		v.errorf("$.eval.knn_temperature", "knn_temperature", "0.07 is common", "knn_temperature %g must be positive", e.KNNTemperature)
 	}

@@ -1,6 +1,7 @@
 package workspace
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -366,8 +367,8 @@ type EntryCheck struct {
 }
 
 // VerifyEntries checks entries completely (every file's hash), parallel
-// ways at once.
-func (s *Store) VerifyEntries(ids []string, parallel int) []EntryCheck {
+// ways at once. Cancelling ctx stops it between entries, with ctx's error.
+func (s *Store) VerifyEntries(ctx context.Context, ids []string, parallel int) ([]EntryCheck, error) {
 	out := make([]EntryCheck, len(ids))
 	work := make(chan int)
 	var wg sync.WaitGroup
@@ -386,10 +387,15 @@ func (s *Store) VerifyEntries(ids []string, parallel int) []EntryCheck {
 			}
 		}()
 	}
+feed:
 	for i := range ids {
-		work <- i
+		select {
+		case work <- i:
+		case <-ctx.Done():
+			break feed
+		}
 	}
 	close(work)
 	wg.Wait()
-	return out
+	return out, ctx.Err()
 }
