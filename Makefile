@@ -66,6 +66,7 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 bench:
+	@echo "CPU: $$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1) ($$(nproc) cores)"
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./runner/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./probe/ ./results/
 	$(GO) test -run '^$$' -bench . -cpu 1 ./internal/matmul/

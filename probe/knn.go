@@ -15,8 +15,8 @@ const knnBlock = 256
 // similarity to every training sample, the k nearest vote with weight
 // exp(sim / temperature) (as in Wu et al. 2018, InstDisc). Similarities are
 // computed a block of test rows at a time as one matrix product; cancelling
-// ctx stops it at the next block, with ctx's error.
-func KNN(ctx context.Context, f *Features, k int, temperature float64) (float64, error) {
+// ctx stops it at the next block, with ctx's error. mm multiplies.
+func KNN(ctx context.Context, mm matmul.Kernels, f *Features, k int, temperature float64) (float64, error) {
 	train := normalizedRows(f.Train, f.Dim)
 	test := normalizedRows(f.Test, f.Dim)
 	nTrain, nTest := len(f.TrainLabels), len(f.TestLabels)
@@ -32,7 +32,7 @@ func KNN(ctx context.Context, f *Features, k int, temperature float64) (float64,
 		}
 		rows := min(knnBlock, nTest-b0)
 		// sims[rows x nTrain] = test[b0:b0+rows] * train^T
-		matmul.ABt(sims, test[b0*f.Dim:(b0+rows)*f.Dim], train, rows, nTrain, f.Dim)
+		mm.ABt(sims, test[b0*f.Dim:(b0+rows)*f.Dim], train, rows, nTrain, f.Dim)
 		for r := 0; r < rows; r++ {
 			row := sims[r*nTrain : (r+1)*nTrain]
 			topS, topI = topS[:0], topI[:0]

@@ -23,6 +23,8 @@ type LinearConfig struct {
 	// pass per epoch; without it the test set is seen twice: at the
 	// best-validation epoch's weights and at the final weights).
 	Curves bool
+	// Kernels multiply (matmul.Measure's choice; the zero value: gonum's).
+	Kernels matmul.Kernels
 }
 
 // LinearResult is what a probe reports.
@@ -181,6 +183,7 @@ func moments(x []float32, d int, rows []int) (mean, std []float32) {
 // holds the weights (k x d, row-major) followed by the k biases.
 type softmaxReg struct {
 	k, d   int
+	mm     matmul.Kernels
 	params []float32
 	grad   []float32
 	adam   *adam
@@ -191,7 +194,7 @@ type softmaxReg struct {
 
 func newSoftmaxReg(k, d int, cfg LinearConfig) *softmaxReg {
 	n := k*d + k
-	return &softmaxReg{k: k, d: d, params: make([]float32, n), grad: make([]float32, n),
+	return &softmaxReg{k: k, d: d, mm: cfg.Kernels, params: make([]float32, n), grad: make([]float32, n),
 		adam: newAdam(n, cfg.LR, cfg.WeightDecay)}
 }
 
@@ -201,7 +204,7 @@ func (m *softmaxReg) forward(x matrix) matrix {
 		m.logits.data = make([]float32, x.rows*m.k)
 	}
 	out := matrix{rows: x.rows, cols: m.k, data: m.logits.data[:x.rows*m.k]}
-	matmul.ABt(out.data, x.data, m.params[:m.k*m.d], x.rows, m.k, m.d)
+	m.mm.ABt(out.data, x.data, m.params[:m.k*m.d], x.rows, m.k, m.d)
 	bias := m.params[m.k*m.d:]
 	for i := 0; i < x.rows; i++ {
 		row := out.data[i*m.k : (i+1)*m.k]
@@ -253,7 +256,7 @@ func (m *softmaxReg) step(x matrix, labels []int32, batch []int) {
 		}
 	}
 	// gradW (k x d) = G^T (k x b) * Xb (b x d)
-	matmul.AB(m.grad[:m.k*m.d], gt, xb.data, m.k, m.d, b)
+	m.mm.AB(m.grad[:m.k*m.d], gt, xb.data, m.k, m.d, b)
 	m.adam.apply(m.params, m.grad)
 }
 

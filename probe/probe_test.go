@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -46,7 +47,7 @@ func features(sep float64, seed uint64) *Features {
 }
 
 func cfg(seed uint64) LinearConfig {
-	return LinearConfig{Epochs: 20, Batch: 64, LR: 1e-2, WeightDecay: 1e-6, ValFraction: 0.15, Standardize: true, Seed: seed}
+	return LinearConfig{Epochs: 20, Batch: 64, LR: 1e-2, WeightDecay: 1e-6, ValFraction: 0.15, Standardize: true, Seed: seed, Kernels: matmul.Measure().Kernels}
 }
 
 func TestLinearProbeSeparable(t *testing.T) {
@@ -185,7 +186,7 @@ func BenchmarkProbes(b *testing.B) {
 		f := &Features{Dim: d, Classes: 10, Train: tr, TrainLabels: trl, Test: te, TestLabels: tel,
 			OOD: map[string][]float32{"noise": te}}
 		b.Run(fmt.Sprintf("linear/d=%d", d), func(b *testing.B) {
-			c := LinearConfig{Epochs: 30, Batch: 256, LR: 1e-3, ValFraction: 0.15, Standardize: true, Seed: 1}
+			c := LinearConfig{Epochs: 30, Batch: 256, LR: 1e-3, ValFraction: 0.15, Standardize: true, Seed: 1, Kernels: matmul.Measure().Kernels}
 			for i := 0; i < b.N; i++ {
 				Linear(context.Background(), f, seq(10000), trl, c)
 			}
@@ -193,7 +194,7 @@ func BenchmarkProbes(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("knn/d=%d", d), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				KNN(context.Background(), f, 20, 0.07)
+				KNN(context.Background(), matmul.Measure().Kernels, f, 20, 0.07)
 			}
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/knn")
 		})
@@ -283,7 +284,7 @@ func mustLinear(t *testing.T, f *Features, rows []int, labels []int32, cfg Linea
 
 func mustKNN(t *testing.T, f *Features, k int, temperature float64) float64 {
 	t.Helper()
-	acc, err := KNN(context.Background(), f, k, temperature)
+	acc, err := KNN(context.Background(), matmul.Measure().Kernels, f, k, temperature)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +340,7 @@ func TestProbesStopWhenAsked(t *testing.T) {
 	if _, err := Linear(ctx, f, seq(len(f.TrainLabels)), f.TrainLabels, cfg(1)); !errors.Is(err, context.Canceled) {
 		t.Errorf("linear: %v", err)
 	}
-	if _, err := KNN(ctx, f, 20, 0.07); !errors.Is(err, context.Canceled) {
+	if _, err := KNN(ctx, matmul.Kernels{}, f, 20, 0.07); !errors.Is(err, context.Canceled) {
 		t.Errorf("knn: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/jobdir"
 )
@@ -21,11 +22,13 @@ func Run(ctx context.Context, spec job.Spec, in jobdir.Dir, featuresID string, e
 	}
 	e := spec.Eval
 	seed := uint64(spec.Seed)
+	mm := matmul.Measure()
+	emit(job.Record{Type: job.RecInfo, Name: "matmul", Message: mm.String()})
 	metric := func(split, name string, v float64, epoch int) {
 		emit(job.Record{Type: job.RecMetric, Split: split, Name: name, Value: v, Epoch: epoch})
 	}
 	if spec.Kind == job.KindKNN {
-		acc, err := KNN(ctx, f, e.KNNK, e.KNNTemperature)
+		acc, err := KNN(ctx, mm.Kernels, f, e.KNNK, e.KNNTemperature)
 		if err != nil {
 			return err
 		}
@@ -50,7 +53,7 @@ func Run(ctx context.Context, spec job.Spec, in jobdir.Dir, featuresID string, e
 	}
 	emit(job.Record{Type: job.RecInfo, Name: "train_labels", Value: float64(len(rows))})
 	res, err := Linear(ctx, f, rows, labels, LinearConfig{Epochs: e.Epochs, Batch: e.Batch, LR: e.LR, WeightDecay: e.WeightDecay,
-		ValFraction: e.ValFraction, Standardize: e.Standardize, Seed: seed})
+		ValFraction: e.ValFraction, Standardize: e.Standardize, Seed: seed, Kernels: mm.Kernels})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -60,6 +61,8 @@ type trainer struct {
 	// stepFLOPs are the FLOPs of the step's matrix products (flops.go),
 	// known once the step graph is built (at the first step).
 	stepFLOPs float64
+	// matmul multiplies in the kNN monitor (measured once per job).
+	matmul matmul.Kernels
 }
 
 // stepBatch is the input of one training step: B raw images, the
@@ -179,6 +182,9 @@ func newTrainer(backend compute.Backend, spec job.Spec, info data.Info) (*traine
 	}
 	p := spec.Pretrain
 	t := &trainer{spec: spec, peers: peers, batch: p.Batch, info: info, dtype: dtypes.Float32}
+	if p.KNNMonitor > 0 {
+		t.matmul = matmul.Measure().Kernels
+	}
 	switch p.Precision {
 	case "", "float32":
 	case "bf16":
@@ -518,7 +524,7 @@ func (t *trainer) monitor(backend compute.Backend, train, test *data.Set, n int,
 		for _, i := range teIdx {
 			f.TestLabels = append(f.TestLabels, test.Labels[i])
 		}
-		accs[k], _ = probe.KNN(context.Background(), f, 20, 0.07)
+		accs[k], _ = probe.KNN(context.Background(), t.matmul, f, 20, 0.07)
 	}
 	return accs
 }

@@ -31,6 +31,8 @@ for round in $(seq 1 "$ROUNDS"); do
       --dataset fashion-mnist --archs "$archs" --batch "$batch" --steps 20 | sed "s/^{/{\"round\":$round,/" >> "$OUT"
   done
 done
+CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
+echo "CPU: $CPU ($(nproc) cores, $THREADS threads), $ROUNDS rounds, $(date -u +%Y-%m-%d)"
 "$PY" - "$OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
