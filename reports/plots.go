@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
@@ -118,10 +119,52 @@ func hasSpread(pts map[curveKey]map[float64][]float64) bool {
 	return false
 }
 
+// palette has a distinct colour for each line of a figure (the quickstart's
+// figures have up to 9: four DoGo peers, two solo, three references).
 var palette = []color.Color{
 	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
 	color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
-	color.RGBA{0x7f, 0x7f, 0x7f, 0xff}, color.RGBA{0x17, 0xbe, 0xcf, 0xff},
+	color.RGBA{0x7f, 0x7f, 0x7f, 0xff}, color.RGBA{0x17, 0xbe, 0xcf, 0xff}, color.RGBA{0xe3, 0x77, 0xc2, 0xff},
+	color.RGBA{0xbc, 0xbd, 0x22, 0xff}, color.RGBA{0x00, 0x00, 0x00, 0xff}, color.RGBA{0x00, 0x3f, 0x7f, 0xff},
+}
+
+// lineColor is line i's colour: distinct for up to len(palette) lines.
+func lineColor(i int) color.Color { return palette[i%len(palette)] }
+
+// denseTicks labels about n round values of an axis (steps of 1, 2, 2.5 or
+// 5 times a power of ten): enough to read a value off the plot, where
+// gonum's default gives two or three labels to a narrow range.
+type denseTicks struct{ n int }
+
+func (d denseTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	raw := (hi - lo) / float64(max(d.n, 1))
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := 10 * mag
+	for _, m := range []float64{1, 2, 2.5, 5} {
+		if m*mag >= raw*(1-1e-9) {
+			step = m * mag
+			break
+		}
+	}
+	prec := 0
+	for ; prec < 8; prec++ {
+		scaled := step * math.Pow(10, float64(prec))
+		if math.Abs(scaled-math.Round(scaled)) < 1e-9 {
+			break
+		}
+	}
+	var ticks []plot.Tick
+	for i := math.Ceil(lo/step - 1e-9); i*step <= hi+step*1e-9; i++ {
+		v := i * step
+		if v == 0 { // no "-0"
+			v = 0
+		}
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', prec, 64)})
+	}
+	return ticks
 }
 
 // lineFigure draws one line per encoder kind: the mean over seeds with
@@ -170,7 +213,7 @@ func lineFigure(path, title, xlabel string, logX, legendLeft bool, pts map[curve
 		if err != nil {
 			return err
 		}
-		c := palette[i%len(palette)]
+		c := lineColor(i)
 		line.Color, points.Color = c, c
 		points.Shape = plotutil.Shape(i)
 		if k.method != job.MethodDoGo {
@@ -189,6 +232,7 @@ func lineFigure(path, title, xlabel string, logX, legendLeft bool, pts map[curve
 	}
 	p.X.Min, p.X.Max = padRange(slices.Min(all), slices.Max(all), logX)
 	p.Y.Min, p.Y.Max = padRange(lo, hi, false)
+	p.Y.Tick.Marker = denseTicks{n: 6}
 	p.Legend.Top = false
 	p.Legend.Left = legendLeft
 	p.Add(plotter.NewGrid())
@@ -314,6 +358,12 @@ func trainingFigure(runDir string, t *results.Tables, metric, file, title, ylabe
 		names = append(names, l)
 	}
 	sort.Strings(names)
+	var epochs []float64
+	for _, byX := range pts {
+		for x := range byX {
+			epochs = append(epochs, x)
+		}
+	}
 	for i, name := range names {
 		byX := pts[curveKey{method: "curve", arch: name}]
 		xs := make([]float64, 0, len(byX))
@@ -324,24 +374,47 @@ func trainingFigure(runDir string, t *results.Tables, metric, file, title, ylabe
 		xy := make(plotter.XYs, len(xs))
 		for j, x := range xs {
 			m, _ := MeanStd(byX[x])
-			xy[j] = plotter.XY{X: x, Y: m}
+			// Peers' curves can coincide (a DoGo pair's two copies): each
+			// line is shifted a little sideways and has its own marker.
+			xy[j] = plotter.XY{X: dodge(x, i, len(names), epochs, false), Y: m}
 		}
 		line, points, err := plotter.NewLinePoints(xy)
 		if err != nil {
 			return nil, err
 		}
-		line.Color, points.Color = palette[i%len(palette)], palette[i%len(palette)]
+		line.Color, points.Color = lineColor(i), lineColor(i)
+		points.Shape = plotutil.Shape(i)
 		if strings.HasPrefix(name, "solo") {
 			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
 		p.Add(line, points)
 		p.Legend.Add(name, line, points)
 	}
+	p.X.Tick.Marker = plot.ConstantTicks(epochTicks(epochs))
+	p.Y.Tick.Marker = denseTicks{n: 6}
 	p.Add(plotter.NewGrid())
 	if err := savePNG(p, filepath.Join(runDir, file)); err != nil {
 		return nil, err
 	}
 	return &Plot{File: file, Title: p.Title.Text}, nil
+}
+
+// epochTicks marks the epochs (every one up to 12, else about 10 of them),
+// so that the dodged points read as one epoch.
+func epochTicks(epochs []float64) []plot.Tick {
+	if len(epochs) == 0 {
+		return nil
+	}
+	last := slices.Max(epochs)
+	every := math.Max(1, math.Ceil(last/10))
+	if last <= 12 {
+		every = 1
+	}
+	var ticks []plot.Tick
+	for e := math.Max(1, slices.Min(epochs)); e <= last; e += every {
+		ticks = append(ticks, plot.Tick{Value: e, Label: strconv.FormatFloat(e, 'f', -1, 64)})
+	}
+	return ticks
 }
 
 // savePNG renders a plot and replaces path with it atomically.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -191,7 +192,7 @@ func writeEnv(w io.Writer, e Env) {
 	g := e.Settings
 	fmt.Fprintln(w, "| setting | value |\n|---|---|")
 	if g != nil {
-		fmt.Fprintf(w, "| datasets | %s |\n| objectives | %s |\n| pairs | %s |\n| seeds | %v |\n", strings.Join(g.Datasets, ", "), strings.Join(g.Objectives, ", "), strings.Join(g.Pairs, ", "), g.Seeds)
+		fmt.Fprintf(w, "| datasets | %s |\n| objectives | %s |\n| pairs | %s |\n| seeds | %v |\n", strings.Join(g.Datasets, ", "), strings.Join(g.Objectives, ", "), strings.Join(g.Pairs, ", "), seedList(g.Seeds))
 		pt := g.Pretrain
 		views := "the method's views"
 		if v := pt.Views.String(); v != "" {
@@ -391,7 +392,8 @@ func seeds(c map[int64]results.SummaryRow) []int64 {
 func statText(s Stat) string { return pct(s.Mean) + " ± " + pct(s.Std) }
 
 // summary writes the plain-language answer: how often DoGo gains, ties and
-// loses, then the small peers' results, which are the method's headline.
+// loses, then the small peers' results, which are the method's headline,
+// then every other gain and loss it counted.
 func summary(w io.Writer, vs []Verdict) {
 	if len(vs) == 0 {
 		fmt.Fprintln(w, "No DoGo/solo comparison has finished yet.")
@@ -399,38 +401,74 @@ func summary(w io.Writer, vs []Verdict) {
 	}
 	count := Counts(vs)
 	fmt.Fprintf(w, "Over %d comparisons of an architecture trained as a DoGo peer against the same architecture trained solo, "+
-		"DoGo shows %d gains (95%% interval above zero), %d ties (interval spans zero) and %d losses (interval below zero)", len(vs), count[Gain], count[Tie], count[Loss])
+		"DoGo shows %s (95%% interval above zero), %s (interval spans zero) and %s (interval below zero)",
+		len(vs), plural(count[Gain], "gain", "gains"), plural(count[Tie], "tie", "ties"), plural(count[Loss], "loss", "losses"))
 	if n := count[OneHigher] + count[OneNotHigh]; n > 0 {
 		fmt.Fprintf(w, "; %d have a single seed and no interval (%d higher)", n, count[OneHigher])
 	}
 	fmt.Fprintln(w, ".")
 	fmt.Fprintln(w)
-	for _, role := range []struct{ role, peer, title string }{
-		{job.RoleSmall, "larger", "The small peer with a larger peer (the pair DoGo should help):"},
-		{job.RoleSmall, "same", "The small architecture paired with a copy of itself (control: mutual regularization without a larger peer):"},
-	} {
+	listed := make([]bool, len(vs))
+	section := func(title string, in func(Verdict) bool) {
 		var lines []string
-		for _, v := range vs {
-			if v.Role != role.role || (role.peer == "same") != (v.Arch == v.Peer) {
+		for i, v := range vs {
+			if listed[i] || !in(v) {
 				continue
 			}
-			ci := "no interval"
-			if !math.IsNaN(v.Half) {
-				ci = fmt.Sprintf("95%% CI [%+.2f, %+.2f]", 100*(v.Diff-v.Half), 100*(v.Diff+v.Half))
-			}
-			lines = append(lines, fmt.Sprintf("- %s, %s, %s: %s with %s: %s, %+.2f points (%s; DoGo higher on %d/%d seeds).",
-				v.Dataset, v.Objective, v.Setting.Describe(), v.Arch, v.Peer, v.Outcome(), 100*v.Diff, ci, v.Higher, v.Seeds))
+			listed[i] = true
+			lines = append(lines, verdictLine(v))
 		}
 		if len(lines) == 0 {
-			continue
+			return
 		}
-		fmt.Fprintln(w, role.title)
+		fmt.Fprintln(w, title)
 		fmt.Fprintln(w)
 		for _, l := range lines {
 			fmt.Fprintln(w, l)
 		}
 		fmt.Fprintln(w)
 	}
+	section("The small peer with a larger peer (the pair DoGo should help):", func(v Verdict) bool {
+		return v.Role == job.RoleSmall && v.Arch != v.Peer
+	})
+	section("The small architecture paired with a copy of itself (control: mutual regularization without a larger peer):", func(v Verdict) bool {
+		return v.Role == job.RoleSmall && v.Arch == v.Peer
+	})
+	section("The other gains and losses counted above:", func(v Verdict) bool {
+		return v.Outcome() == Gain || v.Outcome() == Loss
+	})
+}
+
+// verdictLine is one comparison as a sentence.
+func verdictLine(v Verdict) string {
+	ci := "no interval"
+	if !math.IsNaN(v.Half) {
+		ci = fmt.Sprintf("95%% CI [%+.2f, %+.2f]", 100*(v.Diff-v.Half), 100*(v.Diff+v.Half))
+	}
+	who := v.Arch + " with " + v.Peer
+	if v.Arch == v.Peer {
+		who = fmt.Sprintf("%s with %s (copy %s)", v.Arch, v.Peer, map[string]string{job.RoleSmall: "1", job.RoleLarge: "2"}[v.Role])
+	} else if v.Role == job.RoleLarge {
+		who = fmt.Sprintf("%s (large peer) with %s", v.Arch, v.Peer)
+	}
+	return fmt.Sprintf("- %s, %s, %s: %s: %s, %+.2f points (%s; DoGo higher on %d/%d seeds).",
+		v.Dataset, v.Objective, v.Setting.Describe(), who, v.Outcome(), 100*v.Diff, ci, v.Higher, v.Seeds)
+}
+
+// seedList writes seeds as a grid file would: [1, 2, 3].
+func seedList(seeds []int) string {
+	parts := make([]string, len(seeds))
+	for i, s := range seeds {
+		parts[i] = strconv.Itoa(s)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func describe(kind string, noise float64, noiseKind string, fraction float64) string {
@@ -452,7 +490,13 @@ func describe(kind string, noise float64, noiseKind string, fraction float64) st
 func referencesLine(w io.Writer, refs []Reference) {
 	var lines []string
 	for _, r := range refs {
-		lines = append(lines, fmt.Sprintf("%s %s ± %s (%d seeds)", r.Name, pct(r.Acc.Mean), pct(r.Acc.Std), r.Seeds))
+		switch {
+		case r.Acc.Std == 0 && r.Seeds > 1:
+			// A deterministic reference (raw pixels): one number, no spread.
+			lines = append(lines, fmt.Sprintf("%s %s (the same on each of %d seeds)", r.Name, pct(r.Acc.Mean), r.Seeds))
+		default:
+			lines = append(lines, fmt.Sprintf("%s %s ± %s (%d seeds)", r.Name, pct(r.Acc.Mean), pct(r.Acc.Std), r.Seeds))
+		}
 	}
 	if len(lines) > 0 {
 		fmt.Fprintf(w, "\nReferences: %s.\n", strings.Join(lines, "; "))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/fnv"
+	"image/color"
 	"image/png"
 	"math"
 	"os"
@@ -128,6 +129,9 @@ func (f fixture) tables(t *testing.T, p *job.Plan) *results.Tables {
 		if s.Method == job.MethodDoGo {
 			acc += map[int]float64{1: -0.001, 2: 0.001}[s.Seed]
 		}
+		if s.Method == job.MethodPixels && s.Kind == job.KindKNN {
+			acc = base // deterministic: kNN on raw pixels draws nothing
+		}
 		if s.Kind == job.KindFraction {
 			acc -= 0.08
 		}
@@ -180,6 +184,14 @@ func TestReportGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden.Check(t, tc.name+".md", buf.String())
+			// The summary lists every gain and loss it counts.
+			count := Counts(Analyze(p, tc.fx.tables(t, p), Options{}).Verdicts)
+			_, sum, _ := strings.Cut(buf.String(), "## Summary")
+			for outcome, n := range map[string]int{Gain: count[Gain], Loss: count[Loss]} {
+				if got := strings.Count(sum, ": "+outcome+", "); got != n {
+					t.Errorf("the summary lists %d %ss, counts %d", got, outcome, n)
+				}
+			}
 		})
 	}
 }
@@ -312,6 +324,40 @@ func TestPlotGeometry(t *testing.T) {
 	}
 	if lo, hi := padRange(0.01, 1, true); lo >= 0.01 || hi <= 1 || lo <= 0 {
 		t.Errorf("padded log [0.01, 1] to [%g, %g]", lo, hi)
+	}
+	// Enough labelled y ticks to read a value on a narrow range (a kNN
+	// monitor's 80.1-81.3), at round values.
+	for _, tc := range []struct {
+		lo, hi float64
+		want   string
+	}{
+		{80.1, 81.3, "80.2 80.4 80.6 80.8 81.0 81.2"},
+		{0, 100, "0 20 40 60 80 100"},
+		{3.1, 3.6, "3.1 3.2 3.3 3.4 3.5 3.6"},
+		{70, 82, "70 72 74 76 78 80 82"}, {70, 80, "70 72 74 76 78 80"}, {0, 14, "0.0 2.5 5.0 7.5 10.0 12.5"},
+	} {
+		var labels []string
+		for _, tk := range (denseTicks{n: 6}).Ticks(tc.lo, tc.hi) {
+			labels = append(labels, tk.Label)
+		}
+		if got := strings.Join(labels, " "); got != tc.want {
+			t.Errorf("ticks of [%g, %g]: %s, want %s", tc.lo, tc.hi, got, tc.want)
+		}
+	}
+	// Every line of a figure has its own colour (the quickstart's have 9).
+	seen := map[color.Color]int{}
+	for i := range 9 {
+		if j, dup := seen[lineColor(i)]; dup {
+			t.Errorf("lines %d and %d share a colour", j, i)
+		}
+		seen[lineColor(i)] = i
+	}
+	var epochs []string
+	for _, tk := range epochTicks([]float64{1, 2, 3}) {
+		epochs = append(epochs, tk.Label)
+	}
+	if strings.Join(epochs, " ") != "1 2 3" {
+		t.Errorf("epoch ticks %v", epochs)
 	}
 }
 

@@ -81,7 +81,12 @@ func printStatus(out io.Writer, r *workspace.Run, h workspace.History, now time.
 		eta, untimed := metrics.ETA(s.Left, s.Durations, parallel)
 		fmt.Fprintf(out, "ETA: about %s with %d jobs at a time (from finished jobs of each kind)", eta.Round(time.Second), parallel)
 		if len(untimed) > 0 {
-			fmt.Fprintf(out, ", not counting %v jobs, none of which has finished yet", untimed)
+			n, kinds := 0, make([]string, len(untimed))
+			for i, k := range untimed {
+				n += s.Left[k]
+				kinds[i] = string(k)
+			}
+			fmt.Fprintf(out, "; not counted: %d jobs of kinds none of which has finished yet (%s)", n, strings.Join(kinds, ", "))
 		}
 		fmt.Fprintln(out)
 	}
