@@ -22,23 +22,35 @@ func datasource() common.DataSourceRef {
 	return common.DataSourceRef{Type: ptr("prometheus"), Uid: ptr("${datasource}")}
 }
 
-// sel is the label selector every query carries: the chosen sweeps and data sets.
-const sel = `sweep=~"$sweep"`
-const selData = `sweep=~"$sweep", dataset=~"$dataset"`
+// sel is the label selector every query carries: the chosen sweeps (grid
+// names) and runs (run folders: two sweeps of one grid are two runs), and
+// for series by data set, the chosen data sets.
+const sel = `sweep=~"$sweep", run=~"$run"`
+const selData = `sweep=~"$sweep", run=~"$run", dataset=~"$dataset"`
+
+// orZero makes a panel show an explicit 0 where a sweep has no such series
+// yet, or only undefined values (no job of the kind has ended: a quantile
+// or a mean over nothing): a sweep whose jobs all came from the store
+// shows zeros, not empty panels.
+func orZero(expr string) string { return "(" + expr + " >= 0) or on() vector(0)" }
 
 func query(expr, legend string) *prometheus.DataqueryBuilder {
 	return prometheus.NewDataqueryBuilder().Expr(expr).LegendFormat(legend).Datasource(datasource())
 }
 
+// variables are the data source, the sweeps, their runs and their data
+// sets, all from sweep_planned_jobs, which every sweep exports from its
+// start, whatever its jobs do.
 func variables(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
+	v := func(name, label, query string) *dashboard.QueryVariableBuilder {
+		return dashboard.NewQueryVariableBuilder(name).Label(label).Query(dashboard.StringOrMap{String: ptr(query)}).
+			Datasource(datasource()).Multi(true).IncludeAll(true).Refresh(dashboard.VariableRefreshOnTimeRangeChanged)
+	}
 	return b.
 		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").Label("Data source").Type("prometheus")).
-		WithVariable(dashboard.NewQueryVariableBuilder("sweep").Label("Sweep").
-			Query(dashboard.StringOrMap{String: ptr("label_values(sweep_build_info, sweep)")}).
-			Datasource(datasource()).Multi(true).IncludeAll(true).Refresh(dashboard.VariableRefreshOnTimeRangeChanged)).
-		WithVariable(dashboard.NewQueryVariableBuilder("dataset").Label("Data set").
-			Query(dashboard.StringOrMap{String: ptr(`label_values(sweep_training_loss{sweep=~"$sweep"}, dataset)`)}).
-			Datasource(datasource()).Multi(true).IncludeAll(true).Refresh(dashboard.VariableRefreshOnTimeRangeChanged))
+		WithVariable(v("sweep", "Sweep", "label_values(sweep_planned_jobs, sweep)")).
+		WithVariable(v("run", "Run", `label_values(sweep_planned_jobs{sweep=~"$sweep"}, run)`)).
+		WithVariable(v("dataset", "Data set", `label_values(sweep_planned_jobs{sweep=~"$sweep", run=~"$run"}, dataset)`))
 }
 
 func base(uid, title, description string) *dashboard.DashboardBuilder {
@@ -69,18 +81,19 @@ func Overview() *dashboard.DashboardBuilder {
 		WithPanel(series("Jobs by kind and state", "none", query(`sum by (kind, state) (sweep_jobs{`+sel+`})`, "{{kind}} {{state}}"))).
 		WithPanel(series("Finished attempts per minute, by outcome", "none", query(`sum by (outcome) (rate(sweep_jobs_finished_total{`+sel+`}[5m])) * 60`, "{{outcome}}"))).
 		WithPanel(series("Retries per hour", "none", query(`sum by (kind) (increase(sweep_job_retries_total{`+sel+`}[1h]))`, "{{kind}}"))).
-		WithPanel(series("Job duration, 90th percentile", "s", query(`histogram_quantile(0.9, sum by (le, kind) (rate(sweep_job_duration_seconds_bucket{`+sel+`}[15m])))`, "{{kind}}"))).
-		WithPanel(series("Mean job duration", "s", query(`sum by (kind) (rate(sweep_job_duration_seconds_sum{`+sel+`}[15m])) / sum by (kind) (rate(sweep_job_duration_seconds_count{`+sel+`}[15m]))`, "{{kind}}"))).
+		WithPanel(series("Job duration, 90th percentile", "s", query(orZero(`histogram_quantile(0.9, sum by (le, kind) (rate(sweep_job_duration_seconds_bucket{`+sel+`}[15m])))`), "{{kind}}"))).
+		WithPanel(series("Mean job duration", "s", query(orZero(`sum by (kind) (rate(sweep_job_duration_seconds_sum{`+sel+`}[15m])) / sum by (kind) (rate(sweep_job_duration_seconds_count{`+sel+`}[15m]))`), "{{kind}}"))).
 		WithPanel(series("Slots in use", "none", query(`sum by (resource) (sweep_slots_in_use{`+sel+`})`, "{{resource}}")))
 }
 
 // Training shows the training curves of running pretraining jobs, DoGo
-// against solo.
+// against solo (0 while none runs). The loss of a DoGo pair includes its KL
+// term (kd_weight times the KL), a solo job's does not: the two are shown
+// side by side, never divided.
 func Training() *dashboard.DashboardBuilder {
-	return base("dogo-sweep-training", "DoGo sweep: training, DoGo vs solo", "Loss and throughput of running pretraining jobs, by method and architecture.").
-		WithPanel(series("Training loss", "none", query(`avg by (method, architecture) (sweep_training_loss{`+selData+`})`, "{{method}} {{architecture}}"))).
-		WithPanel(series("Training throughput", "none", query(`sum by (method, architecture) (sweep_training_images_per_second{`+selData+`})`, "{{method}} {{architecture}} img/s"))).
-		WithPanel(series("DoGo loss / solo loss", "none", query(`avg by (dataset) (sweep_training_loss{`+selData+`, method="dogo"}) / avg by (dataset) (sweep_training_loss{`+selData+`, method="solo"})`, "{{dataset}}")))
+	return base("dogo-sweep-training", "DoGo sweep: training, DoGo vs solo", "Loss and throughput of running pretraining jobs, by method and architecture (a DoGo pair's loss includes its weighted KL term).").
+		WithPanel(series("Training loss (DoGo: SSL + weighted KL)", "none", query(orZero(`avg by (method, architecture) (sweep_training_loss{`+selData+`})`), "{{method}} {{architecture}}"))).
+		WithPanel(series("Training throughput", "none", query(orZero(`sum by (method, architecture) (sweep_training_images_per_second{`+selData+`})`), "{{method}} {{architecture}} img/s")))
 }
 
 // Evaluation compares finished evaluations: each architecture solo, as a

@@ -44,7 +44,7 @@ func TestDashboardsBuildValidateAndAreCommitted(t *testing.T) {
 		} else {
 			uids[*d.Uid] = true
 		}
-		for _, v := range []string{`"name": "sweep"`, `"name": "dataset"`} {
+		for _, v := range []string{`"name": "sweep"`, `"name": "run"`, `"name": "dataset"`} {
 			if !strings.Contains(string(committed), v) {
 				t.Errorf("%s lacks the template variable %s", name, v)
 			}

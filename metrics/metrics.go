@@ -1,7 +1,9 @@
 // Package metrics exports a sweep's progress to Prometheus from the
 // controller, fed by the records its child jobs report, so that metrics
-// survive job crashes. Labels stay bounded (sweep, dataset, objective, method,
-// architecture, role, kind, outcome): job IDs and seeds belong in Parquet.
+// survive job crashes. Labels stay bounded (sweep, run, dataset, objective,
+// method, architecture, role, kind, outcome): job IDs and seeds belong in
+// Parquet. Every series carries the grid's name (sweep) and the run
+// folder's (run), so two sweeps of one grid are two series.
 package metrics
 
 import (
@@ -21,6 +23,7 @@ import (
 type Exporter struct {
 	reg      *prometheus.Registry
 	sweep    string
+	run      string
 	now      func() time.Time
 	mu       sync.Mutex
 	state    map[string]job.State
@@ -33,6 +36,7 @@ type Exporter struct {
 	acc      *prometheus.GaugeVec
 	slots    *prometheus.GaugeVec
 	eta      prometheus.Gauge
+	planned  *prometheus.GaugeVec
 	accSum   map[string]*meanAcc
 	ips      map[string]float64 // images/s of running pretraining jobs, by job
 	left     map[job.Kind]int
@@ -46,32 +50,45 @@ type meanAcc struct {
 	n   int
 }
 
-// New makes an exporter for a plan, registering on its own registry.
-func New(p *job.Plan, now func() time.Time) *Exporter {
+// New makes an exporter for a plan run in the run folder named run,
+// registering on its own registry. Every series a dashboard panel reads
+// exists from the start (counters at 0), so that a sweep whose jobs all
+// come from the store shows zeros, not empty panels.
+func New(p *job.Plan, run string, now func() time.Time) *Exporter {
 	if now == nil {
 		now = time.Now
 	}
-	e := &Exporter{reg: prometheus.NewRegistry(), sweep: p.Name, now: now, state: map[string]job.State{}, accSum: map[string]*meanAcc{},
+	c := prometheus.Labels{"sweep": p.Name, "run": run}
+	e := &Exporter{reg: prometheus.NewRegistry(), sweep: p.Name, run: run, now: now, state: map[string]job.State{}, accSum: map[string]*meanAcc{},
 		ips: map[string]float64{}, left: map[job.Kind]int{}, durs: map[job.Kind][]time.Duration{}, groups: map[string]string{}}
-	c := prometheus.Labels{"sweep": p.Name}
 	e.jobs = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_jobs", Help: "Jobs by kind and state.", ConstLabels: c}, []string{"kind", "state"})
-	e.finished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sweep_jobs_finished_total", Help: "Job attempts finished, by kind and outcome.", ConstLabels: c}, []string{"kind", "outcome"})
+	e.planned = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_planned_jobs", Help: "Jobs of the plan, by data set and kind (every sweep has it: dashboards take their variables from it).", ConstLabels: c}, []string{"dataset", "kind"})
+	e.finished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sweep_jobs_finished_total", Help: "Job attempts finished, by kind and outcome (jobs reused from the store are not attempts).", ConstLabels: c}, []string{"kind", "outcome"})
 	e.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sweep_job_retries_total", Help: "Job attempts after the first, by kind.", ConstLabels: c}, []string{"kind"})
 	e.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sweep_job_duration_seconds", Help: "Wall time of job attempts.", ConstLabels: c,
 		Buckets: prometheus.ExponentialBuckets(1, 2.5, 12)}, []string{"kind", "outcome"})
 	e.imgs = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_training_images_per_second", Help: "Training throughput of running pretraining jobs, summed over the running jobs of each group.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture"})
 	e.loss = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_training_loss", Help: "Last reported training loss of running pretraining jobs, by group.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture"})
-	e.acc = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_eval_accuracy_ratio", Help: "Mean test accuracy (best-val epoch; kNN for kind=knn) of finished evaluations, over seeds and probe settings of the kind.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture", "role", "kind"})
+	e.acc = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_eval_accuracy_ratio", Help: "Mean test accuracy (at the selected epoch, as the report's; kNN for kind=knn) of finished evaluations, run or reused from the store, over seeds and probe settings of the kind.", ConstLabels: c}, []string{"dataset", "objective", "method", "architecture", "role", "kind"})
 	e.slots = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sweep_slots_in_use", Help: "CPU cores and GPUs held by running jobs.", ConstLabels: c}, []string{"resource"})
 	e.eta = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_eta_seconds", Help: "Estimated seconds until the sweep ends: jobs left of each kind times the kind's mean duration, over the jobs running at once.", ConstLabels: c})
-	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_build_info", Help: "Version of the sweep binary.", ConstLabels: prometheus.Labels{"sweep": p.Name, "version": job.Version}})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_build_info", Help: "Version of the sweep binary.", ConstLabels: prometheus.Labels{"sweep": p.Name, "run": run, "version": job.Version}})
 	build.Set(1)
-	e.reg.MustRegister(e.jobs, e.finished, e.retries, e.duration, e.imgs, e.loss, e.acc, e.slots, e.eta, build)
+	e.reg.MustRegister(e.jobs, e.planned, e.finished, e.retries, e.duration, e.imgs, e.loss, e.acc, e.slots, e.eta, build)
 	for _, j := range p.Jobs {
+		k := string(j.Spec.Kind)
 		e.groups[j.ID] = strings.Join(group(j), "|")
 		e.state[j.ID] = job.StatePending
-		e.jobs.WithLabelValues(string(j.Spec.Kind), string(job.StatePending)).Inc()
+		e.jobs.WithLabelValues(k, string(job.StatePending)).Inc()
+		e.planned.WithLabelValues(j.Spec.Dataset, k).Inc()
 		e.left[j.Spec.Kind]++
+		e.retries.WithLabelValues(k).Add(0)
+		for _, st := range []job.State{job.StateRunning, job.StateDone, job.StateFailed, job.StateGaveUp, job.StateSkipped} {
+			e.jobs.WithLabelValues(k, string(st)).Add(0)
+		}
+		for _, o := range []string{"success", "failure"} {
+			e.finished.WithLabelValues(k, o).Add(0)
+		}
 	}
 	for _, r := range []string{"cpu", "gpu"} {
 		e.slots.WithLabelValues(r).Set(0)
@@ -155,7 +172,7 @@ func (e *Exporter) JobRecord(j *job.Job, attempt int, r job.Record) {
 		e.ips[j.ID] = r.ImagesPerSec
 		e.setImages(j)
 		e.loss.WithLabelValues(group(j)...).Set(r.Value)
-	case r.Type == job.RecMetric && r.Split == job.SplitTest && (r.Name == job.MetricAccBest || r.Name == job.MetricKNN):
+	case r.Type == job.RecMetric && r.Split == job.SplitTest && (r.Name == job.MetricAccSelected || r.Name == job.MetricKNN):
 		s := j.Spec
 		labels := []string{s.Dataset, s.Objective, s.Method, s.Arch, s.Role, string(s.Kind)}
 		k := ""
@@ -224,14 +241,14 @@ func (e *Exporter) setImages(j *job.Job) {
 // Push sends the exporter's metrics to a Prometheus Pushgateway, grouped by
 // run, for sweeps whose controller exits before a scrape.
 func (e *Exporter) Push(url string) error {
-	return push.New(url, "dogo_sweep").Gatherer(e.reg).Grouping("run", e.sweep).Push()
+	return push.New(url, "dogo_sweep").Gatherer(e.reg).Grouping("instance", e.run).Push()
 }
 
 // Names lists every series name the exporter serves (histograms with their
 // _bucket, _sum and _count series). Dashboards are checked against it.
 func Names() []string {
 	return []string{
-		"sweep_jobs", "sweep_jobs_finished_total", "sweep_job_retries_total",
+		"sweep_jobs", "sweep_planned_jobs", "sweep_jobs_finished_total", "sweep_job_retries_total",
 		"sweep_job_duration_seconds_bucket", "sweep_job_duration_seconds_sum", "sweep_job_duration_seconds_count",
 		"sweep_training_images_per_second", "sweep_training_loss", "sweep_eval_accuracy_ratio",
 		"sweep_slots_in_use", "sweep_eta_seconds", "sweep_build_info",

@@ -48,8 +48,13 @@ func replay(e *Exporter, p *job.Plan, t0 time.Time) {
 	e.JobEnded(pre[0], 2, job.StateDone, nil, t0, t0.Add(100*time.Second))
 	lin := byKind[job.KindLinear][0]
 	e.JobStarted(lin, 1)
-	e.JobRecord(lin, 1, job.Record{Type: job.RecMetric, Split: "test", Name: "accuracy_at_best_val", Value: 0.8125})
+	e.JobRecord(lin, 1, job.Record{Type: job.RecMetric, Split: "test", Name: "accuracy_at_best_val", Value: 0.75})
+	e.JobRecord(lin, 1, job.Record{Type: job.RecMetric, Split: "test", Name: job.MetricAccSelected, Value: 0.8125})
 	e.JobEnded(lin, 1, job.StateDone, nil, t0, t0.Add(2*time.Second))
+	// A kNN probe reused from the store: its stored records, then its end.
+	knn := byKind[job.KindKNN][0]
+	e.JobRecord(knn, 0, job.Record{Type: job.RecMetric, Split: "test", Name: job.MetricKNN, Value: 0.625})
+	e.JobEnded(knn, 0, job.StateDone, nil, t0, t0)
 }
 
 func scrape(t *testing.T, e *Exporter) string {
@@ -72,7 +77,7 @@ func TestExpositionGolden(t *testing.T) {
 	p := testPlan(t)
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	now := t0
-	e := New(p, func() time.Time { return now })
+	e := New(p, "golden-1a2b3c4d", func() time.Time { return now })
 	now = t0.Add(200 * time.Second)
 	replay(e, p, t0)
 	got := scrape(t, e)
@@ -91,7 +96,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		require.Missing(t, "promtool not installed (apt-get install prometheus)")
 	}
 	p := testPlan(t)
-	e := New(p, nil)
+	e := New(p, "run-1a2b3c4d", nil)
 	replay(e, p, time.Now())
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(scrape(t, e))
@@ -104,7 +109,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 // Names returns every metric name the exporter serves; dashboards are checked against it.
 func TestNamesMatchExposition(t *testing.T) {
 	p := testPlan(t)
-	e := New(p, nil)
+	e := New(p, "run-1a2b3c4d", nil)
 	replay(e, p, time.Now())
 	got := scrape(t, e)
 	for _, n := range Names() {
@@ -154,7 +159,7 @@ func TestImagesPerSecondSummedPerGroup(t *testing.T) {
 	if len(solo) != 2 {
 		t.Fatalf("solo cnn-s jobs: %d", len(solo))
 	}
-	e := New(p, nil)
+	e := New(p, "run-1a2b3c4d", nil)
 	t0 := time.Now()
 	for i, j := range solo {
 		e.JobStarted(j, 1)
@@ -186,7 +191,7 @@ func TestETAWithSeveralJobsRunning(t *testing.T) {
 			pre = append(pre, j)
 		}
 	}
-	e := New(p, nil)
+	e := New(p, "run-1a2b3c4d", nil)
 	t0 := time.Now()
 	e.JobStarted(pre[0], 1)
 	e.JobStarted(pre[1], 1)

@@ -9,6 +9,7 @@ package launch
 import (
 	"context"
 	"fmt"
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"io"
 	"log/slog"
 	"os"
@@ -72,7 +73,7 @@ func Execute(ctx context.Context, r *workspace.Run, g *grid.Grid, opt Options) (
 	if err != nil {
 		return controller.Summary{}, err
 	}
-	exp := metrics.New(r.Plan, nil)
+	exp := metrics.New(r.Plan, filepath.Base(r.Dir), nil)
 	defer serveMetrics(exp, opt)()
 	ctl, prog, err := newController(r, g, exp, jr, hist, opt)
 	if err != nil {
@@ -100,7 +101,7 @@ func newController(r *workspace.Run, g *grid.Grid, exp *metrics.Exporter, jr con
 	prog := progress.New(opt.Out, r.Plan)
 	ctl := &controller.Controller{
 		Plan: r.Plan, Journal: jr, History: hist, Store: r.Store, Results: results.Keeper{Settings: r.Plan.Settings}, Logger: opt.Logger,
-		Observers: []controller.Observer{exp, prog},
+		Observers: []controller.Observer{storedRecords{exp, r.Store}, prog},
 		Retries:   g.Retries, MaxFailures: g.MaxFailures, Backoff: opt.Backoff, Timeout: opt.Timeout,
 		MaxParallel: opt.MaxParallel,
 	}
@@ -166,6 +167,36 @@ func resources(opt Options, g *grid.Grid, found int) (cpus, gpus int, memGB floa
 		memGB = local.DiscoverMemoryGB()
 	}
 	return cpus, gpus, memGB
+}
+
+// storedRecords passes the exporter, besides the events of the jobs this
+// sweep runs, the metric records of each probe reused from the store (those
+// of its finished attempt), so that a sweep whose jobs all come from the
+// store exports their accuracies too.
+type storedRecords struct {
+	*metrics.Exporter
+	store *workspace.Store
+}
+
+func (o storedRecords) JobEnded(j *job.Job, attempt int, st job.State, err error, start, end time.Time) {
+	if attempt == 0 && j.Spec.Kind.IsProbe() {
+		var recs []job.Record
+		done := 0
+		_ = job.ReadRecordsFile(o.store.Entry(j.ID).Records(), func(r job.Record) {
+			switch r.Type {
+			case job.RecMetric:
+				recs = append(recs, r)
+			case job.RecDone:
+				done = r.Attempt
+			}
+		})
+		for _, r := range recs {
+			if r.Attempt == done {
+				o.Exporter.JobRecord(j, 0, r)
+			}
+		}
+	}
+	o.Exporter.JobEnded(j, attempt, st, err, start, end)
 }
 
 // serveMetrics serves /metrics where the options say; the returned
