@@ -29,6 +29,29 @@ type Settings struct {
 	Eval       Eval     `json:"eval"`
 	// DataDir is the folder the data sets were read from.
 	DataDir string `json:"data_dir,omitempty"`
+	// Decide is how the report (and a sequential sweep) decides
+	// comparisons.
+	Decide Decide `json:"decide"`
+}
+
+// Decide is how comparisons are decided: the protocols that decide a
+// sequential sweep's cells, the margin in accuracy points within which a
+// difference counts as none, and a sequential sweep's seeds (Max 0: fixed
+// seeds).
+type Decide struct {
+	On     []string `json:"on,omitempty"`
+	Margin float64  `json:"margin,omitempty"`
+	Min    int      `json:"min,omitempty"`
+	Max    int      `json:"max,omitempty"`
+}
+
+// MarginOr is the margin, or the default of half a point for plans made
+// before it was recorded.
+func (d Decide) MarginOr() float64 {
+	if d.Margin > 0 {
+		return d.Margin
+	}
+	return 0.5
 }
 
 // PlanStats counts what the plan holds.

@@ -75,7 +75,26 @@ func New(p *job.Plan, run string, now func() time.Time) *Exporter {
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sweep_build_info", Help: "Version of the sweep binary.", ConstLabels: prometheus.Labels{"sweep": p.Name, "run": run, "version": job.Version}})
 	build.Set(1)
 	e.reg.MustRegister(e.jobs, e.planned, e.finished, e.retries, e.duration, e.imgs, e.loss, e.acc, e.slots, e.eta, build)
+	e.addJobs(p)
+	for _, r := range []string{"cpu", "gpu"} {
+		e.slots.WithLabelValues(r).Set(0)
+	}
+	return e
+}
+
+// Grow adds the jobs of a grown plan (a sequential sweep's next round)
+// that the exporter does not know yet, as pending.
+func (e *Exporter) Grow(p *job.Plan) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.addJobs(p)
+}
+
+func (e *Exporter) addJobs(p *job.Plan) {
 	for _, j := range p.Jobs {
+		if _, known := e.state[j.ID]; known {
+			continue
+		}
 		k := string(j.Spec.Kind)
 		e.groups[j.ID] = strings.Join(group(j), "|")
 		e.state[j.ID] = job.StatePending
@@ -90,10 +109,6 @@ func New(p *job.Plan, run string, now func() time.Time) *Exporter {
 			e.finished.WithLabelValues(k, o).Add(0)
 		}
 	}
-	for _, r := range []string{"cpu", "gpu"} {
-		e.slots.WithLabelValues(r).Set(0)
-	}
-	return e
 }
 
 // Registry returns the exporter's registry.

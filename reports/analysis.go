@@ -3,6 +3,7 @@ package reports
 import (
 	"cmp"
 	"fmt"
+	"github.com/dogo-sweep/dogo-sweep/verdict"
 	"maps"
 	"math"
 	"slices"
@@ -36,6 +37,70 @@ type Report struct {
 	Retried  int      // attempts after a job's first
 	// Verdicts are every comparison's, in the report's order.
 	Verdicts []Verdict
+	// Rule is how they were decided.
+	Rule verdict.Rule
+	// Cells are the verdicts by pretraining cell, for the protocols that
+	// decide (a sequential sweep's).
+	Cells []CellVerdict
+}
+
+// CellVerdict is a pretraining cell (a pair on a data set with an
+// objective) with the comparisons that decide it: a sequential sweep gives
+// it seeds while one of them is undecided.
+type CellVerdict struct {
+	Dataset, Objective, Pair string
+	// Seeds is the most seeds any of its comparisons has.
+	Seeds int
+	// Deciding counts its comparisons of the deciding protocols; Open lists
+	// those still undecided.
+	Deciding int
+	Open     []Verdict
+}
+
+// Decided reports whether every comparison that decides the cell is decided.
+func (c CellVerdict) Decided() bool { return c.Deciding > 0 && len(c.Open) == 0 }
+
+// Protocol is a setting's protocol as decide.on names it: linear, knn,
+// fraction, noise or ood.
+func (s Setting) Protocol() string {
+	if isOOD(s) {
+		return "ood"
+	}
+	return s.Kind
+}
+
+// Pair is the pair a verdict's DoGo encoder was trained in, small+large.
+func (v Verdict) Pair() string {
+	if v.Role == job.RoleLarge && v.Arch != v.Peer {
+		return v.Peer + "+" + v.Arch
+	}
+	return v.Arch + "+" + v.Peer
+}
+
+// Cells groups verdicts by pretraining cell, counting those of the
+// protocols on, in the verdicts' order.
+func Cells(vs []Verdict, on []string) []CellVerdict {
+	var out []CellVerdict
+	index := map[[3]string]int{}
+	for _, v := range vs {
+		if !slices.Contains(on, v.Setting.Protocol()) {
+			continue
+		}
+		k := [3]string{v.Dataset, v.Objective, v.Pair()}
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			out = append(out, CellVerdict{Dataset: k[0], Objective: k[1], Pair: k[2]})
+		}
+		c := &out[i]
+		c.Seeds = max(c.Seeds, v.Seeds)
+		c.Deciding++
+		if v.Outcome() == Undecided {
+			c.Open = append(c.Open, v)
+		}
+	}
+	return out
 }
 
 // Env is the settings table.
@@ -92,36 +157,35 @@ type Comparison struct {
 	Arch, Role, Peer string
 	Solo, DoGo       Stat
 	// Diff is the mean of DoGo - solo, paired by seed; Half the half-width
-	// of its 95% t-interval (NaN with one seed).
+	// of its interval at the decision's level (NaN with one seed).
 	Diff, Half float64
 	// Higher counts the seeds on which DoGo is above solo, of Seeds.
 	Higher, Seeds int
+	// Decision is its verdict (package verdict).
+	Decision verdict.Decision
 }
 
-// The outcomes of a comparison over seeds: its 95% interval lies above zero,
-// spans zero, or lies below zero; with one seed there is no interval.
+// The verdicts of a comparison (package verdict): its interval lies above
+// zero, below zero, within the margin, or none of these.
 const (
-	Gain       = "gain"
-	Tie        = "tie"
-	Loss       = "loss"
-	OneHigher  = "higher (one seed)"
-	OneNotHigh = "not higher (one seed)"
+	Gain       = verdict.Gain
+	Loss       = verdict.Loss
+	Equivalent = verdict.Equivalent
+	Undecided  = verdict.Undecided
 )
 
 // Outcome is the comparison's verdict in a word.
-func (c Comparison) Outcome() string {
-	switch {
-	case math.IsNaN(c.Half):
-		if c.Diff > 0 {
-			return OneHigher
-		}
-		return OneNotHigh
-	case c.Diff-c.Half > 0:
-		return Gain
-	case c.Diff+c.Half < 0:
-		return Loss
+func (c Comparison) Outcome() string { return c.Decision.Word }
+
+// RuleOf is how a plan's comparisons are decided: at 5%, with the plan's
+// margin and, for a sequential sweep, its seeds.
+func RuleOf(p *job.Plan) verdict.Rule {
+	r := verdict.Rule{Alpha: 0.05, Margin: 0.005}
+	if s := p.Settings; s != nil {
+		r.Margin = s.Decide.MarginOr() / 100
+		r.Min, r.Max = s.Decide.Min, s.Decide.Max
 	}
-	return Tie
+	return r
 }
 
 // Verdict is a comparison with where it was made.
@@ -173,7 +237,8 @@ type Cost struct {
 func Analyze(p *job.Plan, t *results.Tables, opt Options) *Report {
 	sum := results.Summary(t)
 	cells := cellsOf(sum)
-	r := &Report{Name: p.Name, Env: envOf(p, t), Planned: len(p.Jobs)}
+	rule := RuleOf(p)
+	r := &Report{Name: p.Name, Env: envOf(p, t), Planned: len(p.Jobs), Rule: rule}
 	r.Env.First, r.Env.Last = opt.Span[0], opt.Span[1]
 	for _, j := range latest(t.Jobs) {
 		if j.Status == string(job.StateDone) {
@@ -182,7 +247,7 @@ func Analyze(p *job.Plan, t *results.Tables, opt Options) *Report {
 	}
 	block := func(cells map[cellKey]map[int64]results.SummaryRow, do [2]string, s Setting, bestFinal func(cellKey) bool) Block {
 		b := Block{Dataset: do[0], Objective: do[1], Setting: s}
-		b.Comparisons = comparisons(cells, do[0], do[1], s)
+		b.Comparisons = comparisons(cells, do[0], do[1], s, rule)
 		if !isOOD(s) {
 			b.References = references(cells, do[0], s)
 		}
@@ -226,6 +291,9 @@ func Analyze(p *job.Plan, t *results.Tables, opt Options) *Report {
 	}
 	r.Costs = costs(t)
 	r.Failed, r.Missing, r.Retried = failures(p, t)
+	if s := p.Settings; s != nil && s.Decide.Max > 0 {
+		r.Cells = Cells(r.Verdicts, s.Decide.On)
+	}
 	return r
 }
 
@@ -275,7 +343,7 @@ func sortedSet(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) 
 
 // comparisons are the DoGo-vs-solo comparisons of one setting: each DoGo
 // peer trained with the objective's side against its architecture solo.
-func comparisons(cells map[cellKey]map[int64]results.SummaryRow, dataset, objective string, s Setting) []Comparison {
+func comparisons(cells map[cellKey]map[int64]results.SummaryRow, dataset, objective string, s Setting, rule verdict.Rule) []Comparison {
 	var keys []cellKey
 	for k := range cells {
 		if k.dataset == dataset && k.kind == s.Kind && k.method == job.MethodDoGo && k.noise == s.Noise && k.noiseKind == s.NoiseKind && k.fraction == s.Fraction {
@@ -311,9 +379,9 @@ func comparisons(cells map[cellKey]map[int64]results.SummaryRow, dataset, object
 		for _, seed := range seeds(solo) {
 			ss = append(ss, solo[seed].AccSelected)
 		}
-		diff, half := PairedCI(diffs)
+		d := rule.Decide(diffs)
 		out = append(out, Comparison{Arch: k.arch, Role: k.role, Peer: k.peer, Solo: statOf(ss), DoGo: statOf(ds),
-			Diff: diff, Half: half, Higher: higher, Seeds: len(diffs)})
+			Diff: d.Mean, Half: d.Half, Higher: higher, Seeds: len(diffs), Decision: d})
 	}
 	return out
 }

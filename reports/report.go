@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"github.com/dogo-sweep/dogo-sweep/verdict"
 	"io"
 	"log/slog"
 	"maps"
@@ -84,7 +85,7 @@ func Headline(t *results.Tables) string {
 	sum := results.Summary(t)
 	cells := cellsOf(sum)
 	for _, do := range datasetObjectives(sum) {
-		for _, v := range comparisons(cells, do[0], do[1], Setting{Kind: string(job.KindLinear), Fraction: 1}) {
+		for _, v := range comparisons(cells, do[0], do[1], Setting{Kind: string(job.KindLinear), Fraction: 1}, verdict.Rule{Alpha: 0.05, Margin: 0.005}) {
 			if v.Seeds == 0 || v.Role != job.RoleSmall || v.Arch == v.Peer {
 				continue
 			}
@@ -124,7 +125,7 @@ func RenderReport(w io.Writer, r *Report, opt Options) error {
 
 	fmt.Fprintln(w, "## Headline: solo vs DoGo peer (linear probe, all labels, test accuracy at the best-validation epoch)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, legend)
+	fmt.Fprintln(w, legendText(r.Rule))
 	fmt.Fprintln(w)
 	for i, b := range r.Headline {
 		if i%2 == 0 { // linear, then kNN
@@ -182,9 +183,12 @@ func RenderReport(w io.Writer, r *Report, opt Options) error {
 	fmt.Fprintln(w, "## Failures and missing points")
 	fmt.Fprintln(w)
 	failuresList(w, r)
+	if len(r.Cells) > 0 {
+		sequentialSection(w, r)
+	}
 	fmt.Fprintln(w, "## Summary")
 	fmt.Fprintln(w)
-	summary(w, r.Verdicts)
+	summary(w, r.Verdicts, r.Rule)
 	return nil
 }
 
@@ -192,7 +196,11 @@ func writeEnv(w io.Writer, e Env) {
 	g := e.Settings
 	fmt.Fprintln(w, "| setting | value |\n|---|---|")
 	if g != nil {
-		fmt.Fprintf(w, "| datasets | %s |\n| objectives | %s |\n| pairs | %s |\n| seeds | %v |\n", strings.Join(g.Datasets, ", "), strings.Join(g.Objectives, ", "), strings.Join(g.Pairs, ", "), seedList(g.Seeds))
+		seeds := seedList(g.Seeds)
+		if d := g.Decide; d.Max > 0 {
+			seeds = fmt.Sprintf("sequential: %d to %d per cell, decided on %s with a margin of %g points (planned: %s)", d.Min, d.Max, strings.Join(d.On, ", "), d.MarginOr(), seeds)
+		}
+		fmt.Fprintf(w, "| datasets | %s |\n| objectives | %s |\n| pairs | %s |\n| seeds | %s |\n", strings.Join(g.Datasets, ", "), strings.Join(g.Objectives, ", "), strings.Join(g.Pairs, ", "), seeds)
 		pt := g.Pretrain
 		views := "the method's views"
 		if v := pt.Views.String(); v != "" {
@@ -301,10 +309,19 @@ func pct(v float64) string {
 	return fmt.Sprintf("%.2f", 100*v)
 }
 
-// legend says what the comparison tables' columns and the summary's words mean.
-const legend = "Accuracies in %, mean ± standard deviation over seeds. \"DoGo - solo\" is the mean difference in points, paired by seed, " +
-	"with its 95% t-interval over seeds; \"DoGo higher\" counts the seeds on which DoGo's accuracy is above solo's. " +
-	"In the summary, a **gain** is an interval above zero, a **loss** one below zero, and a **tie** one that spans zero."
+// legendText says what the comparison tables' columns and the verdicts mean.
+func legendText(rule verdict.Rule) string {
+	level := "its 95% t-interval over seeds"
+	if rule.Max > rule.Min {
+		level = fmt.Sprintf("its t-interval over seeds at the level of its last look (seeds were added while a comparison was undecided: "+
+			"%.1f%% intervals before %d seeds, %.1f%% at %d, the Haybittle-Peto split of 5%% over the looks)",
+			100*(1-rule.Level(rule.Min)), rule.Max, 100*(1-rule.Level(rule.Max)), rule.Max)
+	}
+	return "Accuracies in %, mean ± standard deviation over seeds. \"DoGo - solo\" is the mean difference in points, paired by seed, with " +
+		level + ", unadjusted for the number of comparisons; \"DoGo higher\" counts the seeds on which DoGo's accuracy is above solo's. " +
+		fmt.Sprintf("The verdict: **gain** (interval above zero), **loss** (below zero), **equivalent** (within ±%.2g points) or **undecided** (none of these). ", 100*rule.Margin) +
+		"The summary corrects the gains and losses for the number of comparisons (Holm)."
+}
 
 // encoderRank orders an architecture's encoders: solo, the small peer, the
 // large peer, the controls (copy 1, copy 2), random init; raw pixels last.
@@ -363,18 +380,48 @@ func as(role, arch, peer string) string {
 
 // comparisonTable writes a setting's solo vs DoGo-peer table.
 func comparisonTable(w io.Writer, cs []Comparison) {
-	fmt.Fprintln(w, "| architecture | solo | DoGo peer | as | DoGo - solo | 95% CI | DoGo higher | seeds |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| architecture | solo | DoGo peer | as | DoGo - solo | interval | verdict | DoGo higher | seeds |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, c := range cs {
-		ci := "-"
-		if !math.IsNaN(c.Half) {
-			ci = fmt.Sprintf("[%+.2f, %+.2f]", 100*(c.Diff-c.Half), 100*(c.Diff+c.Half))
-		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %+.2f | %s | %d/%d | %d |\n", c.Arch, statText(c.Solo), statText(c.DoGo), as(c.Role, c.Arch, c.Peer), 100*c.Diff, ci, c.Higher, c.Seeds, c.Seeds)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %+.2f | %s | %s | %d/%d | %d |\n", c.Arch, statText(c.Solo), statText(c.DoGo), as(c.Role, c.Arch, c.Peer), 100*c.Diff, intervalText(c), c.Outcome(), c.Higher, c.Seeds, c.Seeds)
 	}
 	if len(cs) == 0 {
-		fmt.Fprintln(w, "| (no finished DoGo evaluation) | | | | | | | |")
+		fmt.Fprintln(w, "| (no finished DoGo evaluation) | | | | | | | | |")
 	}
+}
+
+// sequentialSection writes a sequential sweep's cells: the seeds each got
+// and what is still undecided.
+func sequentialSection(w io.Writer, r *Report) {
+	s := r.Env.Settings.Decide
+	decided := 0
+	for _, c := range r.Cells {
+		if c.Decided() {
+			decided++
+		}
+	}
+	fmt.Fprintln(w, "## Sequential seeds")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Each pair's pretraining on a data set with an objective (a cell) started with %d seeds and got one more, with its probes, "+
+		"its solo twins and the references, while one of its comparisons on %s was undecided, up to %d. %d of %d cells are decided.\n\n",
+		s.Min, strings.Join(s.On, ", "), s.Max, decided, len(r.Cells))
+	fmt.Fprintln(w, "| cell | seeds | decided | undecided comparisons |\n|---|---|---|---|")
+	for _, c := range r.Cells {
+		var open []string
+		for _, v := range c.Open {
+			open = append(open, fmt.Sprintf("%s %s (%s) %+.2f %s", v.Setting.Describe(), v.Arch, v.Role, 100*v.Diff, intervalText(v.Comparison)))
+		}
+		fmt.Fprintf(w, "| %s %s %s | %d | %s | %s |\n", c.Dataset, c.Objective, c.Pair, c.Seeds, map[bool]string{true: "yes", false: "no"}[c.Decided()], strings.Join(open, "; "))
+	}
+	fmt.Fprintln(w)
+}
+
+// intervalText is a comparison's interval in points ("-" with one seed).
+func intervalText(c Comparison) string {
+	if math.IsNaN(c.Half) {
+		return "-"
+	}
+	return fmt.Sprintf("[%+.2f, %+.2f]", 100*(c.Diff-c.Half), 100*(c.Diff+c.Half))
 }
 
 // seeds lists a cell's seeds in order, so that sums over seeds are the same
@@ -391,23 +438,33 @@ func seeds(c map[int64]results.SummaryRow) []int64 {
 // statText formats a mean ± standard deviation in percent.
 func statText(s Stat) string { return pct(s.Mean) + " ± " + pct(s.Std) }
 
-// summary writes the plain-language answer: how often DoGo gains, ties and
-// loses, then the small peers' results, which are the method's headline,
-// then every other gain and loss it counted.
-func summary(w io.Writer, vs []Verdict) {
+// summary writes the plain-language answer: how many comparisons came out
+// each way, which gains and losses hold after Holm's correction for their
+// number, then the small peers' results, which are the method's headline,
+// then every other gain and loss.
+func summary(w io.Writer, vs []Verdict, rule verdict.Rule) {
 	if len(vs) == 0 {
 		fmt.Fprintln(w, "No DoGo/solo comparison has finished yet.")
 		return
 	}
 	count := Counts(vs)
 	fmt.Fprintf(w, "Over %d comparisons of an architecture trained as a DoGo peer against the same architecture trained solo, "+
-		"DoGo shows %s (95%% interval above zero), %s (interval spans zero) and %s (interval below zero)",
-		len(vs), plural(count[Gain], "gain", "gains"), plural(count[Tie], "tie", "ties"), plural(count[Loss], "loss", "losses"))
-	if n := count[OneHigher] + count[OneNotHigh]; n > 0 {
-		fmt.Fprintf(w, "; %d have a single seed and no interval (%d higher)", n, count[OneHigher])
+		"DoGo shows %s, %s, %s equivalent (within ±%.2g points) and %s.",
+		len(vs), plural(count[Gain], "gain", "gains"), plural(count[Loss], "loss", "losses"), plural(count[Equivalent], "comparison", "comparisons"),
+		100*rule.Margin, plural(count[Undecided], "undecided", "undecided"))
+	ps := make([]float64, len(vs))
+	for i, v := range vs {
+		ps[i] = v.Decision.P
 	}
-	fmt.Fprintln(w, ".")
-	fmt.Fprintln(w)
+	holds := verdict.Holm(ps, rule.Alpha)
+	held := map[string]int{}
+	for i, v := range vs {
+		if holds[i] && (v.Outcome() == Gain || v.Outcome() == Loss) {
+			held[v.Outcome()]++
+		}
+	}
+	fmt.Fprintf(w, " Corrected for the %d comparisons (Holm's method, family-wise error 5%%), %d of the gains and %d of the losses hold; "+
+		"the intervals in the tables are each comparison's own, unadjusted.\n\n", len(vs), held[Gain], held[Loss])
 	listed := make([]bool, len(vs))
 	section := func(title string, in func(Verdict) bool) {
 		var lines []string
@@ -416,7 +473,11 @@ func summary(w io.Writer, vs []Verdict) {
 				continue
 			}
 			listed[i] = true
-			lines = append(lines, verdictLine(v))
+			l := verdictLine(v)
+			if v.Outcome() == Gain || v.Outcome() == Loss {
+				l = strings.TrimSuffix(l, ".") + map[bool]string{true: "; holds after Holm.", false: "; not after Holm."}[holds[i]]
+			}
+			lines = append(lines, l)
 		}
 		if len(lines) == 0 {
 			return
@@ -443,7 +504,7 @@ func summary(w io.Writer, vs []Verdict) {
 func verdictLine(v Verdict) string {
 	ci := "no interval"
 	if !math.IsNaN(v.Half) {
-		ci = fmt.Sprintf("95%% CI [%+.2f, %+.2f]", 100*(v.Diff-v.Half), 100*(v.Diff+v.Half))
+		ci = fmt.Sprintf("interval [%+.2f, %+.2f]", 100*(v.Diff-v.Half), 100*(v.Diff+v.Half))
 	}
 	who := v.Arch + " with " + v.Peer
 	if v.Arch == v.Peer {
@@ -451,7 +512,7 @@ func verdictLine(v Verdict) string {
 	} else if v.Role == job.RoleLarge {
 		who = fmt.Sprintf("%s (large peer) with %s", v.Arch, v.Peer)
 	}
-	return fmt.Sprintf("- %s, %s, %s: %s: %s, %+.2f points (%s; DoGo higher on %d/%d seeds).",
+	return fmt.Sprintf("- %s, %s, %s: %s: %s, %+.2f points (%s; DoGo higher on %d of %d seeds).",
 		v.Dataset, v.Objective, v.Setting.Describe(), who, v.Outcome(), 100*v.Diff, ci, v.Higher, v.Seeds)
 }
 

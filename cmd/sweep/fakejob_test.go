@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -100,11 +101,36 @@ func fakeJob(ctx context.Context, spec string, j *job.Job, attempt int, dir jobd
 			os.Exit(1)
 		}
 	}
-	emit(job.Record{Type: job.RecMetric, Split: "test", Name: "accuracy_at_best_val", Value: 0.5})
+	acc := fakeAccuracy(j)
+	emit(job.Record{Type: job.RecMetric, Split: "test", Name: "accuracy_at_best_val", Value: acc})
 	if j.Spec.Kind.IsProbe() {
-		emit(job.Record{Type: job.RecMetric, Split: "test", Name: job.MetricAccSelected, Value: 0.5})
+		emit(job.Record{Type: job.RecMetric, Split: "test", Name: job.MetricAccSelected, Value: acc})
+		if j.Spec.Kind == job.KindKNN {
+			emit(job.Record{Type: job.RecMetric, Split: "test", Name: job.MetricKNN, Value: acc})
+		}
 	}
 	return fakeOutputs(j.Spec.Kind, dir)
+}
+
+// fakeAccuracy is a fake probe's test accuracy: 0.5, or with
+// SWEEP_FAKE_ACC=SPREAD, 0.8 plus SPREAD times a normal draw seeded by the
+// job's ID, and for a DoGo peer of a pair of two architectures
+// SWEEP_FAKE_EFFECT more (a planted gain).
+func fakeAccuracy(j *job.Job) float64 {
+	spread, err := strconv.ParseFloat(os.Getenv("SWEEP_FAKE_ACC"), 64)
+	if err != nil {
+		return 0.5
+	}
+	var seed uint64
+	for _, c := range j.ID {
+		seed = seed*131 + uint64(c)
+	}
+	acc := 0.8 + spread*rand.New(rand.NewPCG(seed, 7)).NormFloat64()
+	if j.Spec.Method == job.MethodDoGo && j.Spec.PeerArch != j.Spec.Arch {
+		effect, _ := strconv.ParseFloat(os.Getenv("SWEEP_FAKE_EFFECT"), 64)
+		acc += effect
+	}
+	return acc
 }
 
 // fakeOutputs writes what a finished job of a kind holds: a checkpoint, or

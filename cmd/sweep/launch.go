@@ -157,6 +157,11 @@ func execute(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.R
 	if c.IsSet("metrics-addr") {
 		opt.MetricsAddr = c.String("metrics-addr")
 	}
+	ids := workspace.OpenDataIDs(filepath.Dir(r.Dir))
+	opt.Replan = func(g *grid.Grid) (*job.Plan, error) {
+		p, _, err := planFor(ctx, g, ids, c.String("data-dir"))
+		return p, err
+	}
 	start := time.Now()
 	sum, err := launch.Execute(ctx, r, g, opt)
 	printSummary(out, r, sum, time.Since(start))

@@ -38,6 +38,7 @@ Examples:
 			if err := printStatus(c.App.Writer, r, h, time.Now()); err != nil {
 				return err
 			}
+			printDecisions(c.App.Writer, h.LastDecisions())
 			for _, w := range h.Warnings {
 				name := w.Job
 				if j := r.Plan.Job(w.Job); j != nil {
@@ -52,6 +53,28 @@ Examples:
 			return nil
 		},
 	}
+}
+
+// printDecisions says how many of a sequential sweep's cells are decided,
+// and the seeds each has.
+func printDecisions(out io.Writer, ds []workspace.CellDecision) {
+	if len(ds) == 0 {
+		return
+	}
+	decided := 0
+	var cells []string
+	for _, d := range ds {
+		state := "undecided"
+		switch {
+		case d.Decided:
+			decided++
+			state = "decided"
+		case d.Next > 0:
+			state = fmt.Sprintf("undecided, seed %d next", d.Next)
+		}
+		cells = append(cells, fmt.Sprintf("  %s: %d seeds, %s", d.Cell, d.Seeds, state))
+	}
+	fmt.Fprintf(out, "sequential seeds: %d of %d cells decided\n%s\n", decided, len(ds), strings.Join(cells, "\n"))
 }
 
 func printStatus(out io.Writer, r *workspace.Run, h workspace.History, now time.Time) error {

@@ -46,7 +46,19 @@ Examples:
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "%s: ok (%d grid points, %d jobs)\n", path, p.Stats.Points, p.Stats.Jobs)
+				if g.Sequential == nil {
+					fmt.Fprintf(c.App.Writer, "%s: ok (%d grid points, %d jobs)\n", path, p.Stats.Points, p.Stats.Jobs)
+					continue
+				}
+				seeds := map[grid.Cell]int{}
+				for _, cell := range g.Cells() {
+					seeds[cell] = g.Sequential.Max
+				}
+				most, err := grid.NewPlanContext(c.Context, g.Round(seeds), nil)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "%s: ok (sequential seeds: %d jobs with %d seeds per cell, up to %d with %d)\n", path, p.Stats.Jobs, g.Sequential.Min, most.Stats.Jobs, g.Sequential.Max)
 			}
 			switch {
 			case invalid > 0:

@@ -88,6 +88,7 @@ func decode(name string, src []byte, g *Grid) *decoder {
 		return d
 	}
 	root := doc.Content[0]
+	d.sequentialSeeds(root, g)
 	d.value(root, reflect.ValueOf(g).Elem(), "$", "")
 	slices.SortStableFunc(d.errs, func(a, b *Error) int {
 		if a.Pos.Line != b.Pos.Line {
@@ -124,6 +125,56 @@ func yamlError(name string, err error) *Error {
 		e.Fix = "a grid nests a few levels at most"
 	}
 	return e
+}
+
+// maxSeeds bounds a sequential grid's seeds.
+const maxSeeds = 1000
+
+// sequentialSeeds reads `seeds: {min: 3, max: 10}` into g.Sequential and
+// puts the list of the first min seeds (1..min) in its place, which the
+// rest of the decoding reads as any list of seeds.
+func (d *decoder) sequentialSeeds(root *yaml.Node, g *Grid) {
+	if root.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], d.resolve(root.Content[i+1])
+		if k.Value != "seeds" || v == nil || v.Kind != yaml.MappingNode {
+			continue
+		}
+		var r SeedRange
+		before := len(d.errs)
+		for j := 0; j+1 < len(v.Content); j += 2 {
+			if kk := v.Content[j]; kk.Value != "min" && kk.Value != "max" {
+				fix := "write a list of seeds ([1, 2, 3]), or {min: 3, max: 10} for sequential seeds"
+				if c := closest(kk.Value, []string{"min", "max"}); c != "" && len(kk.Value) > 1 {
+					fix = fmt.Sprintf("did you mean %q? (%s)", c, fix)
+				}
+				d.errorf(kk, "seeds", fix, "unknown key %q in seeds", kk.Value)
+			}
+		}
+		if len(d.errs) == before {
+			d.mapping(v, reflect.ValueOf(&r).Elem(), "$.seeds", "seeds")
+		}
+		switch {
+		case len(d.errs) > before: // reported
+		case r.Min < 2 || r.Min > maxSeeds:
+			d.errorf(v, "min", "at least 2: an interval needs two seeds", "seeds min %d is out of range [2, %d]", r.Min, maxSeeds)
+		case r.Max < r.Min || r.Max > maxSeeds:
+			d.errorf(v, "max", fmt.Sprintf("from min (%d) to %d", r.Min, maxSeeds), "seeds max %d is out of range [%d, %d]", r.Max, r.Min, maxSeeds)
+		default:
+			g.Sequential = &r
+		}
+		seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: v.Line, Column: v.Column}
+		for s := 1; g.Sequential != nil && s <= r.Min; s++ {
+			seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(s), Line: v.Line, Column: v.Column})
+		}
+		if g.Sequential == nil {
+			seq.Content = append(seq.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "1", Line: v.Line, Column: v.Column})
+		}
+		root.Content[i+1] = seq
+		return
+	}
 }
 
 // resolve follows an alias to its anchor, counting what it reaches against

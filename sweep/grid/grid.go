@@ -29,7 +29,16 @@ type Grid struct {
 	Pairs      []string  `yaml:"pairs" json:"pairs"`
 	Noise      Noise     `yaml:"noise" json:"noise"`
 	Fractions  []float64 `yaml:"fractions" json:"fractions"`
-	Seeds      []int     `yaml:"seeds" json:"seeds"`
+	// Seeds are the seeds planned: the grid's list, or for a sequential
+	// grid (seeds: {min, max}) those planned so far, from 1 up.
+	Seeds []int `yaml:"seeds" json:"seeds"`
+	// Sequential is set by `seeds: {min: 3, max: 10}`: each pretraining
+	// cell gets seeds while one of its comparisons is undecided (Decide).
+	Sequential *SeedRange `yaml:"-" json:"sequential,omitempty"`
+	// Decide says which comparisons decide a sequential grid's cells, and
+	// the difference that counts as none (also the equivalence margin of
+	// every report's verdicts).
+	Decide Decide `yaml:"decide" json:"decide"`
 
 	// OOD lists the out-of-distribution test sets every probe is also tested on,
 	// e.g. "gaussian_noise-3" (corruption-severity).
@@ -61,6 +70,21 @@ type Grid struct {
 	Slurm       job.Slurm `yaml:"slurm" json:"slurm"`
 }
 
+// SeedRange is a sequential grid's seeds: min to begin with, up to max.
+type SeedRange struct {
+	Min int `yaml:"min" json:"min"`
+	Max int `yaml:"max" json:"max"`
+}
+
+// Decide is what decides a sequential grid's cells: the protocols whose
+// DoGo-solo comparisons must all be decided (linear, knn, fraction, noise,
+// ood), and the margin in accuracy points within which a difference counts
+// as none.
+type Decide struct {
+	On     []string `yaml:"on" json:"on"`
+	Margin float64  `yaml:"margin" json:"margin"`
+}
+
 // Noise is the label-noise axis: every rate with every kind.
 type Noise struct {
 	Rates []float64 `yaml:"rates" json:"rates"`
@@ -87,6 +111,7 @@ func Default() Grid {
 		Noise:      Noise{Rates: []float64{0}, Kinds: []string{"symmetric"}},
 		Fractions:  []float64{1},
 		Seeds:      []int{0},
+		Decide:     Decide{On: []string{"linear", "knn"}, Margin: 0.5},
 		References: []string{"random", "pixels"},
 		Pretrain: job.Pretrain{
 			Epochs: 100, Batch: 256, Optimizer: "adam", LR: 3e-4, WeightDecay: 1e-6, Schedule: "constant",

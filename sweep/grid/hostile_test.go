@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,8 +25,8 @@ const (
 )
 
 // hostileGrids are the mutations of the quickstart that broke earlier
-// readers (testdata/hostile/*.yaml), and the quickstart with 10,000,
-// 100,000 and 400,000 seeds.
+// readers (testdata/hostile/*.yaml), and the quickstart with 10,000 and
+// 100,000 seeds (400,000 are for the Ctrl-C test of cmd/sweep).
 func hostileGrids(tb testing.TB) map[string][]byte {
 	tb.Helper()
 	files, err := filepath.Glob("testdata/hostile/*.yaml")
@@ -44,7 +45,7 @@ func hostileGrids(tb testing.TB) map[string][]byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, n := range []int{10_000, 100_000, 400_000} {
+	for _, n := range []int{10_000, 100_000} {
 		grids[fmt.Sprintf("seeds-%d.yaml", n)] = withSeeds(quick, n)
 	}
 	return grids
@@ -64,6 +65,17 @@ func withSeeds(src []byte, n int) []byte {
 	return regexp.MustCompile(`(?m)^seeds:.*$`).ReplaceAll(src, []byte(seeds.String()))
 }
 
+// cpuTime is the CPU time this process has used: the budget is the
+// reader's own cost, whatever else the machine runs at the time (make test
+// runs packages side by side on two cores).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // TestHostileGrids reads each hostile grid within the budget; every
 // mistake has a position, and the messages are those of
 // testdata/hostile.golden (go test -update rewrites it).
@@ -80,12 +92,12 @@ func TestHostileGrids(t *testing.T) {
 		var ms0, ms1 runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&ms0)
-		start := time.Now()
+		cpu0 := cpuTime()
 		g, err := Parse(name, src)
-		took := time.Since(start)
+		took := cpuTime() - cpu0
 		runtime.ReadMemStats(&ms1)
 		if alloc := ms1.TotalAlloc - ms0.TotalAlloc; took > hostileTime || alloc > hostileBytes {
-			t.Errorf("%s: %v and %d MB allocated, over the budget of %v and %d MB", name, took, alloc>>20, hostileTime, hostileBytes>>20)
+			t.Errorf("%s: %v of CPU and %d MB allocated, over the budget of %v and %d MB", name, took, alloc>>20, hostileTime, hostileBytes>>20)
 		}
 		fmt.Fprintf(&all, "== %s\n", name)
 		var es Errors

@@ -277,7 +277,12 @@ func (g *Grid) DataSets() []string {
 
 // settings are what a report says of the grid.
 func (g *Grid) settings() *job.Settings {
-	return &job.Settings{Datasets: g.Datasets, Objectives: g.Objectives, Pairs: g.Pairs, Seeds: g.Seeds, Pretrain: g.Pretrain, Eval: g.Eval}
+	s := &job.Settings{Datasets: g.Datasets, Objectives: g.Objectives, Pairs: g.Pairs, Seeds: g.Seeds, Pretrain: g.Pretrain, Eval: g.Eval,
+		Decide: job.Decide{On: g.Decide.On, Margin: g.Decide.Margin}}
+	if g.Sequential != nil {
+		s.Decide.Min, s.Decide.Max = g.Sequential.Min, g.Sequential.Max
+	}
+	return s
 }
 
 // dataOf is the identity of the data sets a job reads.

@@ -36,6 +36,9 @@ func (g *Grid) Bound() (float64, string) {
 	points := 1.0
 	for _, u := range g.units() {
 		n := u[0].n(g)
+		if u[0].name == "seed" && g.Sequential != nil {
+			n = g.Sequential.Max // as many as a sequential grid may add
+		}
 		points *= float64(n)
 		if n != 1 {
 			names := make([]string, len(u))
@@ -49,7 +52,11 @@ func (g *Grid) Bound() (float64, string) {
 		added := 1.0
 		for _, a := range axes {
 			if _, named := inc[a.name]; !named {
-				added *= float64(a.n(g))
+				if a.name == "seed" && g.Sequential != nil {
+					added *= float64(g.Sequential.Max)
+				} else {
+					added *= float64(a.n(g))
+				}
 			}
 		}
 		points += added

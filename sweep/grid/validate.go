@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
@@ -109,6 +110,41 @@ func (v *validator) arch(path, name string) bool {
 	return v.oneOf(path, "architecture", name, job.ArchNames())
 }
 
+// decideOn are the protocols that may decide a sequential grid's cells.
+var decideOn = []string{"linear", "knn", "fraction", "noise", "ood"}
+
+// decide checks the decide settings, and that a sequential grid leaves its
+// seeds to the sweep.
+func (v *validator) decide(g *Grid) {
+	for i, on := range g.Decide.On {
+		v.oneOf(fmt.Sprintf("$.decide.on[%d]", i), "protocol", on, decideOn)
+	}
+	if len(g.Decide.On) == 0 && v.present("$.decide.on") {
+		v.errorf("$.decide.on", "on", "name at least one of: "+strings.Join(decideOn, ", "), "decide on nothing")
+	}
+	if m := g.Decide.Margin; !(m > 0 && m <= 100) {
+		v.errorf("$.decide.margin", "margin", "a difference in accuracy points that counts as none, e.g. 0.5", "margin %g is out of range (0, 100]", m)
+	}
+	if g.Sequential == nil {
+		return
+	}
+	for _, z := range g.Zip {
+		if slices.Contains(z, "seed") {
+			v.errorf("$.zip", "zip", "remove seed from zip: a sequential grid numbers its seeds 1 to max", "zip names seed in a sequential grid")
+		}
+	}
+	for _, set := range []struct {
+		key     string
+		entries []map[string]any
+	}{{"include", g.Include}, {"exclude", g.Exclude}} {
+		for i, e := range set.entries {
+			if _, ok := e["seed"]; ok {
+				v.errorf(fmt.Sprintf("$.%s[%d]", set.key, i), set.key, "remove seed: a sequential grid numbers its seeds 1 to max", "%s names seed in a sequential grid", set.key)
+			}
+		}
+	}
+}
+
 func (v *validator) grid(g *Grid) {
 	defaults := Default()
 	switch {
@@ -134,6 +170,7 @@ func (v *validator) grid(g *Grid) {
 			seen[s] = true
 		}
 	}
+	v.decide(g)
 	for i, o := range g.OOD {
 		path := fmt.Sprintf("$.ood[%d]", i)
 		if src, ok := job.CrossDatasetOOD(o); ok {

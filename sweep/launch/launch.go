@@ -9,14 +9,17 @@ package launch
 import (
 	"context"
 	"fmt"
-	"github.com/dogo-sweep/dogo-sweep/job"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/metrics"
 	"github.com/dogo-sweep/dogo-sweep/reports"
@@ -56,10 +59,15 @@ type Options struct {
 	ChildEnv []string
 	Out      io.Writer
 	Logger   *slog.Logger
+	// Replan plans a grid as the launch planned the first (a sequential
+	// sweep's next rounds: the same data identities).
+	Replan func(*grid.Grid) (*job.Plan, error)
 }
 
 // Execute runs a locked run folder to the end and publishes its results.
-// Cancelling ctx stops it (running jobs checkpoint).
+// Cancelling ctx stops it (running jobs checkpoint). A sequential grid runs
+// in rounds: after each, every cell is decided on the results so far and
+// the undecided ones get one more seed (Rounds).
 func Execute(ctx context.Context, r *workspace.Run, g *grid.Grid, opt Options) (controller.Summary, error) {
 	jr, torn, err := workspace.OpenJournal(r.Dir)
 	if err != nil {
@@ -69,21 +77,13 @@ func Execute(ctx context.Context, r *workspace.Run, g *grid.Grid, opt Options) (
 	if torn != "" {
 		opt.Logger.Warn("journal mended", "run", r.Dir, "what", torn)
 	}
-	hist, err := workspace.ReadJournal(r.Dir)
-	if err != nil {
-		return controller.Summary{}, err
-	}
 	exp := metrics.New(r.Plan, filepath.Base(r.Dir), nil)
 	defer serveMetrics(exp, opt)()
-	ctl, prog, err := newController(r, g, exp, jr, hist, opt)
-	if err != nil {
-		return controller.Summary{}, err
-	}
+	obs := &storedRecords{Exporter: exp, store: r.Store, ended: map[string]bool{}}
 	r.Store.StaleAfter = opt.ClaimStale
 	defer r.Store.KeepAlive(r.Store.StaleAfter / 12)() // claims stay fresh while this controller lives
 	defer r.Store.ReleaseAll()
-	sum, err := ctl.Execute(ctx)
-	prog.Finish()
+	sum, err := runRounds(ctx, r, g, obs, jr, opt)
 	if werr := publish(opt.Logger, r, sum); werr != nil && err == nil {
 		err = &controller.StopError{Err: werr}
 	}
@@ -91,9 +91,125 @@ func Execute(ctx context.Context, r *workspace.Run, g *grid.Grid, opt Options) (
 	return sum, err
 }
 
+// runRounds runs the run's plan; a sequential sweep's, round after round
+// until no cell gets another seed, growing the plan (and the exporter's
+// jobs) between rounds.
+func runRounds(ctx context.Context, r *workspace.Run, g *grid.Grid, obs *storedRecords, jr controller.Journal, opt Options) (controller.Summary, error) {
+	var sum controller.Summary
+	ranNow := 0
+	rounds := newRounds(g)
+	for {
+		hist, err := workspace.ReadJournal(r.Dir)
+		if err != nil {
+			return sum, err
+		}
+		ctl, prog, err := newController(r, g, obs, jr, hist, opt)
+		if err != nil {
+			return sum, err
+		}
+		sum, err = ctl.Execute(ctx)
+		prog.Finish()
+		ranNow += sum.Done - sum.Reused
+		sum.Reused = sum.Done - ranNow // jobs run in earlier rounds were run now too
+		if err != nil || rounds == nil {
+			return sum, err
+		}
+		next, err := rounds.decide(r, jr, opt)
+		if err != nil {
+			return sum, &controller.StopError{Err: err}
+		}
+		if next == nil {
+			return sum, nil
+		}
+		if err := r.SetPlan(next); err != nil {
+			return sum, &controller.StopError{Err: err}
+		}
+		obs.Grow(next)
+	}
+}
+
+// Rounds is a sequential sweep's state: the seeds each cell has. A
+// relaunch starts again from min seeds everywhere; since decisions are a
+// function of the results, which are the store's, it reaches the same
+// decisions and reuses every job the earlier launch finished.
+type Rounds struct {
+	g     *grid.Grid
+	seeds map[grid.Cell]int
+}
+
+func newRounds(g *grid.Grid) *Rounds {
+	if g.Sequential == nil {
+		return nil
+	}
+	seeds := map[grid.Cell]int{}
+	for _, c := range g.Cells() {
+		seeds[c] = g.Sequential.Min
+	}
+	return &Rounds{g: g, seeds: seeds}
+}
+
+// decide decides every cell on the run's results so far, journals each
+// decision with its statistics, and returns the plan of the next round:
+// one more seed for each undecided cell below max (nil when none).
+func (rs *Rounds) decide(r *workspace.Run, jr controller.Journal, opt Options) (*job.Plan, error) {
+	t, err := r.Tables()
+	if err != nil {
+		return nil, err
+	}
+	rep := reports.Analyze(r.Plan, t, reports.Options{})
+	byCell := map[grid.Cell]reports.CellVerdict{}
+	for _, c := range reports.Cells(rep.Verdicts, rs.g.Decide.On) {
+		byCell[grid.Cell{Dataset: c.Dataset, Objective: c.Objective, Pair: c.Pair}] = c
+	}
+	grow, decided := 0, 0
+	var open []string
+	for _, c := range rs.g.Cells() {
+		cv := byCell[c]
+		d := workspace.CellDecision{Cell: c.String(), Seeds: rs.seeds[c], Decided: cv.Decided()}
+		for _, v := range rep.Verdicts {
+			if v.Dataset == c.Dataset && v.Objective == c.Objective && v.Pair() == c.Pair && slices.Contains(rs.g.Decide.On, v.Setting.Protocol()) {
+				d.Comparisons = append(d.Comparisons, comparisonDecision(v))
+			}
+		}
+		switch {
+		case d.Decided:
+			decided++
+		case cv.Deciding > 0 && rs.seeds[c] < rs.g.Sequential.Max:
+			rs.seeds[c]++
+			d.Next = rs.seeds[c]
+			grow++
+			open = append(open, c.Pair)
+		}
+		if err := jr.Append(workspace.Entry{Time: time.Now().UTC(), Decision: &d}); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(opt.Out, "sequential seeds: %d of %d cells decided", decided, len(rs.seeds))
+	if grow == 0 {
+		fmt.Fprintln(opt.Out, "; no cell gets another seed")
+		return nil, nil
+	}
+	fmt.Fprintf(opt.Out, "; one more seed for %d: %s\n", grow, strings.Join(open, ", "))
+	return opt.Replan(rs.g.Round(rs.seeds))
+}
+
+// comparisonDecision is a verdict as the journal keeps it (no NaN: a
+// comparison with one seed has half-width 0 and n 1).
+func comparisonDecision(v reports.Verdict) workspace.ComparisonDecision {
+	d := v.Decision
+	finite := func(x float64) float64 {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return 0
+		}
+		return x
+	}
+	return workspace.ComparisonDecision{Protocol: v.Setting.Protocol(), Setting: v.Setting.Describe(), Encoder: fmt.Sprintf("%s (%s)", v.Arch, v.Role),
+		Verdict: d.Word, N: d.N, Mean: finite(d.Mean), Half: finite(d.Half), Level: d.Level, P: d.P}
+}
+
 // newController wires the controller of a run: its resources, executor,
 // journal, store, results and observers (metrics, progress).
-func newController(r *workspace.Run, g *grid.Grid, exp *metrics.Exporter, jr controller.Journal, hist workspace.History, opt Options) (*controller.Controller, *progress.Progress, error) {
+func newController(r *workspace.Run, g *grid.Grid, obs controller.Observer, jr controller.Journal, hist workspace.History, opt Options) (*controller.Controller, *progress.Progress, error) {
 	if hist.Skipped > 0 {
 		opt.Logger.Warn("journal lines could not be read and were skipped", "run", r.Dir, "lines", hist.Skipped)
 	}
@@ -101,7 +217,7 @@ func newController(r *workspace.Run, g *grid.Grid, exp *metrics.Exporter, jr con
 	prog := progress.New(opt.Out, r.Plan)
 	ctl := &controller.Controller{
 		Plan: r.Plan, Journal: jr, History: hist, Store: r.Store, Results: results.Keeper{Settings: r.Plan.Settings}, Logger: opt.Logger,
-		Observers: []controller.Observer{storedRecords{exp, r.Store}, prog},
+		Observers: []controller.Observer{obs, prog},
 		Retries:   g.Retries, MaxFailures: g.MaxFailures, Backoff: opt.Backoff, Timeout: opt.Timeout,
 		MaxParallel: opt.MaxParallel,
 	}
@@ -172,13 +288,21 @@ func resources(opt Options, g *grid.Grid, found int) (cpus, gpus int, memGB floa
 // storedRecords passes the exporter, besides the events of the jobs this
 // sweep runs, the metric records of each probe reused from the store (those
 // of its finished attempt), so that a sweep whose jobs all come from the
-// store exports their accuracies too.
+// store exports their accuracies too. A job that ended once (a sequential
+// sweep's earlier round) is not counted again when a later round reuses it.
 type storedRecords struct {
 	*metrics.Exporter
 	store *workspace.Store
+	ended map[string]bool
 }
 
-func (o storedRecords) JobEnded(j *job.Job, attempt int, st job.State, err error, start, end time.Time) {
+func (o *storedRecords) JobEnded(j *job.Job, attempt int, st job.State, err error, start, end time.Time) {
+	if attempt == 0 && o.ended[j.ID] {
+		return
+	}
+	if st == job.StateDone {
+		o.ended[j.ID] = true
+	}
 	if attempt == 0 && j.Spec.Kind.IsProbe() {
 		var recs []job.Record
 		done := 0

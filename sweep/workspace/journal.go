@@ -35,6 +35,34 @@ type Entry struct {
 	// Quarantine is where a damaged store entry of the job was moved (the
 	// reason is in Warning); the entry repeats the job's state.
 	Quarantine string `json:"quarantine,omitempty"`
+	// Decision is a sequential sweep's decision about a cell after a
+	// round (the entry names no job).
+	Decision *CellDecision `json:"decision,omitempty"`
+}
+
+// CellDecision is what a sequential sweep decided about a cell (a pair on
+// a data set with an objective) once its seeds' jobs had finished: decided,
+// or given one more seed, with the statistics it decided on.
+type CellDecision struct {
+	Cell    string `json:"cell"`
+	Seeds   int    `json:"seeds"`
+	Decided bool   `json:"decided"`
+	// Next is the seeds the cell gets in the next round (0: it stops).
+	Next        int                  `json:"next,omitempty"`
+	Comparisons []ComparisonDecision `json:"comparisons"`
+}
+
+// ComparisonDecision is one deciding comparison's statistics.
+type ComparisonDecision struct {
+	Protocol string  `json:"protocol"`
+	Setting  string  `json:"setting"`
+	Encoder  string  `json:"encoder"`
+	Verdict  string  `json:"verdict"`
+	N        int     `json:"n"`
+	Mean     float64 `json:"mean"`
+	Half     float64 `json:"half"`
+	Level    float64 `json:"level"`
+	P        float64 `json:"p"`
 }
 
 // Journal is the append-only log of job state changes; replayed, it is the
@@ -133,6 +161,24 @@ type History struct {
 	// Warnings are the warnings jobs reported, and the entries moved to
 	// quarantine, in order.
 	Warnings []Entry
+	// Decisions are a sequential sweep's decisions, in order.
+	Decisions []CellDecision
+}
+
+// LastDecisions is the latest decision about each cell, in the order the
+// cells were first decided about.
+func (h History) LastDecisions() []CellDecision {
+	var out []CellDecision
+	index := map[string]int{}
+	for _, d := range h.Decisions {
+		if i, ok := index[d.Cell]; ok {
+			out[i] = d
+			continue
+		}
+		index[d.Cell] = len(out)
+		out = append(out, d)
+	}
+	return out
 }
 
 // ReadJournal replays the journal: the last state of every job, and how many
@@ -151,6 +197,10 @@ func ReadJournal(dir string) (History, error) {
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
 		var e Entry
+		if err := json.Unmarshal(sc.Bytes(), &e); err == nil && e.Job == "" && e.Decision != nil {
+			h.Decisions = append(h.Decisions, *e.Decision)
+			continue
+		}
 		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Job == "" {
 			h.Skipped++
 			continue

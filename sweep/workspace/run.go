@@ -47,10 +47,15 @@ type Run struct {
 
 // RunDir is the folder a grid's run lives in under root: the grid's name and a
 // hash of its plan, so that relaunching the same grid finds the same folder.
+// A sequential sweep's is named by its first round's plan and its design,
+// and keeps its folder as its plan grows.
 func RunDir(root string, p *job.Plan) string {
 	h := sha256.New()
 	for _, j := range p.Jobs {
 		h.Write([]byte(j.ID))
+	}
+	if d := p.Settings; d != nil && d.Decide.Max > 0 {
+		fmt.Fprintf(h, "sequential %d-%d on %v margin %g", d.Decide.Min, d.Decide.Max, d.Decide.On, d.Decide.Margin)
 	}
 	return filepath.Join(root, p.Name+"-"+hex.EncodeToString(h.Sum(nil))[:8])
 }
@@ -92,6 +97,22 @@ func CreateRun(dir string, gridSrc []byte, p *job.Plan) (*Run, error) {
 		}
 	}
 	return r, nil
+}
+
+// SetPlan replaces the run's plan (a sequential sweep's, grown by a
+// round), under the workspace's lock as CreateRun writes it, so that gc
+// never takes the new plan's stored jobs for unused.
+func (r *Run) SetPlan(p *job.Plan) error {
+	unlock, err := r.Store.LockShared()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := WritePlan(r.Dir, p); err != nil {
+		return err
+	}
+	r.Plan = p
+	return nil
 }
 
 // WritePlan replaces a run folder's plan.json.
