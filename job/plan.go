@@ -3,6 +3,7 @@ package job
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Plan is the job graph a grid expands to, in dependency order.
@@ -108,4 +109,18 @@ func (p *Plan) KindCounts() []KindCount {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
 	return out
+}
+
+// Find is the job with an ID, a name, or an ID's first 6 or more
+// characters (nil if none).
+func (p *Plan) Find(ref string) *Job {
+	if j := p.Job(ref); j != nil {
+		return j
+	}
+	for _, j := range p.Jobs {
+		if j.Name == ref || strings.HasPrefix(j.ID, ref) && len(ref) >= 6 {
+			return j
+		}
+	}
+	return nil
 }

@@ -41,46 +41,49 @@ their rate, is what to compare with the device's peak.`,
 			&cli.StringFlag{Name: "precision", Value: "float32", Usage: "float32, or bf16 (mixed precision: float32 weights and losses)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the steady-state steps to this file (go tool pprof)"},
 		},
-		Action: func(c *cli.Context) error {
-			info, ok := data.Known()[c.String("dataset")]
-			if !ok {
-				return usageError{fmt.Errorf("unknown --dataset %q", c.String("dataset"))}
-			}
-			archs := strings.Split(c.String("archs"), "+")
-			method := job.MethodSolo
-			if len(archs) == 2 {
-				method = job.MethodDoGo
-			}
-			p := grid.Default().Pretrain
-			p.Batch, p.Precision = c.Int("batch"), c.String("precision")
-			spec := job.Spec{Kind: job.KindPretrain, Dataset: info.Name, Method: method, Objective: c.String("objective"), Archs: archs, Pretrain: &p}
-			backend, cfg, warning, err := runner.OpenBackend(c.String("backend"))
-			if err != nil {
-				return err
-			}
-			if warning != "" {
-				fmt.Fprintln(c.App.ErrWriter, warning)
-			}
-			defer backend.Finalize()
-			var profile io.Writer
-			if path := c.String("cpuprofile"); path != "" {
-				f, err := os.Create(path)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				profile = f
-			}
-			tm, err := runner.BenchStep(backend, spec, info, c.Int("steps"), profile)
-			if err != nil {
-				return err
-			}
-			return json.NewEncoder(c.App.Writer).Encode(map[string]any{
-				"impl": "gomlx " + p.Precision, "backend": cfg, "archs": c.String("archs"), "batch": p.Batch,
-				"first_step_s": tm.FirstStep.Seconds(), "steps_per_s": tm.StepsPerSec, "images_per_s": tm.StepsPerSec * float64(p.Batch),
-				"mean_step_s": 1 / tm.StepsPerSec, "median_step_s": tm.MedianStep.Seconds(),
-				"gflop_per_step": tm.FLOPs / 1e9, "tflop_per_s": tm.FLOPs * tm.StepsPerSec / 1e12,
-			})
-		},
+		Action: benchStep,
 	}
+}
+
+// benchStep times the steps bench-step asks for and prints them as JSON.
+func benchStep(c *cli.Context) error {
+	info, ok := data.Known()[c.String("dataset")]
+	if !ok {
+		return usageError{fmt.Errorf("unknown --dataset %q", c.String("dataset"))}
+	}
+	archs := strings.Split(c.String("archs"), "+")
+	method := job.MethodSolo
+	if len(archs) == 2 {
+		method = job.MethodDoGo
+	}
+	p := grid.Default().Pretrain
+	p.Batch, p.Precision = c.Int("batch"), c.String("precision")
+	spec := job.Spec{Kind: job.KindPretrain, Dataset: info.Name, Method: method, Objective: c.String("objective"), Archs: archs, Pretrain: &p}
+	backend, cfg, warning, err := runner.OpenBackend(c.String("backend"))
+	if err != nil {
+		return err
+	}
+	if warning != "" {
+		fmt.Fprintln(c.App.ErrWriter, warning)
+	}
+	defer backend.Finalize()
+	var profile io.Writer
+	if path := c.String("cpuprofile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		profile = f
+	}
+	tm, err := runner.BenchStep(backend, spec, info, c.Int("steps"), profile)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(c.App.Writer).Encode(map[string]any{
+		"impl": "gomlx " + p.Precision, "backend": cfg, "archs": c.String("archs"), "batch": p.Batch,
+		"first_step_s": tm.FirstStep.Seconds(), "steps_per_s": tm.StepsPerSec, "images_per_s": tm.StepsPerSec * float64(p.Batch),
+		"mean_step_s": 1 / tm.StepsPerSec, "median_step_s": tm.MedianStep.Seconds(),
+		"gflop_per_step": tm.FLOPs / 1e9, "tflop_per_s": tm.FLOPs * tm.StepsPerSec / 1e12,
+	})
 }

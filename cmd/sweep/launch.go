@@ -2,21 +2,17 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 	"github.com/dogo-sweep/dogo-sweep/sweep/launch"
-	"github.com/dogo-sweep/dogo-sweep/sweep/slurm"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/urfave/cli/v2"
 )
@@ -94,25 +90,16 @@ Examples:
 	}
 }
 
-// checkData refuses to start a sweep whose data sets are missing or damaged,
-// before anything is written: the message names the files, the folders
-// searched, the problem and how to get them. (Under Slurm the controller
-// checks its own view of the data folder, which is the nodes' on a shared
-// file system.)
+// checkData refuses to start a sweep whose data sets are missing or damaged
+// (launch.CheckData), before anything is written.
 func checkData(c *cli.Context, g *grid.Grid, hooks jobHooks) error {
 	if hooks.skipDataCheck {
 		return nil
 	}
-	var problems []string
-	for _, d := range g.DataSets() {
-		if err := data.Check(d, c.String("data-dir")); err != nil {
-			problems = append(problems, err.Error())
-		}
+	if err := launch.CheckData(g, c.String("data-dir")); err != nil {
+		return usageError{err}
 	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return usageError{fmt.Errorf("data not ready:\n  %s", strings.Join(problems, "\n  "))}
+	return nil
 }
 
 // executorKind is the executor a launch uses: --executor, else the grid's.
@@ -124,19 +111,12 @@ func executorKind(c *cli.Context, g *grid.Grid) string {
 }
 
 // checkExecutor refuses, before anything is written or run, what the
-// executor cannot run: for Slurm, settings that sbatch --test-only rejects
-// (an unknown partition, an impossible GPU count), with sbatch's own words.
+// executor cannot run (launch.CheckExecutor).
 func checkExecutor(c *cli.Context, g *grid.Grid, p *job.Plan) error {
-	switch executorKind(c, g) {
-	case "local":
-		return nil
-	case "slurm":
-		if err := slurm.CheckPlan(g.Slurm, p); err != nil {
-			return usageError{err}
-		}
-		return nil
+	if err := launch.CheckExecutor(executorKind(c, g), g, p); err != nil {
+		return usageError{err}
 	}
-	return usageError{fmt.Errorf("unknown executor %q (local or slurm)", executorKind(c, g))}
+	return nil
 }
 
 // execute runs a locked run folder to the end (launch.Execute) and prints
@@ -164,7 +144,7 @@ func execute(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.R
 	}
 	start := time.Now()
 	sum, err := launch.Execute(ctx, r, g, opt)
-	printSummary(out, r, sum, time.Since(start))
+	launch.WriteSummary(out, r, sum, time.Since(start))
 	if controller.IsDiskFull(err) {
 		fmt.Fprintln(out, r.DiskFullMessage())
 	}
@@ -181,15 +161,4 @@ func execute(c *cli.Context, logger *slog.Logger, hooks jobHooks, r *workspace.R
 // exit code.
 func stopError(err error) error {
 	return &controller.StopError{Err: err}
-}
-
-func printSummary(out io.Writer, r *workspace.Run, s controller.Summary, d time.Duration) {
-	fmt.Fprintf(out, "\n%d jobs done (%d run now, %d reused from the store), %d failed, %d skipped, %d not run; %s\n",
-		s.Done, s.Done-s.Reused, s.Reused, s.Failed, s.Skipped, s.Pending, d.Round(time.Second))
-	for _, f := range s.Failures {
-		fmt.Fprintf(out, "  failed: %s: %s\n", f.Job.Name, job.FirstLine(f.Error))
-	}
-	if _, err := os.Stat(filepath.Join(r.Dir, "report.md")); err == nil {
-		fmt.Fprintf(out, "report:  %s\nresults: %s\n", filepath.Join(r.Dir, "report.md"), filepath.Join(r.ResultsDir(), "{jobs,metrics}.parquet"))
-	}
 }

@@ -2,19 +2,13 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"text/tabwriter"
 
-	"github.com/dogo-sweep/dogo-sweep/job"
-	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/urfave/cli/v2"
@@ -48,17 +42,7 @@ Examples:
 		Action: func(c *cli.Context) error {
 			out := c.App.Writer
 			if c.Bool("show-defaults") {
-				var buf bytes.Buffer
-				enc := yaml.NewEncoder(&buf)
-				enc.SetIndent(2)
-				if err := enc.Encode(grid.Default()); err != nil {
-					return err
-				}
-				b := buf.Bytes()
-				// No views set is the method's, which depend on the data set.
-				b = bytes.Replace(b, []byte("  views: null\n"), []byte("  views: {} # the method's for each data set; keys: min_scale, noise, jitter\n"), 1)
-				_, err := out.Write(b)
-				return err
+				return writeDefaults(out)
 			}
 			_, g, err := gridArg(c)
 			if err != nil {
@@ -81,12 +65,27 @@ Examples:
 				if len(missing) > 0 {
 					fmt.Fprintf(out, "(data sets not found: %s; the IDs of their jobs are provisional)\n", strings.Join(missing, ", "))
 				}
-				return printPlan(out, p, st)
+				return workspace.WritePlanTable(out, p, st)
 			default:
 				return usageError{fmt.Errorf("plan: unknown --format %q (want table or json)", c.String("format"))}
 			}
 		},
 	}
+}
+
+// writeDefaults prints every grid key's default, as YAML.
+func writeDefaults(out io.Writer) error {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(grid.Default()); err != nil {
+		return err
+	}
+	b := buf.Bytes()
+	// No views set is the method's, which depend on the data set.
+	b = bytes.Replace(b, []byte("  views: null\n"), []byte("  views: {} # the method's for each data set; keys: min_scale, noise, jitter\n"), 1)
+	_, err := out.Write(b)
+	return err
 }
 
 // storeOf opens a workspace's store to read it, or returns nil when the
@@ -100,71 +99,4 @@ func storeOf(runs string) *workspace.Store {
 		return nil
 	}
 	return st
-}
-
-func printPlan(out io.Writer, p *job.Plan, st *workspace.Store) error {
-	s := p.Stats
-	fmt.Fprintf(out, "sweep %s: %d grid points -> %d jobs (%d pretraining, %d feature extraction, %d evaluation); %d jobs saved by sharing\n",
-		p.Name, s.Points, s.Jobs, s.Pretrain, s.Features, s.Eval, s.Saved)
-	stored := st.Holds(p) // nil store: holds nothing
-	have := map[string]string{}
-	others, n := map[string]int{}, 0
-	this := jobdir.CurrentBuild().Code()
-	for id, m := range stored {
-		have[id] = cmp.Or(m.Origin.Sweep, "?")
-		if b := m.Build.Code(); b != this {
-			others[b]++
-			n++
-		}
-	}
-	fmt.Fprintf(out, "%d jobs to run, %d in the store already\n", len(p.Jobs)-len(have), len(have))
-	if n > 0 {
-		var parts []string
-		for _, b := range slices.Sorted(maps.Keys(others)) {
-			parts = append(parts, fmt.Sprintf("%d by %s", others[b], b))
-		}
-		fmt.Fprintf(out, "%d of the stored jobs were made by another build than this one (%s): %s\n", n, this, strings.Join(parts, ", "))
-	}
-	for _, kc := range p.KindCounts() {
-		from := map[string]int{}
-		n := 0
-		for _, j := range p.Jobs {
-			if sweep, ok := have[j.ID]; ok && j.Spec.Kind == kc.Kind {
-				from[sweep]++
-				n++
-			}
-		}
-		line := fmt.Sprintf("  %-9s %4d new", kc.Kind, kc.N-n)
-		if n > 0 {
-			var parts []string
-			for _, sw := range slices.Sorted(maps.Keys(from)) {
-				parts = append(parts, fmt.Sprintf("%d from %s", from[sw], sw))
-			}
-			line += fmt.Sprintf(", %4d stored (%s)", n, strings.Join(parts, ", "))
-		}
-		fmt.Fprintln(out, line)
-	}
-	fmt.Fprintln(out)
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tDATASET\tMETHOD\tENCODER\tSEED\tLABELS\tDEPENDS ON\tSTORE")
-	for _, j := range p.Jobs {
-		sp := j.Spec
-		enc := sp.ArchLabel()
-		if sp.Role == job.RoleSmall || sp.Role == job.RoleLarge {
-			enc += " (" + sp.Role + ", with " + sp.PeerArch + ")"
-		}
-		if enc == "" {
-			enc = "-"
-		}
-		deps := "-"
-		if len(j.Deps) > 0 {
-			deps = j.Deps[0]
-		}
-		where := "new"
-		if sw, ok := have[j.ID]; ok {
-			where = "from " + sw
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, sp.Kind, sp.Dataset, sp.Method, enc, sp.Seed, sp.LabelsText(), deps, where)
-	}
-	return tw.Flush()
 }

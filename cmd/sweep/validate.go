@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/sweep/grid"
 	"github.com/urfave/cli/v2"
 )
@@ -46,19 +47,9 @@ Examples:
 				if err != nil {
 					return err
 				}
-				if g.Sequential == nil {
-					fmt.Fprintf(c.App.Writer, "%s: ok (%d grid points, %d jobs)\n", path, p.Stats.Points, p.Stats.Jobs)
-					continue
-				}
-				seeds := map[grid.Cell]int{}
-				for _, cell := range g.Cells() {
-					seeds[cell] = g.Sequential.Max
-				}
-				most, err := grid.NewPlanContext(c.Context, g.Round(seeds), nil)
-				if err != nil {
+				if err := printValid(c, path, g, p); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "%s: ok (sequential seeds: %d jobs with %d seeds per cell, up to %d with %d)\n", path, p.Stats.Jobs, g.Sequential.Min, most.Stats.Jobs, g.Sequential.Max)
 			}
 			switch {
 			case invalid > 0:
@@ -69,4 +60,23 @@ Examples:
 			return nil
 		},
 	}
+}
+
+// printValid says that a grid is valid, and how many jobs it plans (a
+// sequential grid: with min seeds per cell, and at most with max).
+func printValid(c *cli.Context, path string, g *grid.Grid, p *job.Plan) error {
+	if g.Sequential == nil {
+		fmt.Fprintf(c.App.Writer, "%s: ok (%d grid points, %d jobs)\n", path, p.Stats.Points, p.Stats.Jobs)
+		return nil
+	}
+	seeds := map[grid.Cell]int{}
+	for _, cell := range g.Cells() {
+		seeds[cell] = g.Sequential.Max
+	}
+	most, err := grid.NewPlanContext(c.Context, g.Round(seeds), nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s: ok (sequential seeds: %d jobs with %d seeds per cell, up to %d with %d)\n", path, p.Stats.Jobs, g.Sequential.Min, most.Stats.Jobs, g.Sequential.Max)
+	return nil
 }

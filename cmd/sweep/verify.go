@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"time"
 
-	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 	"github.com/urfave/cli/v2"
 )
@@ -40,45 +38,12 @@ Examples:
 			if err != nil {
 				return err
 			}
-			out := c.App.Writer
-			start := time.Now()
-			checks, err := st.VerifyEntries(c.Context, ids, runtime.NumCPU())
+			damaged, err := st.VerifyReport(c.Context, c.App.Writer, ids, runtime.NumCPU(), c.Bool("quarantine"))
 			if err != nil {
 				return err
 			}
-			secs := time.Since(start).Seconds()
-			var total int64
-			var damaged []workspace.EntryCheck
-			for _, ch := range checks {
-				total += ch.Bytes
-				if ch.Err != nil {
-					damaged = append(damaged, ch)
-				}
-			}
-			fmt.Fprintf(out, "checked %d entries, %s, in %.1f s (%s/s): %d healthy, %d damaged\n",
-				len(checks), workspace.BytesText(total), secs, workspace.BytesText(int64(float64(total)/max(secs, 1e-3))), len(checks)-len(damaged), len(damaged))
-			for _, d := range damaged {
-				reason := d.Err.Error()
-				var dm *jobdir.Damaged
-				if errors.As(d.Err, &dm) {
-					reason = dm.Reason
-				}
-				fmt.Fprintf(out, "  damaged: %s: %s\n", d.ID, reason)
-				if c.Bool("quarantine") {
-					to, err := st.Quarantine(d.ID, reason)
-					if err != nil {
-						return err
-					}
-					if to != "" {
-						fmt.Fprintf(out, "    moved to %s; the next launch that needs it runs its job again\n", to)
-					}
-				}
-			}
-			if len(damaged) > 0 {
-				if !c.Bool("quarantine") {
-					fmt.Fprintln(out, "(sweep verify --quarantine moves them aside; the next launch that needs them runs their jobs again)")
-				}
-				return fmt.Errorf("%d damaged store entries", len(damaged))
+			if damaged > 0 {
+				return fmt.Errorf("%d damaged store entries", damaged)
 			}
 			return nil
 		},
