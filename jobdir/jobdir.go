@@ -66,8 +66,10 @@ const (
 	partsDir     = "parts"
 	JobsTable    = "jobs.parquet"
 	MetricsTable = "metrics.parquet"
-	jobsPart     = "jobs-"
-	metricsPart  = "metrics-"
+	// DecisionsTable is a sequential sweep's decisions (a run's results).
+	DecisionsTable = "decisions.parquet"
+	jobsPart       = "jobs-"
+	metricsPart    = "metrics-"
 )
 
 // PartsDir is the folder of a results folder's part files.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dogo-sweep/dogo-sweep/results"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
 )
 
@@ -73,6 +74,14 @@ func TestSequentialSeeds(t *testing.T) {
 		}
 	}
 
+	// Each decision is in the results too, with its statistics.
+	rows, err := results.ReadDecisions(base.ResultsDir())
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("decisions.parquet: %d rows, %v", len(rows), err)
+	}
+	if last := rows[len(rows)-1]; last.Cell == "" || last.N < 3 || last.Verdict == "" {
+		t.Errorf("a decision row %+v", last)
+	}
 	if code, out, _ := runCLI(t, "status", base.Dir); code != 0 || !strings.Contains(out, "sequential seeds: 1 of 2 cells decided") {
 		t.Errorf("status (exit %d):\n%s", code, out)
 	}

@@ -165,7 +165,7 @@ func (rs *Rounds) decide(r *workspace.Run, jr controller.Journal, opt Options) (
 	var open []string
 	for _, c := range rs.g.Cells() {
 		cv := byCell[c]
-		d := workspace.CellDecision{Cell: c.String(), Seeds: rs.seeds[c], Decided: cv.Decided()}
+		d := workspace.CellDecision{Time: time.Now().UTC(), Cell: c.String(), Seeds: rs.seeds[c], Decided: cv.Decided()}
 		for _, v := range rep.Verdicts {
 			if v.Dataset == c.Dataset && v.Objective == c.Objective && v.Pair() == c.Pair && slices.Contains(rs.g.Decide.On, v.Setting.Protocol()) {
 				d.Comparisons = append(d.Comparisons, comparisonDecision(v))
@@ -353,7 +353,27 @@ func publish(logger *slog.Logger, r *workspace.Run, sum controller.Summary) erro
 	if err := r.LinkJobs(); err != nil {
 		return err
 	}
+	if err := writeDecisions(r); err != nil {
+		return err
+	}
 	return reports.Publish(r.Dir, r.ResultsDir(), r.Plan, t, ReportOptions(logger, r))
+}
+
+// writeDecisions writes a sequential sweep's decisions, every round's, from
+// its journal into results/decisions.parquet.
+func writeDecisions(r *workspace.Run) error {
+	h, err := workspace.ReadJournal(r.Dir)
+	if err != nil || len(h.Decisions) == 0 {
+		return err
+	}
+	var rows []results.DecisionRow
+	for _, d := range h.Decisions {
+		for _, c := range d.Comparisons {
+			rows = append(rows, results.DecisionRow{Time: d.Time, Cell: d.Cell, Seeds: int64(d.Seeds), Decided: d.Decided, Next: int64(d.Next),
+				Protocol: c.Protocol, Setting: c.Setting, Encoder: c.Encoder, Verdict: c.Verdict, N: int64(c.N), Mean: c.Mean, Half: c.Half, Level: c.Level, P: c.P})
+		}
+	}
+	return results.WriteDecisions(r.ResultsDir(), rows)
 }
 
 // ReportOptions are a run's report's: its span, from its journal.

@@ -44,9 +44,10 @@ type Entry struct {
 // a data set with an objective) once its seeds' jobs had finished: decided,
 // or given one more seed, with the statistics it decided on.
 type CellDecision struct {
-	Cell    string `json:"cell"`
-	Seeds   int    `json:"seeds"`
-	Decided bool   `json:"decided"`
+	Time    time.Time `json:"time"`
+	Cell    string    `json:"cell"`
+	Seeds   int       `json:"seeds"`
+	Decided bool      `json:"decided"`
 	// Next is the seeds the cell gets in the next round (0: it stops).
 	Next        int                  `json:"next,omitempty"`
 	Comparisons []ComparisonDecision `json:"comparisons"`
