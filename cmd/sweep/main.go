@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
+	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/sweep/controller"
 	"github.com/dogo-sweep/dogo-sweep/sweep/workspace"
@@ -29,8 +31,25 @@ func run(args []string, stdout, stderr io.Writer, hooks jobHooks) int {
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
 	app := newApp(logger, stdout, hooks)
-	err := app.RunContext(ctx, reorderArgs(app, args))
+	args = reorderArgs(app, args)
+	if len(args) > 1 && !slices.Contains([]string{"launch", "resume", "job"}, args[1]) {
+		go stopSoon(ctx, stderr)
+	}
+	err := app.RunContext(ctx, args)
 	return exitCode(err, stderr)
+}
+
+// stopSoon ends the process half a second after Ctrl-C or SIGTERM, should
+// the command not have returned by then. Every command but those that run
+// jobs (which stop them gracefully) returns at once when asked to stop;
+// this is the guarantee that it does within a second whatever it was doing
+// (a large grid's expansion, whose garbage collection can hold the
+// returning goroutine on a loaded machine).
+func stopSoon(ctx context.Context, stderr io.Writer) {
+	<-ctx.Done()
+	time.Sleep(500 * time.Millisecond)
+	fmt.Fprintln(stderr, "sweep: stopped")
+	os.Exit(exitStopped)
 }
 
 func logLevel() slog.Level {
