@@ -445,12 +445,8 @@ func (v *validator) pairPath(g *Grid, pair string) string {
 	return "$.include"
 }
 
-// product returns every point of the product, before include and exclude.
-func (g *Grid) product() []Point {
-	points, _ := g.productContext(context.Background())
-	return points
-}
-
+// productContext returns every point of the product, before include and
+// exclude; cancelling ctx stops it.
 func (g *Grid) productContext(ctx context.Context) ([]Point, error) {
 	ex, inc := g.Exclude, g.Include
 	g.Exclude, g.Include = nil, nil
