@@ -33,7 +33,9 @@ func run(args []string, stdout, stderr io.Writer, hooks jobHooks) int {
 	app := newApp(logger, stdout, hooks)
 	args = reorderArgs(app, args)
 	if len(args) > 1 && !slices.Contains([]string{"launch", "resume", "job"}, args[1]) {
-		go stopSoon(ctx, stderr)
+		returned := make(chan struct{})
+		defer close(returned) // before stop (deferred earlier) cancels ctx
+		go stopSoon(ctx, returned, stderr)
 	}
 	err := app.RunContext(ctx, args)
 	return exitCode(err, stderr)
@@ -44,12 +46,25 @@ func run(args []string, stdout, stderr io.Writer, hooks jobHooks) int {
 // jobs (which stop them gracefully) returns at once when asked to stop;
 // this is the guarantee that it does within a second whatever it was doing
 // (a large grid's expansion, whose garbage collection can hold the
-// returning goroutine on a loaded machine).
-func stopSoon(ctx context.Context, stderr io.Writer) {
-	<-ctx.Done()
-	time.Sleep(500 * time.Millisecond)
-	fmt.Fprintln(stderr, "sweep: stopped")
-	os.Exit(exitStopped)
+// returning goroutine on a loaded machine). A command that returned (and
+// then cancelled ctx) is left alone: run may be called in-process.
+func stopSoon(ctx context.Context, returned <-chan struct{}, stderr io.Writer) {
+	// Everything is allocated before the signal: a goroutine that allocates
+	// during a large expansion is made to help the garbage collector first.
+	timer := time.NewTimer(time.Hour)
+	msg := []byte("sweep: stopped\n")
+	select {
+	case <-returned:
+		return
+	case <-ctx.Done():
+	}
+	timer.Reset(500 * time.Millisecond)
+	select {
+	case <-returned:
+	case <-timer.C:
+		_, _ = stderr.Write(msg)
+		os.Exit(exitStopped)
+	}
 }
 
 func logLevel() slog.Level {
