@@ -82,6 +82,9 @@ type Store interface {
 	// Commit makes a finished job a store entry and releases its claim;
 	// workspace.ErrLost when the claim was taken over.
 	Commit(c *workspace.Claim, seconds float64) error
+	// Abandon removes the folder of a claim that was taken over, once its
+	// attempt has ended.
+	Abandon(c *workspace.Claim) error
 }
 
 // ResultWriter keeps an attempt's verdict and rebuilds the job's result
@@ -613,6 +616,9 @@ func (s *sweep) finish(o outcome) {
 func (s *sweep) lost(o outcome) {
 	id := o.job.ID
 	s.c.Logger.Warn("another controller took this job over while this one was suspended: its attempt is dropped", "job", o.job.Name, "attempt", o.attempt)
+	if err := s.c.Store.Abandon(o.claim); err != nil {
+		s.c.Logger.Warn("the dropped attempt's folder could not be removed", "job", o.job.Name, "error", err)
+	}
 	_ = s.journal(workspace.Entry{Time: s.c.Now(), Job: id, State: job.StateStopped, Attempt: o.attempt, Error: errClaimLost.Error()})
 	for _, ob := range s.c.Observers {
 		ob.JobEnded(o.job, o.attempt, job.StateStopped, errClaimLost, o.start, s.c.Now())
@@ -646,6 +652,9 @@ func (s *sweep) keep(o outcome, st job.State, end time.Time) (job.State, error) 
 	}
 	if o.err != nil {
 		v.Error = o.err.Error()
+	}
+	if !s.c.Store.Held(o.claim) {
+		return st, workspace.ErrLost // and its folder is not ours to write in
 	}
 	write := func() error {
 		if s.c.Results == nil {

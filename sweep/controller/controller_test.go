@@ -96,6 +96,7 @@ type memStore struct {
 	progress    map[string]jobdir.Progress
 	commits     map[string]int
 	failCommit  error
+	abandoned   []string // jobs whose taken-over folders were removed
 }
 
 func newMemStore() *memStore {
@@ -171,6 +172,13 @@ func (m *memStore) Commit(c *workspace.Claim, _ float64) error {
 	delete(m.claims, c.ID)
 	m.done[c.ID] = "this"
 	m.commits[c.ID]++
+	return nil
+}
+
+func (m *memStore) Abandon(c *workspace.Claim) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.abandoned = append(m.abandoned, c.ID)
 	return nil
 }
 
@@ -734,6 +742,9 @@ func TestLostClaimStopsTheJob(t *testing.T) {
 	}
 	if st.commits["P0"] != 0 || st.done["P0"] != "other-sweep" {
 		t.Errorf("P0 committed %d times here; stored by %q", st.commits["P0"], st.done["P0"])
+	}
+	if diff := cmp.Diff([]string{"P0"}, st.abandoned); diff != "" {
+		t.Errorf("folders abandoned (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]job.State{job.StateRunning, job.StateStopped, job.StateDone}, jr.states("P0")); diff != "" {
 		t.Errorf("P0 (-want +got):\n%s", diff)

@@ -339,6 +339,22 @@ func (s *Store) Held(c *Claim) bool {
 	return err == nil && g == c.Gen && cur != nil && cur.Token == c.Token && !cur.Released
 }
 
+// Abandon removes the work folder of a claim that was taken over, once its
+// attempt has ended: the new holder removed it when it took over, but the
+// fenced attempt may have written there since. A folder that the current
+// claim holds (its token carried over to the same run) is left alone.
+func (s *Store) Abandon(c *Claim) error {
+	s.mu.Lock()
+	if s.held[c.ID] == c {
+		delete(s.held, c.ID)
+	}
+	s.mu.Unlock()
+	if _, cur, _, err := s.current(c.ID); err != nil || (cur != nil && cur.Token == c.Token) {
+		return err
+	}
+	return os.RemoveAll(c.Dir.Path())
+}
+
 // Release drops a claim this controller holds (the job failed, stopped or
 // was committed): a released generation after it. A claim taken over is
 // left to its new holder.

@@ -166,6 +166,16 @@ func TestTakenOverHolderLosesCleanly(t *testing.T) {
 	if a.Finished(id) {
 		t.Error("the old holder's work was committed")
 	}
+	// Its attempt over, it removes the folder it wrote anew, and nothing else.
+	if err := a.Abandon(ca); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(ca.Dir.Path()); err == nil {
+		t.Error("the old holder's folder is left after Abandon")
+	}
+	if _, err := os.Stat(cb.Dir.Path()); err != nil || !b.Held(cb) {
+		t.Fatalf("Abandon touched the new holder's claim: %v, held %v", err, b.Held(cb))
+	}
 	finish(t, cb, sp)
 	if err := b.Commit(cb, 1); err != nil || !a.Finished(id) {
 		t.Fatalf("the new holder's commit: %v", err)
@@ -186,6 +196,13 @@ func TestSameRunResumesInItsFolder(t *testing.T) {
 	c2, err := again.Claim(id)
 	if err != nil || c2.Dir != c1.Dir || c2.Gen <= c1.Gen {
 		t.Fatalf("relaunch: %+v (first %+v), %v", c2, c1, err)
+	}
+	// The predecessor's Abandon leaves the folder its successor holds.
+	if err := a.Abandon(c1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(c2.Dir.Path()); err != nil {
+		t.Errorf("Abandon removed the folder the relaunch holds: %v", err)
 	}
 	again.Release(c2)
 	b, _ := OpenStore(root, "sweep-b")
