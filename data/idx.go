@@ -2,7 +2,6 @@ package data
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // Set is a loaded split: images as uint8 in HWC order, and labels.
@@ -98,26 +99,36 @@ func Load(name, split, dir string) (*Set, error) {
 }
 
 // readMaybeGz reads base or base.gz from dir.
+//
+// A .gz file is decompressed into a buffer sized by its trailer (the
+// uncompressed size, mod 2^32; a hint only, the stream decides): growing the
+// buffer as it fills took a fresh process twice as long for Fashion-MNIST's
+// 47 MB of training images, in the page faults and copies of each doubling
+// (910 ms against 470 ms, five runs each; klauspost's decoder then takes 415
+// ms). Every features and pretraining job pays it.
 func readMaybeGz(dir, base string) ([]byte, string, error) {
 	p := filepath.Join(dir, base)
 	if b, err := os.ReadFile(p); err == nil {
 		return b, p, nil
 	}
 	p += ".gz"
-	f, err := os.Open(p)
+	raw, err := os.ReadFile(p)
 	if err != nil {
 		return nil, "", fmt.Errorf("missing file %s (or %s)", base, base+".gz")
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
 		return nil, p, fmt.Errorf("%s: not a gzip file: %w", p, err)
 	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
+	size := 0
+	if len(raw) >= 4 {
+		size = int(binary.LittleEndian.Uint32(raw[len(raw)-4:]))
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(size, 1<<30)+bytes.MinRead))
+	if _, err := buf.ReadFrom(zr); err != nil {
 		return nil, p, fmt.Errorf("%s: damaged gzip stream (truncated?): %w", p, err)
 	}
-	return b, p, nil
+	return buf.Bytes(), p, nil
 }
 
 func loadIDX(info Info, dir, split string) (*Set, error) {
