@@ -121,10 +121,10 @@ func readMaybeGz(dir, base string) ([]byte, string, error) {
 		return nil, p, fmt.Errorf("%s: not a gzip file: %w", p, err)
 	}
 	size := 0
-	if len(raw) >= 4 {
-		size = int(binary.LittleEndian.Uint32(raw[len(raw)-4:]))
+	if len(raw) >= 4 { // no more than DEFLATE can expand to: a damaged trailer costs nothing
+		size = min(int(binary.LittleEndian.Uint32(raw[len(raw)-4:])), 1032*len(raw))
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, min(size, 1<<30)+bytes.MinRead))
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
 	if _, err := buf.ReadFrom(zr); err != nil {
 		return nil, p, fmt.Errorf("%s: damaged gzip stream (truncated?): %w", p, err)
 	}
