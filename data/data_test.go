@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -486,5 +487,48 @@ func TestMissingIsNotExist(t *testing.T) {
 	}
 	if _, err := Load("mnist", "train", root); err == nil || errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("damaged data set: %v", err)
+	}
+}
+
+// The .gz trailer's size only sizes the buffer: a file of several gzip
+// members (whose last trailer counts the last member alone) reads whole,
+// and a forged trailer is a damaged file, not a huge allocation.
+func TestGzipTrailerIsAHint(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "mnist")
+	writeIDXSet(t, dir, 50, false)
+	want, err := Load("mnist", "train", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "train-images-idx3-ubyte")
+	raw, _ := os.ReadFile(p)
+	gz := func(b []byte) []byte {
+		var z bytes.Buffer
+		w := gzip.NewWriter(&z)
+		w.Write(b)
+		w.Close()
+		return z.Bytes()
+	}
+	os.Remove(p)
+	// Two members: the trailer says len(raw)-100 bytes.
+	os.WriteFile(p+".gz", append(gz(raw[:100]), gz(raw[100:])...), 0o644)
+	got, err := Load("mnist", "train", root)
+	if err != nil || !bytes.Equal(got.Images, want.Images) {
+		t.Fatalf("two members: %v, images equal %v", err, err == nil && bytes.Equal(got.Images, want.Images))
+	}
+	// A trailer that claims 4 GiB.
+	forged := gz(raw)
+	copy(forged[len(forged)-4:], []byte{0xff, 0xff, 0xff, 0xff})
+	os.WriteFile(p+".gz", forged, 0o644)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = Load("mnist", "train", root)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "damaged gzip stream") {
+		t.Errorf("forged trailer: error %v", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+		t.Errorf("forged trailer: %d MB allocated", n>>20)
 	}
 }
