@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"regexp"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
@@ -234,17 +232,7 @@ func manySeeds(tb testing.TB, n int) *Grid {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var seeds strings.Builder
-	seeds.WriteString("seeds: [")
-	for i := range n {
-		if i > 0 {
-			seeds.WriteString(", ")
-		}
-		fmt.Fprint(&seeds, i+1)
-	}
-	seeds.WriteString("]")
-	src = regexp.MustCompile(`(?m)^seeds:.*$`).ReplaceAll(src, []byte(seeds.String()))
-	g, err := ParseContext(context.Background(), "many-seeds.yaml", src, Options{MaxJobs: math.MaxInt})
+	g, err := ParseContext(context.Background(), "many-seeds.yaml", withSeeds(src, n), Options{MaxJobs: math.MaxInt})
 	if err != nil {
 		tb.Fatal(err)
 	}
