@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 
@@ -16,7 +17,8 @@ import (
 // seeded per image, which is cheap and keeps a resumed run's views identical;
 // the step graph then applies them to the raw uint8 images on the device
 // (augmentViews): crop and resize as two batched matrix products, flip,
-// colour jitter, grayscale, near-Gaussian noise from the graph's own RNG.
+// colour jitter, grayscale, and near-Gaussian noise made from random bytes
+// the host draws too (drawNoise).
 //
 // The method's views: RandomResizedCrop(scale 0.08..1, ratio 3/4..4/3),
 // horizontal flip p=.5, ColorJitter(.8,.8,.8,.2) with p=.8 (halved for
@@ -153,9 +155,10 @@ func invert3(m [3][3]float64) [3][3]float64 {
 }
 
 // augmentViews is the graph part of augmentation: images [N, H, W, C] uint8,
-// params [N, viewParams] (one row per view), rng an RNG state for the noise.
-// It returns the normalized views [N, H, W, C] float32 and the next RNG state.
-func (a *augmenter) augmentViews(images, params, rng *Node) (views, next *Node) {
+// params [N, viewParams] (one row per view), noise [4, N, H, W, C] uint8
+// random bytes (drawNoise; nil when a.noise is 0). It returns the
+// normalized views [N, H, W, C] float32.
+func (a *augmenter) augmentViews(images, params, noise *Node) *Node {
 	g := images.Graph()
 	dims := images.Shape().Dimensions
 	n, h, w, c := dims[0], dims[1], dims[2], dims[3]
@@ -231,15 +234,39 @@ func (a *augmenter) augmentViews(images, params, rng *Node) (views, next *Node) 
 	chans := func(v []float32) *Node { return Reshape(Const(g, v), 1, 1, 1, c) }
 	if a.noise > 0 {
 		// Near-Gaussian noise as the sum of 4 uniforms (Irwin-Hall: mean 2,
-		// variance 1/3, bounded at 3.5 std): the Go backend computes
-		// RandomNormal's logarithm and cosine in scalar code, which made the
-		// noise cost as much as an MLP's whole training step.
-		var u *Node
-		rng, u = RandomUniform(rng, shapes.Make(f32, 4, n, h, w, c))
-		z := MulScalar(AddScalar(ReduceSum(u, 0), -2), math.Sqrt(3))
-		x = Add(x, MulScalar(z, a.noise))
+		// variance 1/3, bounded at 3.5 std). Each uniform is a random byte b
+		// taken as (b + 1/2)/256, of variance 1/12 to within 2e-5. The Go
+		// backend's RandomNormal computes its logarithm and cosine in scalar
+		// code (the noise cost as much as an MLP's whole step), and its
+		// RandomUniform draws 4 random bytes per float, a byte at a time,
+		// then makes floats of them in 4 passes (9% of a cnn-s-g2 step).
+		sum := ReduceSum(ConvertDType(noise, f32), 0) // [N, H, W, C], 0..1020
+		// z = ((sum + 2)/256 - 2) sqrt(3), added as z * a.noise.
+		scale := math.Sqrt(3) * a.noise
+		x = Add(x, AddScalar(MulScalar(sum, scale/256), scale*(2.0/256-2)))
 	}
-	return Mul(Sub(x, chans(mean)), chans(inv)), rng
+	return Mul(Sub(x, chans(mean)), chans(inv))
+}
+
+// noiseBytes is how many random bytes drawNoise writes for n views: 4 per
+// value, or none without noise.
+func (a *augmenter) noiseBytes(n int) int {
+	if a.noise == 0 {
+		return 0
+	}
+	return 4 * n * a.info.Pixels()
+}
+
+// drawNoise fills dst with the random bytes of a step's noise for one peer,
+// seeded by (seed, peer, step) alone, so that a resumed run's views are
+// those of an uninterrupted one.
+func drawNoise(dst []uint8, seed uint64, peer int, gstep uint64) {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[0:], seed)
+	binary.LittleEndian.PutUint64(key[8:], uint64(peer))
+	binary.LittleEndian.PutUint64(key[16:], gstep)
+	copy(key[24:], "dogonois")
+	_, _ = rand.NewChaCha8(key).Read(dst) // never fails
 }
 
 // normalize writes img, normalized without augmentation, into dst.

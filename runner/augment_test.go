@@ -136,18 +136,27 @@ func solve3(m [3][3]float64, b [3]float64) [3]float64 {
 	return x
 }
 
+// augmentNoise is the noise input of n views (drawNoise's bytes, or one
+// unused byte without noise), and what augmentViews gets of it in the graph.
+func augmentNoise(a *augmenter, n int, seed uint64) (func(*Node) *Node, *tensors.Tensor) {
+	size := a.noiseBytes(n)
+	if size == 0 {
+		return func(*Node) *Node { return nil }, tensors.FromFlatDataAndDimensions([]uint8{0}, 1)
+	}
+	bytes := make([]uint8, size)
+	drawNoise(bytes, seed, 0, 0)
+	info := a.info
+	return func(r *Node) *Node { return r }, tensors.FromFlatDataAndDimensions(bytes, 4, n, info.Height, info.Width, info.Channels)
+}
+
 // runAugment applies augmentViews in a graph to n images with the given
 // parameters and returns the views, flat.
 func runAugment(t *testing.T, b compute.Backend, a *augmenter, images []uint8, params []float32, n int) []float32 {
 	t.Helper()
 	info := a.info
-	rng, err := RNGStateFromSeed(42)
-	if err != nil {
-		t.Fatal(err)
-	}
+	noise, noiseArg := augmentNoise(a, n, 42)
 	exec, err := NewExec(b, func(img, p, r *Node) *Node {
-		v, _ := a.augmentViews(img, p, r)
-		return v
+		return a.augmentViews(img, p, noise(r))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +164,7 @@ func runAugment(t *testing.T, b compute.Backend, a *augmenter, images []uint8, p
 	defer exec.Finalize()
 	out, err := exec.Call(
 		tensors.FromFlatDataAndDimensions(images, n, info.Height, info.Width, info.Channels),
-		tensors.FromFlatDataAndDimensions(params, n, viewParams), rng)
+		tensors.FromFlatDataAndDimensions(params, n, viewParams), noiseArg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,20 +307,16 @@ func BenchmarkAugment(b *testing.B) {
 			for i := 0; i < n; i++ {
 				a.draw(rng, params[i*viewParams:(i+1)*viewParams])
 			}
-			state, err := RNGStateFromSeed(1)
-			if err != nil {
-				b.Fatal(err)
-			}
+			noise, noiseArg := augmentNoise(a, n, 1)
 			exec, err := NewExec(backend, func(img, p, r *Node) *Node {
-				v, _ := a.augmentViews(img, p, r)
-				return ReduceAllSum(v)
+				return ReduceAllSum(a.augmentViews(img, p, noise(r)))
 			})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer exec.Finalize()
 			args := []any{tensors.FromFlatDataAndDimensions(images, n, info.Height, info.Width, info.Channels),
-				tensors.FromFlatDataAndDimensions(params, n, viewParams), state}
+				tensors.FromFlatDataAndDimensions(params, n, viewParams), noiseArg}
 			if _, err := exec.Call(args...); err != nil {
 				b.Fatal(err)
 			}

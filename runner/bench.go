@@ -65,14 +65,10 @@ func BenchStep(backend compute.Backend, spec job.Spec, info data.Info, steps int
 // training.
 func (t *trainer) randomBatch(seed uint64) stepBatch {
 	rng := rand.New(rand.NewPCG(seed, 2))
-	b := stepBatch{
-		images: make([]uint8, t.batch*t.info.Pixels()),
-		params: make([]float32, len(t.peers)*2*t.batch*viewParams),
-		seed:   int64(seed),
-	}
+	b := t.newBatch()
 	for i := range b.images {
 		b.images[i] = uint8(rng.IntN(256))
 	}
-	t.drawViews(b.params, seed, 0)
+	t.drawViews(b, seed, 0)
 	return b
 }

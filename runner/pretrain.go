@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
 
 	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/job"
@@ -62,16 +63,58 @@ type trainer struct {
 	// known once the step graph is built (at the first step).
 	stepFLOPs float64
 	// matmul multiplies in the kNN monitor (measured once per job).
-	matmul matmul.Kernels
+	matmul  matmul.Kernels
+	backend compute.Backend
+	// noNoise is the noise input of a peer without noise (one unused byte).
+	noNoise *tensors.Tensor
 }
 
 // stepBatch is the input of one training step: B raw images, the
 // parameters of each peer's two views of each image (peer, view, image:
-// [P, 2, B, viewParams] flattened), and the seed of the step's noise.
+// [P, 2, B, viewParams] flattened), and the random bytes of each peer's
+// noise ([4, 2B, H, W, C], on the backend where it shares memory with Go:
+// drawn in place, never copied; nil for a peer that adds none).
 type stepBatch struct {
 	images []uint8
 	params []float32
-	seed   int64
+	noise  []*tensors.Tensor
+}
+
+// newBatch allocates a step's input buffers.
+func (t *trainer) newBatch() stepBatch {
+	b := stepBatch{
+		images: make([]uint8, t.batch*t.info.Pixels()),
+		params: make([]float32, len(t.peers)*2*t.batch*viewParams),
+	}
+	b.noise = make([]*tensors.Tensor, len(t.peers))
+	for k, a := range t.augment {
+		if a.noise > 0 {
+			var err error
+			if b.noise[k], err = tensors.FromShapeForBackend(t.backend, 0, t.noiseShape(k)); err != nil {
+				b.noise[k] = tensors.FromShape(t.noiseShape(k))
+			}
+		}
+	}
+	return b
+}
+
+// drawViews writes the view parameters and the noise of a step into b:
+// each image of each peer has its own seed (seed, peer, step, image), and
+// each peer's noise its own (seed, peer, step), so that the views of a step
+// never depend on what came before it.
+func (t *trainer) drawViews(b stepBatch, seed, gstep uint64) {
+	for k := range t.peers {
+		for i := 0; i < t.batch; i++ {
+			rng := rand.New(rand.NewPCG(seed<<32|uint64(k), gstep<<20|uint64(i)))
+			for v := 0; v < 2; v++ {
+				at := ((k*2+v)*t.batch + i) * viewParams
+				t.augment[k].draw(rng, b.params[at:at+viewParams])
+			}
+		}
+		if b.noise[k] != nil {
+			tensors.MustMutableFlatData(b.noise[k], func(flat []uint8) { drawNoise(flat, seed, k, gstep) })
+		}
+	}
 }
 
 func peersOf(spec job.Spec, backend compute.Backend) ([]peerSpec, error) {
@@ -101,7 +144,7 @@ func peersOf(spec job.Spec, backend compute.Backend) ([]peerSpec, error) {
 // losses is differentiated once and both peers step together.
 func (t *trainer) buildStep(scope *model.Scope, inputs []*Node) []*Node {
 	p := t.spec.Pretrain
-	images, params, rng, lr := inputs[0], inputs[1], inputs[2], inputs[3]
+	images, params, lr, noise := inputs[0], inputs[1], inputs[2], inputs[3:]
 	g := images.Graph()
 	t.store.SetTraining(g, true) // batch statistics in BatchNorm
 	flops := countFLOPs(g)
@@ -120,8 +163,11 @@ func (t *trainer) buildStep(scope *model.Scope, inputs []*Node) []*Node {
 	twice := Concatenate([]*Node{images, images}, 0)
 	f32 := func(x *Node) *Node { return ConvertDType(x, dtypes.Float32) }
 	for k, ps := range t.peers {
-		var x *Node
-		x, rng = t.augment[k].augmentViews(twice, Reshape(Slice(params, AxisElem(k)), 2*t.batch, viewParams), rng)
+		var peerNoise *Node
+		if t.augment[k].noise > 0 {
+			peerNoise = noise[k]
+		}
+		x := t.augment[k].augmentViews(twice, Reshape(Slice(params, AxisElem(k)), 2*t.batch, viewParams), peerNoise)
 		x = ConvertDType(x, t.dtype)
 		s := scope.In("peer%d", k)
 		f := encoder(s.In("encoder"), ps.arch, x)
@@ -181,7 +227,8 @@ func newTrainer(backend compute.Backend, spec job.Spec, info data.Info) (*traine
 		return nil, job.Permanent(err)
 	}
 	p := spec.Pretrain
-	t := &trainer{spec: spec, peers: peers, batch: p.Batch, info: info, dtype: dtypes.Float32}
+	t := &trainer{spec: spec, peers: peers, batch: p.Batch, info: info, dtype: dtypes.Float32,
+		backend: backend, noNoise: tensors.FromFlatDataAndDimensions([]uint8{0}, 1)}
 	if p.KNNMonitor > 0 {
 		t.matmul = matmul.Measure().Kernels
 	}
@@ -205,32 +252,41 @@ func newTrainer(backend compute.Backend, spec job.Spec, info data.Info) (*traine
 }
 
 // inputShapes are the shapes of the step's inputs: images, view parameters,
-// RNG state, learning rate.
-func (t *trainer) inputShapes() ([]shapes.Shape, error) {
-	rng, err := RNGStateFromSeed(0)
-	if err != nil {
-		return nil, err
-	}
-	return []shapes.Shape{
+// learning rate, and per peer its noise bytes (one unused byte for a peer
+// without noise).
+func (t *trainer) inputShapes() []shapes.Shape {
+	in := []shapes.Shape{
 		shapes.Make(dtypes.Uint8, t.batch, t.info.Height, t.info.Width, t.info.Channels),
 		shapes.Make(dtypes.Float32, len(t.peers), 2, t.batch, viewParams),
-		rng.Shape(),
 		shapes.Make(dtypes.Float32),
-	}, nil
+	}
+	for k := range t.peers {
+		in = append(in, t.noiseShape(k))
+	}
+	return in
+}
+
+// noiseShape is the shape of peer k's noise input.
+func (t *trainer) noiseShape(k int) shapes.Shape {
+	if t.augment[k].noise == 0 {
+		return shapes.Make(dtypes.Uint8, 1)
+	}
+	return shapes.Make(dtypes.Uint8, 4, 2*t.batch, t.info.Height, t.info.Width, t.info.Channels)
 }
 
 // step runs one training step at learning rate lr, and returns the total
 // loss and, per peer, the SSL loss and the KD term.
 func (t *trainer) step(b stepBatch, lr float64) ([]float64, error) {
-	rng, err := RNGStateFromSeed(b.seed)
-	if err != nil {
-		return nil, err
-	}
 	args := []any{
 		tensors.FromFlatDataAndDimensions(b.images, t.batch, t.info.Height, t.info.Width, t.info.Channels),
 		tensors.FromFlatDataAndDimensions(b.params, len(t.peers), 2, t.batch, viewParams),
-		rng,
 		float32(lr),
+	}
+	for _, noise := range b.noise {
+		if noise == nil {
+			noise = t.noNoise
+		}
+		args = append(args, noise)
 	}
 	var outs []*tensors.Tensor
 	if err := exceptions.TryCatch[error](func() { outs = t.exec.MustCall(args...) }); err != nil {
@@ -278,10 +334,7 @@ func pretrainOn(ctx context.Context, env Env, spec job.Spec, set, test *data.Set
 	// its updates back (a resumed job would silently stop learning);
 	// variables the graph created and the checkpoint then overwrites train
 	// normally. TestResumeGivesSameResult guards this.
-	inShapes, err := t.inputShapes()
-	if err != nil {
-		return err
-	}
+	inShapes := t.inputShapes()
 	if err := exceptions.TryCatch[error](func() {
 		if _, err := t.exec.Compile(inShapes...); err != nil {
 			panic(err)
@@ -398,8 +451,7 @@ func (t *trainer) prepare(set *data.Set, idx, order []int, epoch, first, steps i
 	pixels := t.info.Pixels()
 	var sets [3]stepBatch
 	for b := range sets {
-		sets[b].images = make([]uint8, t.batch*pixels)
-		sets[b].params = make([]float32, len(t.peers)*2*t.batch*viewParams)
+		sets[b] = t.newBatch()
 	}
 	go func() {
 		defer close(finished)
@@ -409,8 +461,7 @@ func (t *trainer) prepare(set *data.Set, idx, order []int, epoch, first, steps i
 			for i := 0; i < t.batch; i++ {
 				copy(b.images[i*pixels:(i+1)*pixels], set.Image(idx[order[s*t.batch+i]]))
 			}
-			t.drawViews(b.params, seed, gstep)
-			b.seed = rand.New(rand.NewPCG(seed, gstep)).Int64()
+			t.drawViews(*b, seed, gstep)
 			select {
 			case out <- *b:
 			case <-quit:
@@ -424,21 +475,6 @@ func (t *trainer) prepare(set *data.Set, idx, order []int, epoch, first, steps i
 			once = true
 			close(quit)
 			<-finished
-		}
-	}
-}
-
-// drawViews writes the view parameters of a step into params ([P, 2, B,
-// viewParams]): each image of each peer has its own seed (seed, peer, step,
-// image), so the views of a step never depend on what came before it.
-func (t *trainer) drawViews(params []float32, seed, gstep uint64) {
-	for k := range t.peers {
-		for i := 0; i < t.batch; i++ {
-			rng := rand.New(rand.NewPCG(seed<<32|uint64(k), gstep<<20|uint64(i)))
-			for v := 0; v < 2; v++ {
-				at := ((k*2+v)*t.batch + i) * viewParams
-				t.augment[k].draw(rng, params[at:at+viewParams])
-			}
 		}
 	}
 }

@@ -479,17 +479,35 @@ func TestStepInputIsSeededPerStep(t *testing.T) {
 		var sb stepBatch
 		for s := first; s <= 2; s++ {
 			sb = <-ch
-			sb.images, sb.params = slices.Clone(sb.images), slices.Clone(sb.params)
+			sb.images, sb.params, sb.noise = slices.Clone(sb.images), slices.Clone(sb.params), []*tensors.Tensor{cloneTensor(t, sb.noise[0]), cloneTensor(t, sb.noise[1])}
 		}
 		return sb
 	}
+	bytes := func(b stepBatch, k int) []uint8 { return tensors.MustCopyFlatData[uint8](b.noise[k]) }
 	a, c := third(0), third(2)
-	if !slices.Equal(a.images, c.images) || !slices.Equal(a.params, c.params) || a.seed != c.seed {
+	if !slices.Equal(a.images, c.images) || !slices.Equal(a.params, c.params) || !slices.Equal(bytes(a, 0), bytes(c, 0)) || !slices.Equal(bytes(a, 1), bytes(c, 1)) {
 		t.Fatal("step 2's input differs when the epoch starts at step 2")
 	}
 	if a.params[0] == a.params[viewParams] {
 		t.Fatal("the two views of image 0 have the same crop")
 	}
+	if n := 4 * 2 * 16 * set.Info.Pixels(); len(bytes(a, 0)) != n || len(bytes(a, 1)) != n || slices.Equal(bytes(a, 0), bytes(a, 1)) {
+		t.Fatalf("the peers' noise: %d and %d bytes (want %d each), or the same for both", len(bytes(a, 0)), len(bytes(a, 1)), n)
+	}
+	ch, stop := tr.prepare(set, idx, order, 0, 1, 4, 7)
+	defer stop()
+	if second := <-ch; slices.Equal(bytes(second, 0), bytes(a, 0)) {
+		t.Fatal("steps 1 and 2 got the same noise")
+	}
+}
+
+func cloneTensor(t *testing.T, x *tensors.Tensor) *tensors.Tensor {
+	t.Helper()
+	c, err := x.LocalClone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // A precision this build does not know is an error, never silently ignored.

@@ -39,7 +39,8 @@ type revisionGolden struct {
 // revision to bump. A bumped revision is recorded with -update, which
 // refuses to overwrite a changed fingerprint under an unchanged revision.
 // A code whose input changed (the probes read the features job's output) is
-// not asked to bump: its jobs' IDs hold their input's.
+// not asked to bump: its jobs' IDs hold their input's. Its fingerprint is
+// recorded again with the bump of the code upstream.
 // The jobs run on one thread (go:parallelism=1), and fingerprints compare
 // within a relative 1e-4, so that the last bits of another CPU's kernels
 // pass and any change of what is computed does not.
@@ -52,10 +53,21 @@ func TestRevisions(t *testing.T) {
 		}
 	}
 	changed := false
-	moved := map[job.Code]bool{}
+	moved, bumped := map[job.Code]bool{}, map[job.Code]bool{}
 	for _, c := range codes {
 		g, known := want[c]
 		moved[c] = !known || !within(g.Fingerprint, got[c])
+		bumped[c] = known && g.Revision != job.Revisions[c]
+	}
+	// upstreamBumped: a code its input comes from, directly or not, was
+	// bumped (the probes read features, which read a pretraining job).
+	upstreamBumped := func(c job.Code) bool {
+		for in, ok := inputOf[c]; ok; in, ok = inputOf[in] {
+			if bumped[in] {
+				return true
+			}
+		}
+		return false
 	}
 	for _, c := range codes {
 		rev := job.Revisions[c]
@@ -63,10 +75,15 @@ func TestRevisions(t *testing.T) {
 		same := !moved[c]
 		switch {
 		case same && g.Revision == rev:
-		case !same && g.Revision == rev && moved[inputOf[c]]:
+		case !same && g.Revision == rev && (moved[inputOf[c]] || upstreamBumped(c)):
 			// Its input's code changed: bumping that one re-keys this
-			// code's jobs too (their IDs hold their input's).
+			// code's jobs too (their IDs hold their input's). Recorded
+			// with the input's new revision.
 			t.Logf("%s: its output changed with its input's (%s)", c, inputOf[c])
+			if *update && upstreamBumped(c) {
+				want[c] = revisionGolden{Revision: rev, Fingerprint: got[c]}
+				changed = true
+			}
 		case *update && (!known || g.Revision != rev):
 			want[c] = revisionGolden{Revision: rev, Fingerprint: got[c]}
 			changed = true
