@@ -161,7 +161,7 @@ func conv3x3(scope *model.Scope, x *Node, cout, stride int, native bool) *Node {
 		return Add(y, Reshape(bias, 1, 1, 1, cout))
 	}
 	g := x.Graph()
-	xp := Pad(x, ScalarZero(g, x.DType()), compute.PadAxis{}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{})
+	xp := padHW(x)
 	// Each output pixel's 3x3 window of the padded input, from its top-left
 	// corner (b, y*stride, x*stride): [B, ho, wo, 1, 3, 3, cin].
 	corner := shapes.Make(dtypes.Int32, b, ho, wo, 1)
@@ -175,6 +175,27 @@ func conv3x3(scope *model.Scope, x *Node, cout, stride int, native bool) *Node {
 	layerFLOPs(g, b*ho*wo, 9*cin, cout)
 	out := Add(patchProduct(patches, kernel), Reshape(bias, 1, cout))
 	return Reshape(out, b, ho, wo, cout)
+}
+
+// padHW pads x [B, H, W, C] with a border of zeros on H and W. Its
+// gradient takes the inner rows of the padded gradient with one GatherSlices
+// (B*H rows of W*C contiguous values, copied whole) in place of autodiff's
+// Slice, which the Go backend copies value by value (6-8% of a cnn-s-g2
+// step).
+func padHW(x *Node) *Node {
+	g := x.Graph()
+	dims := x.Shape().Dimensions
+	b, h := dims[0], dims[1]
+	return customGradient([]*Node{x},
+		func(in []*Node) *Node {
+			return Pad(in[0], ScalarZero(g, x.DType()), compute.PadAxis{}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{})
+		},
+		func(_ []*Node, dy *Node) []*Node {
+			row := shapes.Make(dtypes.Int32, b, h, 1)
+			start := Concatenate([]*Node{Iota(g, row, 0), AddScalar(Iota(g, row, 1), 1), OnesLike(Iota(g, row, 0))}, 2)
+			inner := GatherSlices(dy, []int{0, 1, 2}, start, []int{1, 1, dims[2]}, true) // [B, H, 1, 1, W, C]
+			return []*Node{Reshape(inner, dims...)}
+		})
 }
 
 // patchProduct is patches [m, k] · kernel [k, n], differentiated for the
