@@ -1,16 +1,19 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
 	"math"
 	"math/rand/v2"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/jobdir"
@@ -217,8 +220,10 @@ func TestSelectionRule(t *testing.T) {
 	}
 }
 
-// A features file reads back what was written, and a damaged file is an
-// error, not features of the wrong size.
+// A features file reads back what was written, read or mapped (a probe
+// job's read, whose arrays are the mapped file's bytes where they lie
+// aligned), also a file written before the header's padding; a damaged
+// file is an error, not features of the wrong size.
 func TestFeaturesFile(t *testing.T) {
 	f := features(5, 8)
 	f.OOD = map[string][]float32{"gaussian_noise-3": f.Test, "dataset:other": f.Test[:100*16]}
@@ -232,6 +237,17 @@ func TestFeaturesFile(t *testing.T) {
 	}{
 		{"with OOD sets", f, write, ""},
 		{"without", plain, write, ""},
+		{"written before the padding", f, func(t *testing.T, dir string, f *Features) {
+			write(t, dir, f)
+			p := jobdir.Dir(dir).Features()
+			b, _ := os.ReadFile(p)
+			head, rest, _ := bytes.Cut(b, []byte{'\n'})
+			trimmed := bytes.TrimRight(head, " ")
+			if (len(trimmed)+1)%4 == 0 { // older files lie at any offset: this one unaligned
+				trimmed = append(trimmed, ' ')
+			}
+			os.WriteFile(p, append(append(trimmed, '\n'), rest...), 0o644)
+		}, ""},
 		{"truncated", f, func(t *testing.T, dir string, f *Features) {
 			write(t, dir, f)
 			p := jobdir.Dir(dir).Features()
@@ -249,7 +265,8 @@ func TestFeaturesFile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			tc.write(t, dir, tc.f)
-			got, err := ReadFeatures(jobdir.Dir(dir).Features())
+			path := jobdir.Dir(dir).Features()
+			got, err := ReadFeatures(path)
 			if tc.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("error %v, want one that says %q", err, tc.want)
@@ -261,6 +278,23 @@ func TestFeaturesFile(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tc.f) {
 				t.Errorf("read back features differ from those written")
+			}
+			mapped, err := mapFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err = decodeFeatures(mapped, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.f) {
+				t.Errorf("mapped features differ from those written")
+			}
+			head, _, _ := bytes.Cut(mapped, []byte{'\n'})
+			start := uintptr(unsafe.Pointer(&mapped[0]))
+			at := uintptr(unsafe.Pointer(&got.Train[0]))
+			if aliased := at >= start && at < start+uintptr(len(mapped)); aliased != ((len(head)+1)%4 == 0) {
+				t.Errorf("header of %d bytes: the arrays alias the mapped file: %v", len(head), aliased)
 			}
 		})
 	}
