@@ -545,11 +545,11 @@ func (t *trainer) monitor(backend compute.Backend, train, test *data.Set, n int,
 			return nil
 		}
 		f := &probe.Features{Classes: train.Info.Classes}
-		if f.Train, f.Dim, err = encodeSet(exec, train, trIdx); err != nil {
+		if f.Train, f.Dim, err = encodeSet(backend, exec, train, trIdx); err != nil {
 			exec.Finalize()
 			return nil
 		}
-		if f.Test, _, err = encodeSet(exec, test, teIdx); err != nil {
+		if f.Test, _, err = encodeSet(backend, exec, test, teIdx); err != nil {
 			exec.Finalize()
 			return nil
 		}
