@@ -118,3 +118,29 @@ func TestReadProgress(t *testing.T) {
 		t.Errorf("after a failed verdict: %+v", p)
 	}
 }
+
+// A job takes its controller's hash of the executable only when it runs
+// from the very file the controller hashed; otherwise it hashes its own.
+func TestCurrentBuildAsReusesOnlyTheSameFilesHash(t *testing.T) {
+	own := CurrentBuild()
+	if own.Revision != "" && !own.Modified {
+		t.Skip("a VCS-stamped build hashes no executable")
+	}
+	if own.Binary == "" || own.Exe == "" {
+		t.Fatalf("a build without a clean VCS stamp names its executable: binary %q, exe %q", own.Binary, own.Exe)
+	}
+	for _, tc := range []struct {
+		name  string
+		known Build
+		want  string
+	}{
+		{"the same file", Build{Binary: "0123456789ab", Exe: own.Exe}, "0123456789ab"},
+		{"another file", Build{Binary: "0123456789ab", Exe: own.Exe + "x"}, own.Binary},
+		{"no identity", Build{Binary: "0123456789ab"}, own.Binary},
+		{"no hash", Build{Exe: own.Exe}, own.Binary},
+	} {
+		if got := CurrentBuildAs(tc.known).Binary; got != tc.want {
+			t.Errorf("%s: binary %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

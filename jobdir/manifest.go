@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
@@ -72,8 +73,12 @@ type Build struct {
 	Revision string `json:"vcs_revision,omitempty"`
 	Modified bool   `json:"vcs_modified,omitempty"`
 	// Binary is a hash of the executable, for builds of a modified
-	// checkout (whose revision does not say what they hold).
+	// checkout (whose revision does not say what they hold), and Exe the
+	// file it hashed (path, device, inode, size, modification time): a job
+	// that runs that same file takes its controller's hash instead of
+	// hashing it again (44-55 ms of every job of a dev build).
 	Binary string `json:"binary,omitempty"`
+	Exe    string `json:"exe,omitempty"`
 	Go     string `json:"go"`
 	GoMLX  string `json:"gomlx,omitempty"`
 	// Backend, Device and Host are where the job ran.
@@ -108,7 +113,12 @@ func (b Build) Code() string {
 
 // CurrentBuild describes this program (its module, VCS stamp, Go and GoMLX
 // versions); the backend, device and host are the caller's to fill.
-func CurrentBuild() Build {
+func CurrentBuild() Build { return CurrentBuildAs(Build{}) }
+
+// CurrentBuildAs is CurrentBuild, with known's hash of the executable when
+// known hashed the very file this program runs from (a job started by its
+// controller).
+func CurrentBuildAs(known Build) Build {
 	b := Build{Version: "unknown"}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -130,12 +140,30 @@ func CurrentBuild() Build {
 	}
 	if b.Modified || b.Revision == "" {
 		if exe, err := os.Executable(); err == nil {
-			if sum, _, err := hashFile(exe); err == nil {
+			b.Exe = fileIdentity(exe)
+			if known.Binary != "" && b.Exe != "" && known.Exe == b.Exe {
+				b.Binary = known.Binary
+			} else if sum, _, err := hashFile(exe); err == nil {
 				b.Binary = sum[:12]
 			}
 		}
 	}
 	return b
+}
+
+// fileIdentity names a file by its path, device, inode, size and
+// modification time: another file, or this one rewritten, has another
+// identity. "" where the system does not say.
+func fileIdentity(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%s|%d|%d|%d|%d", path, st.Dev, st.Ino, fi.Size(), fi.ModTime().UnixNano())
 }
 
 // WriteManifest hashes every file of the folder and writes done.json last

@@ -84,7 +84,7 @@ func Run(ctx context.Context, dir string, dispatch Dispatcher, stdout io.Writer)
 	defer stopBeat()
 	host, _ := os.Hostname()
 	emit(job.Record{Type: job.RecInfo, Name: "host", Message: host})
-	emit(job.Record{Type: job.RecInfo, Name: "build", Message: jobdir.CurrentBuild().Code()})
+	emit(job.Record{Type: job.RecInfo, Name: "build", Message: jobdir.CurrentBuildAs(task.Build).Code()})
 	if dev := os.Getenv("CUDA_VISIBLE_DEVICES"); dev != "" {
 		emit(job.Record{Type: job.RecInfo, Name: "devices", Message: dev})
 	}
