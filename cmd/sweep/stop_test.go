@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,6 +54,11 @@ func TestStopLargeGrid(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
+			// The delay counts from when the command catches the signal: on a
+			// loaded machine (make test runs packages side by side) the test
+			// binary's start could outlast 200 ms, and a signal before the
+			// handler is the default one, which kills without the exit code.
+			waitForHandler(t, cmd.Process.Pid, tc.sig, done)
 			select {
 			case err := <-done:
 				t.Fatalf("finished before the signal (%v):\n%s", err, out.String())
@@ -73,4 +79,32 @@ func TestStopLargeGrid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitForHandler waits (up to 10 s) until process pid catches sig, as
+// /proc/PID/status says (SigCgt); it returns at once where there is no
+// /proc, or when the process ended (done is left for the caller).
+func waitForHandler(t *testing.T, pid int, sig syscall.Signal, done chan error) {
+	t.Helper()
+	bit := uint64(1) << (uint(sig) - 1)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+				if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && mask&bit != 0 {
+					return
+				}
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err
+			return
+		default:
+		}
+	}
+	t.Fatalf("process %d never caught %v", pid, sig)
 }
