@@ -248,15 +248,6 @@ func (a *augmenter) augmentViews(images, params, noise *Node) *Node {
 	return Mul(Sub(x, chans(mean)), chans(inv))
 }
 
-// noiseBytes is how many random bytes drawNoise writes for n views: 4 per
-// value, or none without noise.
-func (a *augmenter) noiseBytes(n int) int {
-	if a.noise == 0 {
-		return 0
-	}
-	return 4 * n * a.info.Pixels()
-}
-
 // drawNoise fills dst with the random bytes of a step's noise for one peer,
 // seeded by (seed, peer, step) alone, so that a resumed run's views are
 // those of an uninterrupted one.

@@ -139,13 +139,12 @@ func solve3(m [3][3]float64, b [3]float64) [3]float64 {
 // augmentNoise is the noise input of n views (drawNoise's bytes, or one
 // unused byte without noise), and what augmentViews gets of it in the graph.
 func augmentNoise(a *augmenter, n int, seed uint64) (func(*Node) *Node, *tensors.Tensor) {
-	size := a.noiseBytes(n)
-	if size == 0 {
+	if a.noise == 0 {
 		return func(*Node) *Node { return nil }, tensors.FromFlatDataAndDimensions([]uint8{0}, 1)
 	}
-	bytes := make([]uint8, size)
-	drawNoise(bytes, seed, 0, 0)
 	info := a.info
+	bytes := make([]uint8, 4*n*info.Pixels())
+	drawNoise(bytes, seed, 0, 0)
 	return func(r *Node) *Node { return r }, tensors.FromFlatDataAndDimensions(bytes, 4, n, info.Height, info.Width, info.Channels)
 }
 

@@ -9,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
-
 	"github.com/dogo-sweep/dogo-sweep/data"
+	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/jobdir"
 	"github.com/dogo-sweep/dogo-sweep/probe"
