@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"fmt"
 	"os"
 	"syscall"
 )
@@ -28,8 +27,8 @@ func mapFile(path string) ([]byte, error) {
 		return os.ReadFile(path)
 	}
 	b, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_POPULATE)
-	if err != nil {
-		return nil, fmt.Errorf("map %s: %w", path, err)
+	if err != nil { // no mapping (a limit, a file system without mmap): read it
+		return os.ReadFile(path)
 	}
 	return b, nil
 }
