@@ -192,8 +192,8 @@ func padHW(x *Node) *Node {
 		},
 		func(_ []*Node, dy *Node) []*Node {
 			row := shapes.Make(dtypes.Int32, b, h, 1)
-			start := Concatenate([]*Node{Iota(g, row, 0), AddScalar(Iota(g, row, 1), 1), OnesLike(Iota(g, row, 0))}, 2)
-			inner := GatherSlices(dy, []int{0, 1, 2}, start, []int{1, 1, dims[2]}, true) // [B, H, 1, 1, W, C]
+			start := Concatenate([]*Node{Iota(g, row, 0), AddScalar(Iota(g, row, 1), 1), Ones(g, row)}, 2) // (b, y+1, 1)
+			inner := GatherSlices(dy, []int{0, 1, 2}, start, []int{1, 1, dims[2]}, true)                   // [B, H, 1, 1, W, C]
 			return []*Node{Reshape(inner, dims...)}
 		})
 }
