@@ -36,7 +36,7 @@ func checkFolder(info Info, d string) error {
 	switch info.Name {
 	case "fashion-mnist", "mnist":
 		for _, split := range []string{"train", "test"} {
-			if _, err := loadIDX(info, d, split); err != nil {
+			if _, err := loadIDX(info, d, split, ""); err != nil {
 				return err
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -530,5 +531,87 @@ func TestGzipTrailerIsAHint(t *testing.T) {
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
 		t.Errorf("forged trailer: %d MB allocated", n>>20)
+	}
+}
+
+// A cache folder keeps decompressed copies of the .gz files, named by their
+// trailers; a load uses a copy only when its bytes have the trailer's CRC-32
+// and size, so a damaged or torn copy is replaced, never read, and a data
+// set that cannot be copied (several gzip members, a cache that cannot be
+// written) loads as before.
+func TestGzCache(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "fashion-mnist")
+	writeIDXSet(t, dir, 50, true)
+	want, err := Load("fashion-mnist", "train", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(t.TempDir(), "cache")
+	src := Source{Dir: root, Cache: cache}
+	load := func(what string) {
+		t.Helper()
+		got, err := src.Load("fashion-mnist", "train")
+		if err != nil || !bytes.Equal(got.Images, want.Images) || !slices.Equal(got.Labels, want.Labels) {
+			t.Fatalf("%s: %v, same images %v", what, err, err == nil && bytes.Equal(got.Images, want.Images))
+		}
+	}
+	load("first load")
+	copies, _ := filepath.Glob(filepath.Join(cache, "train-images-idx3-ubyte.*"))
+	if len(copies) != 1 {
+		t.Fatalf("copies of the training images: %v", copies)
+	}
+	img := copies[0]
+	raw, _ := os.ReadFile(filepath.Join(dir, "train-images-idx3-ubyte.gz"))
+	plain, _ := os.ReadFile(img)
+
+	// The copy is what is read: with it, a .gz whose stream is damaged (its
+	// trailer intact) still loads; the plain load fails.
+	bad := slices.Clone(raw)
+	for i := 20; i < len(bad)-8; i++ {
+		bad[i] ^= 0x55
+	}
+	os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte.gz"), bad, 0o644)
+	load("from the copy")
+	if _, err := Load("fashion-mnist", "train", root); err == nil {
+		t.Fatal("the damaged .gz loaded without the cache")
+	}
+	os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte.gz"), raw, 0o644)
+
+	for _, damage := range []struct {
+		name string
+		f    func(b []byte) []byte
+	}{
+		{"a changed byte", func(b []byte) []byte { b = slices.Clone(b); b[len(b)/2] ^= 1; return b }},
+		{"torn", func(b []byte) []byte { return b[:len(b)-100] }},
+		{"empty", func(b []byte) []byte { return nil }},
+	} {
+		os.WriteFile(img, damage.f(plain), 0o644)
+		load(damage.name)
+		if b, _ := os.ReadFile(img); !bytes.Equal(b, plain) {
+			t.Errorf("%s: the copy was not replaced", damage.name)
+		}
+	}
+
+	// A cache that cannot be written: the load decompresses.
+	blocked := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(blocked, nil, 0o644)
+	src.Cache = blocked
+	load("unwritable cache")
+
+	// Several gzip members: the trailer's CRC is the last member's, so no
+	// copy is kept.
+	src.Cache = filepath.Join(t.TempDir(), "cache2")
+	dec := func(b []byte) []byte {
+		var z bytes.Buffer
+		w := gzip.NewWriter(&z)
+		w.Write(b)
+		w.Close()
+		return z.Bytes()
+	}
+	os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte.gz"), append(dec(plain[:100]), dec(plain[100:])...), 0o644)
+	load("two members")
+	if copies, _ := filepath.Glob(filepath.Join(src.Cache, "train-images-idx3-ubyte.*")); len(copies) != 0 {
+		t.Errorf("copies of a two-member file: %v", copies)
 	}
 }

@@ -31,6 +31,9 @@ type Task struct {
 	// DataDir is the only folder data sets are read from ("": the system
 	// folders).
 	DataDir string `json:"data_dir,omitempty"`
+	// DataCache is a folder for decompressed copies of data files, shared
+	// by the jobs of a workspace ("": none; data.Source).
+	DataCache string `json:"data_cache,omitempty"`
 	// Beat is how often the job says it is alive.
 	Beat time.Duration `json:"beat"`
 	// Build is the controller's program; the job reports its own.

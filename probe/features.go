@@ -16,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
+	"github.com/dogo-sweep/dogo-sweep/internal/mapfile"
 	"github.com/dogo-sweep/dogo-sweep/job"
 	"github.com/dogo-sweep/dogo-sweep/jobdir"
 )
@@ -117,11 +118,11 @@ func ReadFeatures(path string) (*Features, error) {
 // from its store entry, checked against the entry's manifest as they are
 // read (the whole file is read anyway): a file that does not match is the
 // job's damage, a *job.DamagedInputError. The file is mapped for the life
-// of the process (mapFile) and the arrays alias it: for a probe process,
+// of the process (mapfile.Map) and the arrays alias it: for a probe process,
 // which reads one.
 func ReadStoredFeatures(entry jobdir.Dir, id string) (*Features, error) {
 	path := entry.Features()
-	b, err := mapFile(path)
+	b, err := mapfile.Map(path)
 	if err == nil {
 		err = entry.VerifyBytes(path, b)
 	}

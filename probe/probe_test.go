@@ -13,6 +13,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/dogo-sweep/dogo-sweep/internal/mapfile"
 	"github.com/dogo-sweep/dogo-sweep/internal/matmul"
 
 	"github.com/dogo-sweep/dogo-sweep/job"
@@ -279,7 +280,7 @@ func TestFeaturesFile(t *testing.T) {
 			if !reflect.DeepEqual(got, tc.f) {
 				t.Errorf("read back features differ from those written")
 			}
-			mapped, err := mapFile(path)
+			mapped, err := mapfile.Map(path)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -28,11 +28,11 @@ const featureBatch = 500
 // its checkpoint is checked against the entry's manifest before it is
 // loaded, and every variable of the encoder must come from it.
 func Features(ctx context.Context, env Env, spec job.Spec, parent jobdir.Dir) error {
-	train, err := data.Load(spec.Dataset, "train", env.DataDir)
+	train, err := env.data().Load(spec.Dataset, "train")
 	if err != nil {
 		return job.Permanent(err)
 	}
-	test, err := data.Load(spec.Dataset, "test", env.DataDir)
+	test, err := env.data().Load(spec.Dataset, "test")
 	if err != nil {
 		return job.Permanent(err)
 	}
@@ -40,7 +40,7 @@ func Features(ctx context.Context, env Env, spec job.Spec, parent jobdir.Dir) er
 	sets := map[string]*data.Set{}
 	for _, o := range spec.OOD {
 		if src, ok := job.CrossDatasetOOD(o); ok {
-			other, err := data.Load(src, "test", env.DataDir)
+			other, err := env.data().Load(src, "test")
 			if err != nil {
 				return job.Permanent(err)
 			}

@@ -27,11 +27,15 @@ import (
 // Env is what a job needs from its surroundings.
 type Env struct {
 	Backend compute.Backend
-	DataDir string
+	// DataDir is the only folder data sets are read from ("": the system's);
+	// DataCache keeps decompressed copies of their files ("": none).
+	DataDir, DataCache string
 	// Dir is the job's folder (checkpoints, outputs).
 	Dir  jobdir.Dir
 	Emit func(job.Record)
 }
+
+func (e Env) data() data.Source { return data.Source{Dir: e.DataDir, Cache: e.DataCache} }
 
 // warn reports something the job recovered from, as a warning record.
 func (e Env) warn(msg string) {
@@ -303,13 +307,13 @@ func (t *trainer) step(b stepBatch, lr float64) ([]float64, error) {
 // CheckpointEvery epochs; a restarted job resumes from its last checkpoint
 // with the same data order and views as an uninterrupted run.
 func Pretrain(ctx context.Context, env Env, spec job.Spec) error {
-	set, err := data.Load(spec.Dataset, "train", env.DataDir)
+	set, err := env.data().Load(spec.Dataset, "train")
 	if err != nil {
 		return job.Permanent(err)
 	}
 	var test *data.Set
 	if spec.Pretrain.KNNMonitor > 0 {
-		if test, err = data.Load(spec.Dataset, "test", env.DataDir); err != nil {
+		if test, err = env.data().Load(spec.Dataset, "test"); err != nil {
 			return job.Permanent(err)
 		}
 	}

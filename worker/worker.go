@@ -188,7 +188,7 @@ func Dispatch(ctx context.Context, a Attempt) error {
 	if folder, err := data.Folder(spec.Dataset, a.Task.DataDir); err == nil {
 		a.Emit(job.Record{Type: job.RecInfo, Name: "data_dir", Message: folder})
 	}
-	env := runner.Env{Backend: backend, DataDir: a.Task.DataDir, Dir: a.Dir, Emit: a.Emit}
+	env := runner.Env{Backend: backend, DataDir: a.Task.DataDir, DataCache: a.Task.DataCache, Dir: a.Dir, Emit: a.Emit}
 	if spec.Kind == job.KindPretrain {
 		return runner.Pretrain(ctx, env, spec)
 	}

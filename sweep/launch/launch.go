@@ -232,6 +232,7 @@ func newController(r *workspace.Run, g *grid.Grid, obs controller.Observer, jr c
 	if settings.DataDir != "" {
 		settings.DataDir, _ = filepath.Abs(settings.DataDir)
 	}
+	settings.DataCache, _ = filepath.Abs(r.Store.DataCache())
 	switch opt.Executor {
 	case "local":
 		gpuIDs := local.DiscoverGPUs()

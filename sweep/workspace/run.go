@@ -319,6 +319,9 @@ type TaskSettings struct {
 	Backend string
 	// DataDir is the only folder data sets are read from ("": the system ones).
 	DataDir string
+	// DataCache is the folder for decompressed copies of data files (the
+	// store's, Store.DataCache).
+	DataCache string
 	// Beat is how often a job says it is alive.
 	Beat time.Duration
 }
@@ -334,5 +337,5 @@ func (r *Run) WriteTask(dir jobdir.Dir, j *job.Job, attempt int, s TaskSettings)
 	if err := dir.WriteSpec(j.Spec); err != nil {
 		return err
 	}
-	return dir.WriteTask(jobdir.Task{Job: *j, Attempt: attempt, Inputs: inputs, Backend: s.Backend, DataDir: s.DataDir, Beat: s.Beat, Build: r.Store.Build})
+	return dir.WriteTask(jobdir.Task{Job: *j, Attempt: attempt, Inputs: inputs, Backend: s.Backend, DataDir: s.DataDir, DataCache: s.DataCache, Beat: s.Beat, Build: r.Store.Build})
 }

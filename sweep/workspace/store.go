@@ -65,6 +65,10 @@ func (s *Store) workRoot() string       { return filepath.Join(s.Dir, ".work") }
 func (s *Store) claimRoot() string      { return filepath.Join(s.Dir, ".claims") }
 func (s *Store) quarantineRoot() string { return filepath.Join(s.Dir, ".quarantine") }
 
+// DataCache is the folder where jobs keep decompressed copies of data
+// files (data.Source): not an entry, and safe to delete at any time.
+func (s *Store) DataCache() string { return filepath.Join(s.Dir, ".data") }
+
 // EntryDir is a finished job's folder.
 func (s *Store) EntryDir(id string) string { return filepath.Join(s.Dir, id) }
 
