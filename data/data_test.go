@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/require"
 )
@@ -591,6 +592,21 @@ func TestGzCache(t *testing.T) {
 		if b, _ := os.ReadFile(img); !bytes.Equal(b, plain) {
 			t.Errorf("%s: the copy was not replaced", damage.name)
 		}
+	}
+
+	// A job killed while writing a copy leaves a temporary file; a later
+	// load removes it once it is an hour old, not before.
+	stale, fresh := filepath.Join(cache, ".train-images-idx3-ubyte.b0rked1"), filepath.Join(cache, ".train-images-idx3-ubyte.b0rked2")
+	os.WriteFile(stale, []byte("torn"), 0o644)
+	os.WriteFile(fresh, []byte("being written"), 0o644)
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(stale, old, old)
+	load("after a killed write")
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("a temporary file two hours old was left")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a temporary file being written was removed")
 	}
 
 	// A cache that cannot be written: the load decompresses.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/dogo-sweep/dogo-sweep/internal/atomicfile"
 	"github.com/dogo-sweep/dogo-sweep/internal/mapfile"
@@ -138,6 +139,7 @@ func readMaybeGz(dir, base, cache string) ([]byte, string, error) {
 	}
 	p += ".gz"
 	if cache != "" {
+		removeStaleTemps(cache, base)
 		if b, ok := cachedGz(p, base, cache); ok {
 			return b, p, nil
 		}
@@ -173,6 +175,19 @@ func readMaybeGz(dir, base, cache string) ([]byte, string, error) {
 
 func cacheName(cache, base string, crc, size uint32) string {
 	return filepath.Join(cache, fmt.Sprintf("%s.%08x.%d", base, crc, size))
+}
+
+// removeStaleTemps removes the temporary files of copies of base that jobs
+// killed while writing them left in the cache (".base..." from
+// atomicfile), once they are an hour old: a copy being written now is
+// younger. Every load looks (a listing of a small folder).
+func removeStaleTemps(cache, base string) {
+	temps, _ := filepath.Glob(filepath.Join(cache, "."+base+".*"))
+	for _, p := range temps {
+		if st, err := os.Stat(p); err == nil && time.Since(st.ModTime()) > time.Hour {
+			os.Remove(p)
+		}
+	}
 }
 
 // cachedGz maps the decompressed copy of the .gz file p from the cache,
