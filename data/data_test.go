@@ -19,7 +19,7 @@ import (
 )
 
 // writeIDXSet writes an MNIST-layout data set of n images per split.
-func writeIDXSet(t *testing.T, dir string, n int, gz bool) {
+func writeIDXSet(t *testing.T, dir string, n int, compress bool) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -37,12 +37,8 @@ func writeIDXSet(t *testing.T, dir string, n int, gz bool) {
 				t.Fatal(err)
 			}
 			b := buf.Bytes()
-			if gz {
-				var z bytes.Buffer
-				w := gzip.NewWriter(&z)
-				w.Write(b)
-				w.Close()
-				b, name = z.Bytes(), name+".gz"
+			if compress {
+				b, name = gz(b), name+".gz"
 			}
 			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 				t.Fatal(err)
@@ -53,16 +49,25 @@ func writeIDXSet(t *testing.T, dir string, n int, gz bool) {
 	}
 }
 
+// gz is b as a one-member gzip file.
+func gz(b []byte) []byte {
+	var z bytes.Buffer
+	w := gzip.NewWriter(&z)
+	w.Write(b)
+	w.Close()
+	return z.Bytes()
+}
+
 func TestLoadIDX(t *testing.T) {
-	for _, gz := range []bool{false, true} {
+	for _, compressed := range []bool{false, true} {
 		root := t.TempDir()
-		writeIDXSet(t, filepath.Join(root, "fashion-mnist"), 20, gz)
+		writeIDXSet(t, filepath.Join(root, "fashion-mnist"), 20, compressed)
 		s, err := Load("fashion-mnist", "train", root)
 		if err != nil {
-			t.Fatalf("gz=%v: %v", gz, err)
+			t.Fatalf("gz=%v: %v", compressed, err)
 		}
 		if s.N != 20 || len(s.Images) != 20*784 || s.Labels[13] != 3 || s.Image(7)[0] != 7 {
-			t.Errorf("gz=%v: loaded %d images, label[13]=%d", gz, s.N, s.Labels[13])
+			t.Errorf("gz=%v: loaded %d images, label[13]=%d", compressed, s.N, s.Labels[13])
 		}
 	}
 }
@@ -505,13 +510,6 @@ func TestGzipTrailerIsAHint(t *testing.T) {
 	}
 	p := filepath.Join(dir, "train-images-idx3-ubyte")
 	raw, _ := os.ReadFile(p)
-	gz := func(b []byte) []byte {
-		var z bytes.Buffer
-		w := gzip.NewWriter(&z)
-		w.Write(b)
-		w.Close()
-		return z.Bytes()
-	}
 	os.Remove(p)
 	// Two members: the trailer says len(raw)-100 bytes.
 	os.WriteFile(p+".gz", append(gz(raw[:100]), gz(raw[100:])...), 0o644)
@@ -618,14 +616,7 @@ func TestGzCache(t *testing.T) {
 	// Several gzip members: the trailer's CRC is the last member's, so no
 	// copy is kept.
 	src.Cache = filepath.Join(t.TempDir(), "cache2")
-	dec := func(b []byte) []byte {
-		var z bytes.Buffer
-		w := gzip.NewWriter(&z)
-		w.Write(b)
-		w.Close()
-		return z.Bytes()
-	}
-	os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte.gz"), append(dec(plain[:100]), dec(plain[100:])...), 0o644)
+	os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte.gz"), append(gz(plain[:100]), gz(plain[100:])...), 0o644)
 	load("two members")
 	if copies, _ := filepath.Glob(filepath.Join(src.Cache, "train-images-idx3-ubyte.*")); len(copies) != 0 {
 		t.Errorf("copies of a two-member file: %v", copies)
