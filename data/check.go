@@ -13,7 +13,14 @@ import (
 // binary formats by size (a truncated file is never a multiple of its record),
 // Tiny-ImageNet by its folder structure. The error says which files were
 // expected, where they were looked for, what was wrong and how to get them.
-func Check(name, dir string) error {
+func Check(name, dir string) error { return Source{Dir: dir}.Check(name) }
+
+// Check is Check for the source's folder. With a cache folder, an IDX file
+// is checked as a load reads it: its cached copy, when the copy has the
+// CRC-32 and size of the .gz file's trailer, else the file decompressed
+// (which leaves a copy for the jobs unless the cache is read-only).
+func (src Source) Check(name string) error {
+	dir := src.Dir
 	info, ok := Known()[name]
 	if !ok {
 		return fmt.Errorf("unknown data set %q (known: %s)", name, strings.Join(Names(), ", "))
@@ -26,17 +33,17 @@ func Check(name, dir string) error {
 		}
 		return err
 	}
-	if err := checkFolder(info, d); err != nil {
+	if err := checkFolder(info, d, src); err != nil {
 		return &MissingError{Dataset: name, Looked: []string{d}, Problem: err.Error(), Install: info.Install}
 	}
 	return nil
 }
 
-func checkFolder(info Info, d string) error {
+func checkFolder(info Info, d string, src Source) error {
 	switch info.Name {
 	case "fashion-mnist", "mnist":
 		for _, split := range []string{"train", "test"} {
-			if _, err := loadIDX(info, d, split, ""); err != nil {
+			if _, err := loadIDX(info, d, split, src); err != nil {
 				return err
 			}
 		}

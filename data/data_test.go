@@ -607,6 +607,23 @@ func TestGzCache(t *testing.T) {
 		t.Error("a temporary file being written was removed")
 	}
 
+	// A read-only cache (the launch's check) reads a copy that is there and
+	// writes none: with the copy, a .gz with a damaged stream checks out;
+	// in an empty cache, the check decompresses and leaves nothing.
+	os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte.gz"), bad, 0o644)
+	ro := Source{Dir: root, Cache: cache, ReadOnlyCache: true}
+	if err := ro.Check("fashion-mnist"); err != nil {
+		t.Errorf("read-only check with a copy: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte.gz"), raw, 0o644)
+	ro.Cache = filepath.Join(t.TempDir(), "empty")
+	if err := ro.Check("fashion-mnist"); err != nil {
+		t.Errorf("read-only check, no copy: %v", err)
+	}
+	if _, err := os.Stat(ro.Cache); err == nil {
+		t.Error("a read-only check wrote to its cache")
+	}
+
 	// A cache that cannot be written: the load decompresses.
 	blocked := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(blocked, nil, 0o644)

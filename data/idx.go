@@ -86,6 +86,9 @@ type Source struct {
 	// Cache is a folder for decompressed copies of the data sets' .gz files
 	// ("": decompress at every load; see readMaybeGz).
 	Cache string
+	// ReadOnlyCache reads copies from Cache but writes none (a check made
+	// before anything is written).
+	ReadOnlyCache bool
 }
 
 // Load reads a split of a data set from the first folder of SearchPath that
@@ -100,7 +103,7 @@ func (src Source) Load(name, split string) (*Set, error) {
 	var s *Set
 	switch name {
 	case "fashion-mnist", "mnist":
-		s, err = loadIDX(info, d, split, src.Cache)
+		s, err = loadIDX(info, d, split, src)
 	case "cifar10", "cifar100":
 		s, err = loadCIFAR(info, d, split)
 	case "stl10":
@@ -132,14 +135,17 @@ func (src Source) Load(name, split string) (*Set, error) {
 // .gz file's trailer (its CRC-32 and size) and used only when its bytes
 // have that CRC-32 and size: a changed data set names another copy, and a
 // damaged or torn copy is never read, only replaced.
-func readMaybeGz(dir, base, cache string) ([]byte, string, error) {
+func readMaybeGz(dir, base string, src Source) ([]byte, string, error) {
+	cache := src.Cache
 	p := filepath.Join(dir, base)
 	if b, err := os.ReadFile(p); err == nil {
 		return b, p, nil
 	}
 	p += ".gz"
 	if cache != "" {
-		removeStaleTemps(cache, base)
+		if !src.ReadOnlyCache {
+			removeStaleTemps(cache, base)
+		}
 		if b, ok := cachedGz(p, base, cache); ok {
 			return b, p, nil
 		}
@@ -160,7 +166,7 @@ func readMaybeGz(dir, base, cache string) ([]byte, string, error) {
 	if _, err := buf.ReadFrom(zr); err != nil {
 		return nil, p, fmt.Errorf("%s: damaged gzip stream (truncated?): %w", p, err)
 	}
-	if cache != "" && len(raw) >= 8 {
+	if cache != "" && !src.ReadOnlyCache && len(raw) >= 8 {
 		crc, n := binary.LittleEndian.Uint32(raw[len(raw)-8:]), binary.LittleEndian.Uint32(raw[len(raw)-4:])
 		// A file of several gzip members has the last one's CRC in its
 		// trailer: no copy is kept that a later load could not check.
@@ -214,16 +220,16 @@ func cachedGz(p, base, cache string) ([]byte, bool) {
 	return b, true
 }
 
-func loadIDX(info Info, dir, split, cache string) (*Set, error) {
+func loadIDX(info Info, dir, split string, src Source) (*Set, error) {
 	prefix := map[string]string{"train": "train", "test": "t10k"}[split]
 	if prefix == "" {
 		return nil, fmt.Errorf("no split %q (splits: train, test)", split)
 	}
-	img, ip, err := readMaybeGz(dir, prefix+"-images-idx3-ubyte", cache)
+	img, ip, err := readMaybeGz(dir, prefix+"-images-idx3-ubyte", src)
 	if err != nil {
 		return nil, err
 	}
-	lab, lp, err := readMaybeGz(dir, prefix+"-labels-idx1-ubyte", cache)
+	lab, lp, err := readMaybeGz(dir, prefix+"-labels-idx1-ubyte", src)
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func resumeCommand(logger *slog.Logger, hooks jobHooks) *cli.Command {
 			if err := checkExecutor(c, g, r.Plan); err != nil {
 				return err
 			}
-			if err := checkData(c, g, hooks); err != nil {
+			if err := checkData(c, g, hooks, filepath.Dir(r.Dir)); err != nil {
 				return err
 			}
 			if err := r.Lock(); err != nil {

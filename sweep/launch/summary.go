@@ -17,13 +17,15 @@ import (
 )
 
 // CheckData says which of a grid's data sets are missing or damaged in
-// dataDir ("": the system's folders): the files, the folders searched, the
-// problem and how to get them. (Under Slurm the controller checks its own
-// view of the data folder, which is the nodes' on a shared file system.)
-func CheckData(g *grid.Grid, dataDir string) error {
+// src.Dir ("": the system's folders): the files, the folders searched, the
+// problem and how to get them. src.Cache is the workspace's copies of
+// decompressed files (Store.DataCache), which the check reads where they
+// are. (Under Slurm the controller checks its own view of the data
+// folder, which is the nodes' on a shared file system.)
+func CheckData(g *grid.Grid, src data.Source) error {
 	var problems []string
 	for _, d := range g.DataSets() {
-		if err := data.Check(d, dataDir); err != nil {
+		if err := src.Check(d); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}

@@ -67,7 +67,10 @@ func (s *Store) quarantineRoot() string { return filepath.Join(s.Dir, ".quaranti
 
 // DataCache is the folder where jobs keep decompressed copies of data
 // files (data.Source): not an entry, and safe to delete at any time.
-func (s *Store) DataCache() string { return filepath.Join(s.Dir, ".data") }
+func (s *Store) DataCache() string { return DataCache(filepath.Dir(s.Dir)) }
+
+// DataCache is the data cache of the workspace root (Store.DataCache).
+func DataCache(root string) string { return filepath.Join(root, "store", ".data") }
 
 // EntryDir is a finished job's folder.
 func (s *Store) EntryDir(id string) string { return filepath.Join(s.Dir, id) }
