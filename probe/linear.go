@@ -77,14 +77,6 @@ type rowSet struct {
 	mean, inv []float32
 }
 
-func newRowSet(x []float32, d int, rows []int, mean, std []float32) rowSet {
-	inv := make([]float32, d)
-	for j, s := range std {
-		inv[j] = 1 / s
-	}
-	return rowSet{x: x, d: d, rows: rows, mean: mean, inv: inv}
-}
-
 func (s rowSet) len() int {
 	if s.rows == nil {
 		return len(s.x) / s.d
@@ -141,12 +133,17 @@ func Linear(ctx context.Context, f *Features, rows []int, labels []int32, cfg Li
 	if cfg.Standardize {
 		mean, std = moments(f.Train, d, trRows)
 	}
-	train := newRowSet(f.Train, d, trRows, mean, std).gather()
-	val := newRowSet(f.Train, d, vaRows, mean, std)
-	test := newRowSet(f.Test, d, nil, mean, std)
+	inv := make([]float32, d)
+	for j, s := range std {
+		inv[j] = 1 / s
+	}
+	rowsOf := func(x []float32, rows []int) rowSet { return rowSet{x: x, d: d, rows: rows, mean: mean, inv: inv} }
+	train := rowsOf(f.Train, trRows).gather()
+	val := rowsOf(f.Train, vaRows)
+	test := rowsOf(f.Test, nil)
 	ood := map[string]rowSet{}
 	for name, x := range f.OOD {
-		ood[name] = newRowSet(x, d, nil, mean, std)
+		ood[name] = rowsOf(x, nil)
 	}
 
 	m := newSoftmaxReg(k, d, cfg)
