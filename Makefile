@@ -76,8 +76,10 @@ bench:
 
 # The training step against PyTorch's on this CPU, side by side (needs
 # python3-torch; prints how to install it otherwise). A benchmark, never a test.
+# On one thread (as the quickstart's jobs run: two jobs of one core each),
+# then on every core.
 bench-cpu: build
-	@if /usr/bin/python3 -c 'import torch' 2>/dev/null; then scripts/cpu-bench.sh bin/sweep 3; \
+	@if /usr/bin/python3 -c 'import torch' 2>/dev/null; then scripts/cpu-bench.sh bin/sweep 3 1 && scripts/cpu-bench.sh bin/sweep 3; \
 	else echo "bench-cpu: PyTorch is not installed: $(SUDO) apt-get install -y python3-torch libopenblas0-pthread"; fi
 
 # The XLA build (cgo, -tags xla) is compiled and vetted too, so that the GPU
