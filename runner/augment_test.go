@@ -406,3 +406,40 @@ func TestDrawFollowsTheMethod(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The grey images' resampling without the channel axis gives the same bits
+// as the general one (whose operand the Go backend transposes first), on the
+// quickstart's image size and on a non-square one.
+func TestGreyResampleSameBits(t *testing.T) {
+	b := testBackend(t)
+	for _, tc := range []struct{ n, h, w int }{{16, 28, 28}, {5, 6, 9}} {
+		rng := rand.New(rand.NewPCG(uint64(tc.h), uint64(tc.w)))
+		fill := func(dims ...int) *tensors.Tensor {
+			size := 1
+			for _, d := range dims {
+				size *= d
+			}
+			v := make([]float32, size)
+			for i := range v {
+				v[i] = float32(rng.Float64())
+			}
+			return tensors.FromFlatDataAndDimensions(v, dims...)
+		}
+		rx, ry, x := fill(tc.n, tc.w, tc.w), fill(tc.n, tc.h, tc.h), fill(tc.n, tc.h, tc.w, 1)
+		res, err := ExecOnceN(b, func(rx, ry, x *Node) []*Node {
+			return []*Node{resampleViews(rx, ry, x), resampleEinsum(rx, ry, x)}
+		}, rx, ry, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		grey, general := tensors.MustCopyFlatData[float32](res[0]), tensors.MustCopyFlatData[float32](res[1])
+		if len(grey) != tc.n*tc.h*tc.w || len(grey) != len(general) {
+			t.Fatalf("%v: sizes %d and %d", tc, len(grey), len(general))
+		}
+		for i := range grey {
+			if math.Float32bits(grey[i]) != math.Float32bits(general[i]) {
+				t.Fatalf("%v: value %d: %g (grey) vs %g (general)", tc, i, grey[i], general[i])
+			}
+		}
+	}
+}
