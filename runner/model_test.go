@@ -231,3 +231,42 @@ func TestGridPoolGradient(t *testing.T) {
 		}
 	}
 }
+
+// avgPool's own gradient (a Gather of dy/(H*W)) has autodiff's bits: the
+// same product by 1/(H*W), then copies. Both gradients of a loss that weighs
+// each pooled value differently, on odd and even maps.
+func TestAvgPoolGradientSameBits(t *testing.T) {
+	b := testBackend(t)
+	for _, dims := range [][4]int{{4, 7, 7, 5}, {3, 2, 6, 16}} {
+		rng := rand.New(rand.NewPCG(uint64(dims[1]), uint64(dims[3])))
+		xs := make([]float32, dims[0]*dims[1]*dims[2]*dims[3])
+		for i := range xs {
+			xs[i] = float32(rng.NormFloat64())
+		}
+		ws := make([]float32, dims[0]*dims[3])
+		for i := range ws {
+			ws[i] = float32(rng.NormFloat64())
+		}
+		res, err := ExecOnceN(b, func(x, w *Node) []*Node {
+			own := Gradient(ReduceAllSum(Mul(avgPool(x), w)), x)[0]
+			autodiff := Gradient(ReduceAllSum(Mul(ReduceMean(x, 1, 2), w)), x)[0]
+			return []*Node{own, autodiff}
+		}, tensors.FromFlatDataAndDimensions(xs, dims[:]...), tensors.FromFlatDataAndDimensions(ws, dims[0], dims[3]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		own, autodiff := tensors.MustCopyFlatData[float32](res[0]), tensors.MustCopyFlatData[float32](res[1])
+		if len(own) != len(xs) || len(autodiff) != len(xs) {
+			t.Fatalf("%v: gradient sizes %d and %d, want %d", dims, len(own), len(autodiff), len(xs))
+		}
+		for i := range own {
+			if math.Float32bits(own[i]) != math.Float32bits(autodiff[i]) {
+				t.Fatalf("%v: value %d: %g (avgPool) vs %g (autodiff)", dims, i, own[i], autodiff[i])
+			}
+		}
+		// And the value itself: w[b, c]/(H*W) at image b, channel c.
+		if want := ws[1*dims[3]+2] / float32(dims[1]*dims[2]); own[((1*dims[1]+1)*dims[2]+1)*dims[3]+2] != want {
+			t.Fatalf("%v: gradient %g, want %g", dims, own[((1*dims[1]+1)*dims[2]+1)*dims[3]+2], want)
+		}
+	}
+}
