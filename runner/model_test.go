@@ -8,10 +8,12 @@ import (
 
 	"github.com/dogo-sweep/dogo-sweep/data"
 	"github.com/dogo-sweep/dogo-sweep/job"
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/nn"
 )
 
 func maxAbsDiff(a, b []float32) float64 {
@@ -267,6 +269,54 @@ func TestAvgPoolGradientSameBits(t *testing.T) {
 		// And the value itself: w[b, c]/(H*W) at image b, channel c.
 		if want := ws[1*dims[3]+2] / float32(dims[1]*dims[2]); own[((1*dims[1]+1)*dims[2]+1)*dims[3]+2] != want {
 			t.Fatalf("%v: gradient %g, want %g", dims, own[((1*dims[1]+1)*dims[2]+1)*dims[3]+2], want)
+		}
+	}
+}
+
+// denseProduct with its own gradient computes the bits of the Go backend's
+// fused dense layer (layers.Dense, which the CPU heads and MLPs used): the
+// output and the gradients to x, the weights and the bias, on the shapes of
+// the quickstart's head (batch 64: 128 rows), the batch-256 heads and the
+// MLP's first layer.
+func TestDenseSameBitsAsFused(t *testing.T) {
+	b := testBackend(t)
+	for _, tc := range []struct{ m, in, out int }{{128, 256, 512}, {128, 512, 128}, {512, 512, 128}, {512, 784, 512}} {
+		rng := rand.New(rand.NewPCG(uint64(tc.in), uint64(tc.out)))
+		fill := func(dims ...int) *tensors.Tensor {
+			size := 1
+			for _, d := range dims {
+				size *= d
+			}
+			v := make([]float32, size)
+			for i := range v {
+				v[i] = float32(rng.NormFloat64())
+			}
+			return tensors.FromFlatDataAndDimensions(v, dims...)
+		}
+		res, err := ExecOnceN(b, func(x, w, bias, dy *Node) []*Node {
+			own := Add(denseProduct(x, w), Reshape(bias, 1, tc.out))
+			fused := nn.Dense(x, w, bias, compute.DenseLayoutInputOutputs)
+			out := []*Node{own, fused}
+			out = append(out, Gradient(ReduceAllSum(Mul(own, dy)), x, w, bias)...)
+			return append(out, Gradient(ReduceAllSum(Mul(fused, dy)), x, w, bias)...)
+		}, fill(tc.m, tc.in), fill(tc.in, tc.out), fill(tc.out), fill(tc.m, tc.out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range []string{"output", "dx", "dw", "dbias"} {
+			own, fused := res[0], res[1]
+			if i > 0 {
+				own, fused = res[1+i], res[4+i]
+			}
+			a, f := tensors.MustCopyFlatData[float32](own), tensors.MustCopyFlatData[float32](fused)
+			if len(a) != len(f) || len(a) == 0 {
+				t.Fatalf("%v %s: sizes %d and %d", tc, name, len(a), len(f))
+			}
+			for j := range a {
+				if math.Float32bits(a[j]) != math.Float32bits(f[j]) {
+					t.Fatalf("%v %s: value %d: %g (denseProduct) vs %g (fused)", tc, name, j, a[j], f[j])
+				}
+			}
 		}
 	}
 }
