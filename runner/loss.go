@@ -1,7 +1,9 @@
 package runner
 
 import (
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // ntXent is SimCLR's loss: the 2B L2-normalized embeddings cat(a, b), cosine
@@ -14,12 +16,27 @@ func ntXent(a, b *Node, tau float64) *Node {
 	matMulFLOPs(g, 2*n, a.Shape().Dimensions[1], 2*n, 3)
 	sim := DivScalar(MatMul(z, Transpose(z, 0, 1)), tau)
 	// Remove self-similarity with a large negative on the diagonal.
-	eye := ConvertDType(Diagonal(g, 2*n), sim.DType())
-	sim = Sub(sim, MulScalar(eye, 1e9))
+	sim = Sub(sim, selfMask(g, 2*n, sim.DType()))
 	logp := LogSoftmax(sim, -1)
 	// Positive of anchor i is i+n (mod 2n).
 	pos := positiveMask(g, n, sim.DType())
 	return Neg(DivScalar(ReduceAllSum(Mul(logp, pos)), float64(2*n)))
+}
+
+// selfMask is the [m, m] constant with 1e9 on the diagonal, 0 elsewhere:
+// the value Diagonal(g, m)·1e9 had in the graph, made once when the graph is
+// built (from Iota and Equal in the graph it took 0.6 ms of every step of a
+// peer at batch 256 on one core).
+func selfMask(g *Graph, m int, dt dtypes.DType) *Node {
+	v := make([]float32, m*m)
+	for i := range m {
+		v[i*m+i] = 1e9
+	}
+	mask := Const(g, tensors.FromFlatDataAndDimensions(v, m, m))
+	if dt != dtypes.Float32 {
+		mask = ConvertDType(mask, dt)
+	}
+	return mask
 }
 
 // positiveMask is the [2n, 2n] matrix with ones at (i, i+n) and (i+n, i).
