@@ -319,13 +319,19 @@ func dense(scope *model.Scope, x *Node, bias bool, out int) *Node {
 		return layers.Dense(scope, x, bias, out)
 	}
 	w, b := denseVars(scope, x, in, out, bias)
+	flat := x
+	if len(dims) != 2 { // (a Reshape to the same shape still copies on the Go backend)
+		flat = Reshape(x, -1, in)
+	}
 	var y *Node
 	if x.DType() == dtypes.Float32 {
-		y = denseProduct(Reshape(x, -1, in), w)
+		y = denseProduct(flat, w)
 	} else {
-		y = MatMul(Reshape(x, -1, in), w)
+		y = MatMul(flat, w)
 	}
-	y = Reshape(y, append(dims[:len(dims)-1:len(dims)-1], out)...)
+	if len(dims) != 2 {
+		y = Reshape(y, append(dims[:len(dims)-1:len(dims)-1], out)...)
+	}
 	if b != nil {
 		bshape := make([]int, len(dims))
 		for i := range bshape {
