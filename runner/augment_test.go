@@ -414,17 +414,7 @@ func TestGreyResampleSameBits(t *testing.T) {
 	b := testBackend(t)
 	for _, tc := range []struct{ n, h, w int }{{16, 28, 28}, {5, 6, 9}} {
 		rng := rand.New(rand.NewPCG(uint64(tc.h), uint64(tc.w)))
-		fill := func(dims ...int) *tensors.Tensor {
-			size := 1
-			for _, d := range dims {
-				size *= d
-			}
-			v := make([]float32, size)
-			for i := range v {
-				v[i] = float32(rng.Float64())
-			}
-			return tensors.FromFlatDataAndDimensions(v, dims...)
-		}
+		fill := func(dims ...int) *tensors.Tensor { return randomTensor(rng.Float64, dims...) }
 		rx, ry, x := fill(tc.n, tc.w, tc.w), fill(tc.n, tc.h, tc.h), fill(tc.n, tc.h, tc.w, 1)
 		res, err := ExecOnceN(b, func(rx, ry, x *Node) []*Node {
 			return []*Node{resampleViews(rx, ry, x), resampleEinsum(rx, ry, x)}
@@ -442,4 +432,17 @@ func TestGreyResampleSameBits(t *testing.T) {
 			}
 		}
 	}
+}
+
+// randomTensor is a float32 tensor of the given dimensions filled from draw.
+func randomTensor(draw func() float64, dims ...int) *tensors.Tensor {
+	size := 1
+	for _, d := range dims {
+		size *= d
+	}
+	v := make([]float32, size)
+	for i := range v {
+		v[i] = float32(draw())
+	}
+	return tensors.FromFlatDataAndDimensions(v, dims...)
 }

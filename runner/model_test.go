@@ -282,17 +282,7 @@ func TestDenseSameBitsAsFused(t *testing.T) {
 	b := testBackend(t)
 	for _, tc := range []struct{ m, in, out int }{{128, 256, 512}, {128, 512, 128}, {512, 512, 128}, {512, 784, 512}} {
 		rng := rand.New(rand.NewPCG(uint64(tc.in), uint64(tc.out)))
-		fill := func(dims ...int) *tensors.Tensor {
-			size := 1
-			for _, d := range dims {
-				size *= d
-			}
-			v := make([]float32, size)
-			for i := range v {
-				v[i] = float32(rng.NormFloat64())
-			}
-			return tensors.FromFlatDataAndDimensions(v, dims...)
-		}
+		fill := func(dims ...int) *tensors.Tensor { return randomTensor(rng.NormFloat64, dims...) }
 		res, err := ExecOnceN(b, func(x, w, bias, dy *Node) []*Node {
 			own := Add(denseProduct(x, w), Reshape(bias, 1, tc.out))
 			fused := nn.Dense(x, w, bias, compute.DenseLayoutInputOutputs)
