@@ -241,19 +241,13 @@ func TestAvgPoolGradientSameBits(t *testing.T) {
 	b := testBackend(t)
 	for _, dims := range [][4]int{{4, 7, 7, 5}, {3, 2, 6, 16}} {
 		rng := rand.New(rand.NewPCG(uint64(dims[1]), uint64(dims[3])))
-		xs := make([]float32, dims[0]*dims[1]*dims[2]*dims[3])
-		for i := range xs {
-			xs[i] = float32(rng.NormFloat64())
-		}
-		ws := make([]float32, dims[0]*dims[3])
-		for i := range ws {
-			ws[i] = float32(rng.NormFloat64())
-		}
+		x, w := randomTensor(rng.NormFloat64, dims[:]...), randomTensor(rng.NormFloat64, dims[0], dims[3])
+		xs, ws := tensors.MustCopyFlatData[float32](x), tensors.MustCopyFlatData[float32](w)
 		res, err := ExecOnceN(b, func(x, w *Node) []*Node {
 			own := Gradient(ReduceAllSum(Mul(avgPool(x), w)), x)[0]
 			autodiff := Gradient(ReduceAllSum(Mul(ReduceMean(x, 1, 2), w)), x)[0]
 			return []*Node{own, autodiff}
-		}, tensors.FromFlatDataAndDimensions(xs, dims[:]...), tensors.FromFlatDataAndDimensions(ws, dims[0], dims[3]))
+		}, x, w)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,9 +260,13 @@ func TestAvgPoolGradientSameBits(t *testing.T) {
 				t.Fatalf("%v: value %d: %g (avgPool) vs %g (autodiff)", dims, i, own[i], autodiff[i])
 			}
 		}
-		// And the value itself: w[b, c]/(H*W) at image b, channel c.
-		if want := ws[1*dims[3]+2] / float32(dims[1]*dims[2]); own[((1*dims[1]+1)*dims[2]+1)*dims[3]+2] != want {
-			t.Fatalf("%v: gradient %g, want %g", dims, own[((1*dims[1]+1)*dims[2]+1)*dims[3]+2], want)
+		// And the values themselves: w[b, c]/(H*W) at every pixel of image b,
+		// channel c (float64, to float32's precision).
+		for i, g := range own {
+			bi, c := i/(dims[1]*dims[2]*dims[3]), i%dims[3]
+			if want := float64(ws[bi*dims[3]+c]) / float64(dims[1]*dims[2]); math.Abs(float64(g)-want) > 1e-7*math.Abs(want) {
+				t.Fatalf("%v: gradient %d: %g, want %g", dims, i, g, want)
+			}
 		}
 	}
 }
