@@ -177,7 +177,7 @@ func avgPool(h *Node) *Node {
 //
 // native: the backend's convolution op. Otherwise im2col: one Gather of
 // every output pixel's 3x3 window (rows of 3*cin contiguous values), then
-// one product with the kernel (patchProduct); the Gather's gradient is a
+// one product with the kernel (weightProduct); the Gather's gradient is a
 // ScatterSum. On the Go backend this is 20-60x faster than its built-in
 // convolution, and 1.5x faster than nine strided Slices concatenated (the
 // Go backend's Slice copies value by value; Gather copies rows).
@@ -199,7 +199,7 @@ func conv3x3(scope *model.Scope, x *Node, cout, stride int, native bool) *Node {
 	patches := Reshape(GatherSlices(xp, []int{0, 1, 2}, start, []int{1, 3, 3}, true), b*ho*wo, 9*cin)
 	kernel, bias := denseVars(scope, x, 9*cin, cout, true)
 	layerFLOPs(g, b*ho*wo, 9*cin, cout)
-	out := Add(patchProduct(patches, kernel), Reshape(bias, 1, cout))
+	out := Add(weightProduct(patches, kernel), Reshape(bias, 1, cout))
 	return Reshape(out, b, ho, wo, cout)
 }
 
@@ -258,26 +258,31 @@ func padHW(x *Node) *Node {
 		})
 }
 
-// patchProduct is patches [m, k] · kernel [k, n], differentiated for the
-// Go backend. Autodiff would take the kernel's gradient as a product that
-// contracts the m rows of patches and of the product's gradient dy, a
-// layout the backend's matrix product accepts only after transposing both
-// (m*k and m*n values, single-threaded under layers.Dense); that transpose
-// was 38% of a solo cnn-l step at batch 256. Here only the narrower of the
-// two is transposed: patchesᵀ·dy when k <= n, else (dyᵀ·patches)ᵀ, whose
-// outer transpose is of the small kernel. The patches' gradient is
-// dy·kernelᵀ, which the backend takes as it is.
-func patchProduct(patches, kernel *Node) *Node {
-	k, n := kernel.Shape().Dimensions[0], kernel.Shape().Dimensions[1]
-	return customGradient([]*Node{patches, kernel},
-		func(x []*Node) *Node { return MatMul(x[0], x[1]) },
-		func(x []*Node, dy *Node) []*Node {
-			patches, kernel := x[0], x[1]
-			dPatches := DotGeneral(dy, []int{1}, nil, kernel, []int{1}, nil)
-			if k <= n {
-				return []*Node{dPatches, MatMul(Transpose(patches, 0, 1), dy)}
+// weightProduct is x [m, k] · w [k, n] (im2col patches and a kernel, or a
+// dense layer's input and weights), differentiated for the Go backend.
+// Autodiff would take w's gradient as a product that contracts the m rows of
+// x and of the product's gradient dy, a layout the backend's matrix product
+// accepts only after transposing both (m*k and m*n values); the backend's
+// fused dense layer transposed x into memory it allocated afresh at every
+// step (38% of a solo cnn-l step at batch 256 when the convolutions used it;
+// its head's two layers 3.75 ms of one when only they did). Here one
+// transpose into the backend's pooled buffers: xᵀ·dy, or (dyᵀ·x)ᵀ when
+// transposing dy and the [n, k] result moves fewer values (m*n + n*k < m*k:
+// the convolutions with more kernel rows than channels). Both give the
+// fused layer's bits (TestDenseSameBitsAsFused). x's gradient is dy·wᵀ,
+// which the backend takes as it is.
+func weightProduct(x, w *Node) *Node {
+	m := x.Shape().Dimensions[0]
+	k, n := w.Shape().Dimensions[0], w.Shape().Dimensions[1]
+	return customGradient([]*Node{x, w},
+		func(in []*Node) *Node { return MatMul(in[0], in[1]) },
+		func(in []*Node, dy *Node) []*Node {
+			x, w := in[0], in[1]
+			dx := DotGeneral(dy, []int{1}, nil, w, []int{1}, nil)
+			if m*k <= m*n+n*k {
+				return []*Node{dx, MatMul(Transpose(x, 0, 1), dy)}
 			}
-			return []*Node{dPatches, Transpose(MatMul(Transpose(dy, 0, 1), patches), 0, 1)}
+			return []*Node{dx, Transpose(MatMul(Transpose(dy, 0, 1), x), 0, 1)}
 		})
 }
 
@@ -325,7 +330,7 @@ func dense(scope *model.Scope, x *Node, bias bool, out int) *Node {
 	}
 	var y *Node
 	if x.DType() == dtypes.Float32 {
-		y = denseProduct(flat, w)
+		y = weightProduct(flat, w)
 	} else {
 		y = MatMul(flat, w)
 	}
@@ -341,21 +346,6 @@ func dense(scope *model.Scope, x *Node, bias bool, out int) *Node {
 		y = Add(y, Reshape(b, bshape...))
 	}
 	return y
-}
-
-// denseProduct is x [m, in] · w [in, out] with the gradients the Go
-// backend's fused dense layer computed (layers.Dense), from the same products
-// in the same layouts: dx = dy·wᵀ, dw = xᵀ·dy. The fused layer transposed x
-// into memory it allocated afresh at every step, which cost 4-5x more than
-// the graph's Transpose into the backend's pooled buffers (the head's two
-// layers: 3.75 ms of a solo cnn-l step at batch 256 on one core).
-func denseProduct(x, w *Node) *Node {
-	return customGradient([]*Node{x, w},
-		func(in []*Node) *Node { return MatMul(in[0], in[1]) },
-		func(in []*Node, dy *Node) []*Node {
-			x, w := in[0], in[1]
-			return []*Node{DotGeneral(dy, []int{1}, nil, w, []int{1}, nil), MatMul(Transpose(x, 0, 1), dy)}
-		})
 }
 
 // denseVars returns dense's float32 variables (bias nil unless asked) as

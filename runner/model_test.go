@@ -28,7 +28,7 @@ func maxAbsDiff(a, b []float32) float64 {
 // backend) compute the same function from the same variables: outputs and
 // gradients (to the input and to the kernel) agree, at stride 1 and 2, on
 // even and odd image sizes, with more kernel rows (9*cin) than output
-// channels and fewer (the two ways patchProduct takes the kernel's
+// channels and fewer (the two ways weightProduct takes the kernel's
 // gradient).
 func TestNativeConvMatchesIm2col(t *testing.T) {
 	b := testBackend(t)
@@ -271,7 +271,7 @@ func TestAvgPoolGradientSameBits(t *testing.T) {
 	}
 }
 
-// denseProduct with its own gradient computes the bits of the Go backend's
+// weightProduct with its own gradient computes the bits of the Go backend's
 // fused dense layer (layers.Dense, which the CPU heads and MLPs used): the
 // output and the gradients to x, the weights and the bias, on the shapes of
 // the quickstart's head (batch 64: 128 rows), the batch-256 heads and the
@@ -282,7 +282,7 @@ func TestDenseSameBitsAsFused(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(tc.in), uint64(tc.out)))
 		fill := func(dims ...int) *tensors.Tensor { return randomTensor(rng.NormFloat64, dims...) }
 		res, err := ExecOnceN(b, func(x, w, bias, dy *Node) []*Node {
-			own := Add(denseProduct(x, w), Reshape(bias, 1, tc.out))
+			own := Add(weightProduct(x, w), Reshape(bias, 1, tc.out))
 			fused := nn.Dense(x, w, bias, compute.DenseLayoutInputOutputs)
 			out := []*Node{own, fused}
 			out = append(out, Gradient(ReduceAllSum(Mul(own, dy)), x, w, bias)...)
@@ -302,7 +302,7 @@ func TestDenseSameBitsAsFused(t *testing.T) {
 			}
 			for j := range a {
 				if math.Float32bits(a[j]) != math.Float32bits(f[j]) {
-					t.Fatalf("%v %s: value %d: %g (denseProduct) vs %g (fused)", tc, name, j, a[j], f[j])
+					t.Fatalf("%v %s: value %d: %g (weightProduct) vs %g (fused)", tc, name, j, a[j], f[j])
 				}
 			}
 		}
