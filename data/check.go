@@ -13,12 +13,10 @@ import (
 // binary formats by size (a truncated file is never a multiple of its record),
 // Tiny-ImageNet by its folder structure. The error says which files were
 // expected, where they were looked for, what was wrong and how to get them.
-func Check(name, dir string) error { return Source{Dir: dir}.Check(name) }
-
-// Check is Check for the source's folder. With a cache folder, an IDX file
-// is checked as a load reads it: its cached copy, when the copy has the
-// CRC-32 and size of the .gz file's trailer, else the file decompressed
-// (which leaves a copy for the jobs unless the cache is read-only).
+// With a cache folder, an IDX file is checked as a load reads it: its cached
+// copy, when the copy has the CRC-32 and size of the .gz file's trailer, else
+// the file decompressed (which leaves a copy for the jobs unless the cache is
+// read-only).
 func (src Source) Check(name string) error {
 	dir := src.Dir
 	info, ok := Known()[name]

@@ -426,7 +426,7 @@ func TestCheckBeforeAnyJob(t *testing.T) {
 	root := t.TempDir()
 	// A named data folder is where the data comes from: a data set missing
 	// there is an error naming that folder, even when the system has it.
-	err := Check("fashion-mnist", root)
+	err := (Source{Dir: root}).Check("fashion-mnist")
 	if err == nil || !strings.Contains(err.Error(), "(looked in: "+filepath.Join(root, "fashion-mnist")+")") {
 		t.Errorf("a data set missing from the data folder: %v", err)
 	}
@@ -434,13 +434,13 @@ func TestCheckBeforeAnyJob(t *testing.T) {
 		t.Error("Load read a data set from outside the named data folder")
 	}
 	writeIDXSet(t, filepath.Join(root, "mnist"), 20, true)
-	if err := Check("mnist", root); err != nil {
+	if err := (Source{Dir: root}).Check("mnist"); err != nil {
 		t.Fatalf("a good data set failed the check: %v", err)
 	}
 	p := filepath.Join(root, "mnist", "t10k-labels-idx1-ubyte.gz")
 	b, _ := os.ReadFile(p)
 	os.WriteFile(p, b[:len(b)-4], 0o644)
-	err = Check("mnist", root)
+	err = (Source{Dir: root}).Check("mnist")
 	var me *MissingError
 	if !errors.As(err, &me) || !strings.Contains(err.Error(), "t10k-labels") {
 		t.Fatalf("a damaged test split: %v", err)
@@ -451,11 +451,11 @@ func TestCheckBeforeAnyJob(t *testing.T) {
 	for _, f := range Known()["cifar10"].Files {
 		os.WriteFile(filepath.Join(dir, f), make([]byte, 2*3073), 0o644)
 	}
-	if err := Check("cifar10", root); err != nil {
+	if err := (Source{Dir: root}).Check("cifar10"); err != nil {
 		t.Fatalf("good CIFAR-10: %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "data_batch_3.bin"), make([]byte, 3073+10), 0o644)
-	if err := Check("cifar10", root); err == nil || !strings.Contains(err.Error(), "data_batch_3.bin") || !strings.Contains(err.Error(), "cifar-10-binary.tar.gz") {
+	if err := (Source{Dir: root}).Check("cifar10"); err == nil || !strings.Contains(err.Error(), "data_batch_3.bin") || !strings.Contains(err.Error(), "cifar-10-binary.tar.gz") {
 		t.Fatalf("truncated CIFAR-10 batch: %v", err)
 	}
 }

@@ -41,7 +41,7 @@ const dataIDsFile = "data-ids.json"
 // OpenDataIDs reads the cache of the workspace root (a missing or damaged
 // cache is an empty one).
 func OpenDataIDs(root string) *DataIDCache {
-	d := &DataIDCache{path: filepath.Join(root, "store", dataIDsFile), files: map[string]fileSum{}}
+	d := &DataIDCache{path: filepath.Join(storeDir(root), dataIDsFile), files: map[string]fileSum{}}
 	if b, err := os.ReadFile(d.path); err == nil {
 		_ = json.Unmarshal(b, &d.files)
 	}

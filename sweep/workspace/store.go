@@ -51,7 +51,7 @@ type Store struct {
 
 // OpenStore opens (and creates) the store of the workspace root.
 func OpenStore(root, owner string) (*Store, error) {
-	s := &Store{Dir: filepath.Join(root, "store"), Owner: owner, held: map[string]*Claim{}, healthy: map[string]*jobdir.Manifest{}}
+	s := &Store{Dir: storeDir(root), Owner: owner, held: map[string]*Claim{}, healthy: map[string]*jobdir.Manifest{}}
 	s.host, _ = os.Hostname()
 	for _, d := range []string{s.Dir, s.workRoot(), s.claimRoot()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -70,7 +70,10 @@ func (s *Store) quarantineRoot() string { return filepath.Join(s.Dir, ".quaranti
 func (s *Store) DataCache() string { return DataCache(filepath.Dir(s.Dir)) }
 
 // DataCache is the data cache of the workspace root (Store.DataCache).
-func DataCache(root string) string { return filepath.Join(root, "store", ".data") }
+func DataCache(root string) string { return filepath.Join(storeDir(root), ".data") }
+
+// storeDir is the store's folder in the workspace root.
+func storeDir(root string) string { return filepath.Join(root, "store") }
 
 // EntryDir is a finished job's folder.
 func (s *Store) EntryDir(id string) string { return filepath.Join(s.Dir, id) }
